@@ -1,0 +1,168 @@
+"""The `vidjil` command line."""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+from pathlib import Path
+from typing import NoReturn
+
+from . import __version__
+from .errors import UserError
+
+NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]*$")
+
+
+class Parser(argparse.ArgumentParser):
+    """Usage errors as one line and exit status 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"vidjil: error: {message} (see '{self.prog} --help')\n")
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, not {text}")
+    return value
+
+
+def _count_or_all(text: str) -> int:
+    return 1 << 31 if text == "all" else _positive_int(text)
+
+
+def add_detect(sub: argparse._SubParsersAction[Parser]) -> None:
+    p = sub.add_parser("detect", help="detect V(D)J recombinations and clones in reads")
+    p.add_argument("reads", nargs="+", help="FASTA/FASTQ files, plain or gzip; '-' for stdin")
+    p.add_argument("-o", "--output-dir", required=True, type=Path, help="output directory")
+    p.add_argument("-b", "--name", help="output base name (default: first input's name)")
+    p.add_argument("-g", "--germline", help="germline preset FILE.g[:SYS1,SYS2] (default: built-in set)")
+    p.add_argument("--species", default="human", help="species of the built-in set (human, mouse)")
+    p.add_argument("-w", "--window", type=int, default=50, help="window length in nt (default 50, 30..63)")
+    p.add_argument("-e", "--e-value", type=float, default=1.0, help="maximal e-value of each side (default 1)")
+    p.add_argument("--unexpected", action="store_true", help="also report V and J of two different loci")
+    p.add_argument("-t", "--threads", type=_positive_int, default=0, help="threads (default: all cores)")
+    p.add_argument("-r", "--min-reads", type=_positive_int, default=5, help="minimal reads of a clone (default 5)")
+    p.add_argument("--max-clones", type=_positive_int, default=0, help="report at most N clones (default: all)")
+    p.add_argument(
+        "-z",
+        "--representatives",
+        type=_count_or_all,
+        default=100,
+        help="compute representative sequences for the top N clones (default 100, or 'all')",
+    )
+    p.add_argument(
+        "--merge-distance",
+        type=int,
+        choices=[0, 1, 2],
+        default=1,
+        help="merge windows this many substitutions from a much larger clone (default 1, 0 = off)",
+    )
+    p.add_argument(
+        "--merge-ratio",
+        type=float,
+        default=20.0,
+        help="merge only into clones with at least this many times more reads (default 20)",
+    )
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress on stderr")
+
+
+def add_germline(sub: argparse._SubParsersAction[Parser]) -> None:
+    p = sub.add_parser("germline", help="germline sets")
+    gsub = p.add_subparsers(dest="germline_command", required=True, parser_class=Parser)
+    b = gsub.add_parser("build", help="write the default germline set from the pinned GenAIRR package")
+    b.add_argument("--species", default="human", choices=["human", "mouse"])
+    b.add_argument("-o", "--output-dir", required=True, type=Path)
+    s = gsub.add_parser("show", help="systems, files and anchors of a preset")
+    s.add_argument("germline", nargs="?", help="FILE.g[:SYSTEMS] (default: built-in human set)")
+
+
+def build_parser() -> Parser:
+    parser = Parser(prog="vidjil", description="V(D)J recombination detection and clone follow-up")
+    parser.add_argument("--version", action="store_true", help="print the version and the default germline id")
+    sub = parser.add_subparsers(dest="command", parser_class=Parser)
+    add_detect(sub)
+    add_germline(sub)
+    return parser
+
+
+def cmd_detect(args: argparse.Namespace) -> int:
+    from .detect import DetectOptions, run_detect
+
+    if args.name is not None and not NAME_PATTERN.match(args.name):
+        raise UserError(f"--name: '{args.name}' must be letters, digits and . _ + - only")
+    run_detect(
+        DetectOptions(
+            reads=args.reads,
+            output_dir=args.output_dir,
+            name=args.name,
+            germline=args.germline,
+            species=args.species,
+            window=args.window,
+            e_value=args.e_value,
+            unexpected=args.unexpected,
+            threads=args.threads,
+            min_reads=args.min_reads,
+            max_clones=args.max_clones,
+            representatives=args.representatives,
+            merge_distance=args.merge_distance,
+            merge_ratio=args.merge_ratio,
+            quiet=args.quiet,
+        )
+    )
+    return 0
+
+
+def cmd_germline(args: argparse.Namespace) -> int:
+    import json
+
+    from .germline import build_germline, germline_identity, load_germline
+
+    if args.germline_command == "build":
+        out: Path = args.output_dir
+        if out.exists() and any(out.iterdir()):
+            raise UserError(f"{out}: output directory exists and is not empty")
+        manifest = build_germline(args.species, out)
+        print(json.dumps({"id": manifest["id"], "alleles": manifest["alleles"]}, indent=2))
+        return 0
+    germline = load_germline(args.germline)
+    doc = germline_identity(germline) | {
+        "load_seconds": round(germline.load_seconds, 4),
+        "systems": germline.systems(),
+        "files": germline.files(),
+        "anchors_not_found": germline.missing_anchors(),
+    }
+    print(json.dumps(doc, indent=2))
+    return 0
+
+
+def print_version() -> None:
+    import GenAIRR
+
+    print(f"vidjil {__version__} (default germline: genairr-{GenAIRR.__version__})")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        if args.version:
+            print_version()
+            return 0
+        if args.command == "detect":
+            return cmd_detect(args)
+        if args.command == "germline":
+            return cmd_germline(args)
+        parser.print_help(sys.stderr)
+        return 2
+    except UserError as exc:
+        print(f"vidjil: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("vidjil: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,213 @@
+"""`vidjil detect`: run the engine on reads and write NAME.vidjil, NAME.airr.tsv
+and NAME.stats.json, all or nothing."""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import sys
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from . import __version__
+from .airr_format import airr_rows, write_airr
+from .atomic import atomic_outputs
+from .errors import UserError
+from .germline import germline_identity, load_germline
+from .vidjil_core import InputError
+from .vidjil_core import __version__ as engine_version
+from .vidjil_core import detect as engine_detect
+
+
+@dataclass
+class DetectOptions:
+    reads: list[str]
+    output_dir: Path
+    name: str | None = None
+    germline: str | None = None
+    species: str = "human"
+    window: int = 50
+    e_value: float = 1.0
+    unexpected: bool = False
+    threads: int = 0
+    min_reads: int = 5
+    max_clones: int = 0
+    representatives: int = 100
+    merge_distance: int = 1
+    merge_ratio: float = 20.0
+    quiet: bool = False
+    command_line: str = field(default_factory=lambda: " ".join(sys.argv))
+
+
+def sample_name_of(reads: list[str]) -> str:
+    first = Path(reads[0]).name if reads[0] != "-" else "stdin"
+    for suffix in (".gz", ".fastq", ".fq", ".fasta", ".fa", ".fna"):
+        if first.endswith(suffix):
+            first = first[: -len(suffix)]
+    return first or "sample"
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def peak_memory_mb() -> float:
+    # ru_maxrss is in KiB on Linux.
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _input_files(reads: list[str]) -> list[dict[str, Any]]:
+    inputs = []
+    for path in reads:
+        if path == "-":
+            inputs.append({"path": "-", "size": None})
+            continue
+        try:
+            size = os.path.getsize(path)
+        except OSError as exc:
+            raise UserError(f"{path}: cannot open: {exc.strerror}") from None
+        inputs.append({"path": path, "size": size})
+    return inputs
+
+
+def run_detect(opts: DetectOptions) -> dict[str, Any]:
+    """Detect, cluster and write the three outputs. Returns the stats document."""
+    started = _now()
+    t0 = time.perf_counter()
+    name = opts.name or sample_name_of(opts.reads)
+    inputs = _input_files(opts.reads)
+    germline = load_germline(opts.germline, opts.species, quiet=opts.quiet)
+    identity = germline_identity(germline)
+    try:
+        result = engine_detect(
+            germline,
+            list(opts.reads),
+            window=opts.window,
+            e_value=opts.e_value,
+            unexpected=opts.unexpected,
+            threads=opts.threads,
+            min_reads=opts.min_reads,
+            max_clones=opts.max_clones,
+            representatives=opts.representatives,
+            merge_distance=opts.merge_distance,
+            merge_ratio=opts.merge_ratio,
+            quiet=opts.quiet,
+        )
+    except InputError as exc:
+        raise UserError(str(exc)) from None
+    for entry, reads in zip(inputs, result["reads_per_file"], strict=False):
+        entry["reads"] = reads
+    finished = _now()
+    producer = f"vidjil-platform {__version__} (vidjil_core {engine_version})"
+    germline_doc = {
+        "ref": identity["id"],
+        "checksum": identity["checksum"],
+        "species": germline.species,
+        "species_taxon_id": germline.species_taxon_id,
+        "systems": {
+            s["name"]: {"shortcut": s["shortcut"], "color": s["color"], "description": s["description"]}
+            for s in germline.systems()
+        },
+    }
+    from .vidjil_format import vidjil_document
+
+    document = vidjil_document(
+        result,
+        producer=producer,
+        timestamp=finished,
+        command_line=opts.command_line,
+        sample_name=name,
+        inputs=inputs,
+        germline=germline_doc,
+    )
+    stats = stats_document(result, opts, name, inputs, identity, germline.load_seconds, started, finished)
+    stats["timings"]["total_seconds"] = round(time.perf_counter() - t0, 3)
+    stats["peak_memory_mb"] = round(peak_memory_mb(), 1)
+    rows = airr_rows(result, name, identity["id"])
+    out = opts.output_dir
+    with atomic_outputs() as outputs:
+        outputs.write(out / f"{name}.vidjil", lambda h: json.dump(document, h, indent=1))
+        outputs.write(out / f"{name}.airr.tsv", lambda h: write_airr(h, rows))
+        outputs.write(out / f"{name}.stats.json", lambda h: json.dump(stats, h, indent=2))
+    if not opts.quiet:
+        det, total = result["detected"]["reads"], result["total"]["reads"]
+        print(
+            f"vidjil: {name}: {det}/{total} reads detected, {len(result['clones'])} clones "
+            f"(>= {opts.min_reads} reads) -> {out}",
+            file=sys.stderr,
+        )
+    return stats
+
+
+def stats_document(
+    result: dict[str, Any],
+    opts: DetectOptions,
+    name: str,
+    inputs: list[dict[str, Any]],
+    identity: dict[str, Any],
+    germline_seconds: float,
+    started: str,
+    finished: str,
+) -> dict[str, Any]:
+    def avg(t: dict[str, Any]) -> float | None:
+        return round(t["length"] / t["reads"], 1) if t["reads"] else None
+
+    total, detected = result["total"], result["detected"]
+    return {
+        "tool": "vidjil-platform",
+        "version": __version__,
+        "engine_version": engine_version,
+        "sample": name,
+        "command_line": opts.command_line,
+        "started": started,
+        "finished": finished,
+        "inputs": inputs,
+        "germline": identity | {"load_seconds": round(germline_seconds, 4)},
+        "parameters": {
+            "window": opts.window,
+            "e_value": opts.e_value,
+            "unexpected": opts.unexpected,
+            "min_reads": opts.min_reads,
+            "max_clones": opts.max_clones,
+            "representatives": opts.representatives,
+            "merge_distance": opts.merge_distance,
+            "merge_ratio": opts.merge_ratio,
+            "threads": opts.threads or os.cpu_count(),
+        },
+        "reads": {
+            "total": total["reads"],
+            "detected": detected["reads"],
+            "detected_fraction": round(detected["reads"] / total["reads"], 6) if total["reads"] else 0.0,
+            "average_length": avg(total),
+            "average_length_detected": avg(detected),
+            "shifted_window": result["shifted_reads"],
+        },
+        "systems": {
+            sys_name: {"reads": t["reads"], "average_length": avg(t)} for sys_name, t in result["systems"].items()
+        },
+        "undetected": {
+            key: {"reads": t["reads"], "average_length": avg(t), "label": t["label"]}
+            for key, t in result["reasons"].items()
+        },
+        "windows": {
+            "distinct": result["distinct_windows"],
+            "merged_into_larger": result["merged_windows"],
+        },
+        "clones": {
+            "reported": len(result["clones"]),
+            "with_min_reads": result["clones_above_min"],
+            "reads_in_clones_with_min_reads": result["reads_in_clones_above_min"],
+            "distribution": [{"min_reads": d, "clones": w, "reads": r} for d, w, r in result["distribution"]],
+            "diversity": result["diversity"],
+        },
+        "timings": {
+            "germline_load_seconds": round(germline_seconds, 4),
+            "detection_seconds": round(result["seconds_detection"], 3),
+            "clones_seconds": round(result["seconds_clones"], 3),
+        },
+        "sampling_threshold": result["sample_threshold"],
+    }

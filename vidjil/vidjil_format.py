@@ -1,0 +1,133 @@
+"""The `.vidjil` JSON file (format 2016b) read by the Vidjil web client."""
+
+from __future__ import annotations
+
+from typing import Any
+
+VIDJIL_JSON_VERSION = "2016b"
+
+# Below this share of detected reads, the sample gets warning W20 as in Vidjil.
+FEW_DETECTED = 0.10
+# A clone whose representative is covered by fewer sampled reads gets W51.
+LOW_COVERAGE = 0.5
+
+
+def _warn(code: str, msg: str, level: str = "warn") -> dict[str, str]:
+    return {"code": code, "level": level, "msg": msg}
+
+
+def clone_warnings(clone: dict[str, Any]) -> list[dict[str, str]]:
+    """W50 shifted window, W51 low coverage of the representative, W53 near-duplicate."""
+    warnings = []
+    if clone["shifted_reads"] * 2 > clone["reads"]:
+        warnings.append(_warn("W50", "Short or shifted window", "info"))
+    rep = clone.get("representative")
+    if rep and rep["coverage"] < LOW_COVERAGE:
+        warnings.append(_warn("W51", f"Low coverage of the representative ({rep['coverage']:.2f})"))
+    if clone.get("near_duplicate_of"):
+        warnings.append(
+            _warn("W53", f"Similar to another clone {clone['near_duplicate_of']} (one substitution, not merged)")
+        )
+    return warnings
+
+
+def clone_entry(clone: dict[str, Any], rank: int) -> dict[str, Any]:
+    rep = clone.get("representative")
+    entry: dict[str, Any] = {
+        "id": clone["window"],
+        "reads": [clone["reads"]],
+        "top": rank,
+        "germline": clone["system"],
+        "sequence": rep["sequence"] if rep else clone["window"],
+        "_average_read_length": [round(clone["average_length"], 1)],
+    }
+    seg: dict[str, Any] = {}
+    if rep:
+        start = rep["window_start"]
+        # Positions are 1-based, closed.
+        entry["_coverage"] = [round(rep["coverage"], 3)]
+        entry["_coverage_info"] = [f"{rep['samples']} sampled reads"]
+        seg["window"] = {"start": start + 1, "stop": start + len(clone["window"])}
+        if rep["evalue"] is not None:
+            seg["evalue"] = {"val": f"{rep['evalue']:.6e}"}
+            seg["evalue_left"] = {"val": f"{rep['evalue_v']:.6e}"}
+            seg["evalue_right"] = {"val": f"{rep['evalue_j']:.6e}"}
+    if seg:
+        entry["seg"] = seg
+    if "loci" in clone:
+        entry["_unexpected"] = {"systems": list(clone["pair"]), "loci": list(clone["loci"])}
+    if clone["merged_count"]:
+        entry["_merged"] = {
+            "windows": clone["merged_count"],
+            "reads": clone["merged_reads"],
+            "ids": clone["merged_windows"],
+        }
+    warnings = clone_warnings(clone)
+    if warnings:
+        entry["warn"] = warnings
+    return entry
+
+
+def sample_log(result: dict[str, Any]) -> str:
+    """A Vidjil-like text summary of the detection."""
+    total = result["total"]["reads"] or 1
+    det = result["detected"]["reads"]
+    lines = [f"  ==> junction detected in {det} reads ({100 * det / total:.1f}%)"]
+    lines.append(f"  ==> found {result['distinct_windows']} windows in {det} reads")
+    lines.append("                          reads av. len")
+    for name, t in result["systems"].items():
+        if t["reads"]:
+            lines.append(f"  {name:<16}->  {t['reads']:>7}  {t['length'] / t['reads']:>6.1f}")
+    for t in result["reasons"].values():
+        if t["reads"]:
+            lines.append(f"  {t['label']:<24}->  {t['reads']:>7}  {t['length'] / t['reads']:>6.1f}")
+    return "\n".join(lines) + "\n"
+
+
+def vidjil_document(
+    result: dict[str, Any],
+    *,
+    producer: str,
+    timestamp: str,
+    command_line: str,
+    sample_name: str,
+    inputs: list[dict[str, Any]],
+    germline: dict[str, Any],
+) -> dict[str, Any]:
+    total = result["total"]["reads"]
+    detected = result["detected"]["reads"]
+    warnings = []
+    if total and detected / total < FEW_DETECTED:
+        warnings.append(_warn("W20", f"Very few V(D)J recombinations found: {100 * detected / total:.2f}%"))
+    div = result["diversity"]
+    return {
+        "vidjil_json_version": VIDJIL_JSON_VERSION,
+        "producer": producer,
+        "timestamp": timestamp,
+        "samples": {
+            "number": 1,
+            "original_names": [sample_name],
+            "run_timestamp": [timestamp],
+            "producer": [producer],
+            "commandline": [command_line],
+            "log": [sample_log(result)],
+            "_inputs": [inputs],
+        },
+        "reads": {
+            "total": [total],
+            "segmented": [detected],
+            "germline": {name: [t["reads"]] for name, t in result["systems"].items()},
+            "_undetected": {key: [t["reads"]] for key, t in result["reasons"].items()},
+            "_distribution": [
+                {"min_reads": d, "clones": w, "reads": r} for d, w, r in result["distribution"]
+            ],
+        },
+        "germlines": germline,
+        "diversity": {
+            "index_H_entropy": [div["shannon"]],
+            "index_E_equitability": [div["evenness"]],
+            "index_Ds_diversity": [div["simpson"]],
+        },
+        "warn": warnings,
+        "clones": [clone_entry(c, rank) for rank, c in enumerate(result["clones"], start=1)],
+    }

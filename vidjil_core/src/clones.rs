@@ -1,0 +1,362 @@
+//! Clones: reads sharing a window, the merge of sequencing-error variants into
+//! much larger clones, bounded read samples and representative sequences.
+
+use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
+
+pub const MAX_WINDOW: usize = 63;
+
+/// A window packed 2 bits per base below a sentinel bit, so that windows of
+/// different lengths never collide. Only A/C/G/T windows are packed.
+pub fn pack_window(seq: &[u8]) -> u128 {
+    debug_assert!(seq.len() <= MAX_WINDOW);
+    let mut key: u128 = 1;
+    for &b in seq {
+        key = (key << 2) | crate::nuc::CODES[b as usize] as u128 & 3;
+    }
+    key
+}
+
+pub fn unpack_window(mut key: u128) -> Vec<u8> {
+    let len = (127 - key.leading_zeros() as usize) / 2;
+    let mut out = vec![b'A'; len];
+    for i in (0..len).rev() {
+        out[i] = b"ACGT"[(key & 3) as usize];
+        key >>= 2;
+    }
+    out
+}
+
+/// Multiply-fold hasher for packed windows (the keys are already well spread).
+#[derive(Default)]
+pub struct WindowHasher(u64);
+
+impl Hasher for WindowHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0.rotate_left(5) ^ b as u64).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+        }
+    }
+    fn write_u128(&mut self, k: u128) {
+        let folded = (k as u64) ^ ((k >> 64) as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        self.0 = (folded ^ (folded >> 29)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        self.0 ^= self.0 >> 32;
+    }
+}
+
+pub type WindowMap<V> = HashMap<u128, V, BuildHasherDefault<WindowHasher>>;
+
+/// splitmix64: the sampling hash of a read ordinal.
+#[inline]
+pub fn mix64(mut x: u64) -> u64 {
+    x = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    x ^ (x >> 31)
+}
+
+/// Counts of one window.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct WindowStat {
+    pub reads: u32,
+    /// Reads whose window was shifted or shrunk.
+    pub shifted: u32,
+    pub length_sum: u64,
+    /// System of the read with the smallest sampling hash (order-independent).
+    pub min_hash: u64,
+    pub system: u16,
+    /// For unexpected recombinations: systems of the 5' and 3' genes.
+    pub pair: (u8, u8),
+    /// Reads merged from variants (already included in `reads`).
+    pub merged_reads: u32,
+    pub merged_into: Option<u128>,
+}
+
+impl WindowStat {
+    pub fn add(&mut self, hash: u64, system: u16, pair: (u8, u8), shifted: bool, length: u32) {
+        if self.reads == 0 || hash < self.min_hash {
+            self.min_hash = hash;
+            self.system = system;
+            self.pair = pair;
+        }
+        self.reads += 1;
+        self.shifted += shifted as u32;
+        self.length_sum += length as u64;
+    }
+}
+
+/// One sampled read: the read on the V->J strand and where the window starts in it.
+#[derive(Clone, Debug)]
+pub struct Sample {
+    pub hash: u64,
+    pub window_start: u32,
+    pub seq: Box<[u8]>,
+}
+
+/// Bottom-k samples of each window by read hash, under a global memory budget:
+/// when the budget is passed, the hash threshold halves and samples above it are
+/// dropped. The result depends only on the set of reads, not on their order.
+pub struct SampleStore {
+    pub per_window: usize,
+    pub budget_bytes: usize,
+    pub threshold: u64,
+    pub bytes: usize,
+    pub windows: WindowMap<Vec<Sample>>,
+}
+
+const SAMPLE_OVERHEAD: usize = 48;
+
+impl SampleStore {
+    pub fn new(per_window: usize, budget_bytes: usize) -> SampleStore {
+        SampleStore { per_window, budget_bytes, threshold: u64::MAX, bytes: 0, windows: WindowMap::default() }
+    }
+
+    pub fn wants(&self, hash: u64) -> bool {
+        hash < self.threshold
+    }
+
+    pub fn offer(&mut self, key: u128, sample: Sample) {
+        if !self.wants(sample.hash) {
+            return;
+        }
+        let samples = self.windows.entry(key).or_default();
+        if samples.len() >= self.per_window {
+            let (i, max) = samples.iter().enumerate().max_by_key(|(_, s)| s.hash).map(|(i, s)| (i, s.hash)).unwrap();
+            if sample.hash >= max {
+                return;
+            }
+            self.bytes -= samples[i].seq.len() + SAMPLE_OVERHEAD;
+            samples.swap_remove(i);
+        }
+        self.bytes += sample.seq.len() + SAMPLE_OVERHEAD;
+        samples.push(sample);
+    }
+
+    /// Called between batches, in input order.
+    pub fn enforce_budget(&mut self) {
+        while self.bytes > self.budget_bytes && self.threshold > 1 {
+            self.threshold /= 2;
+            let t = self.threshold;
+            let mut bytes = 0;
+            self.windows.retain(|_, samples| {
+                samples.retain(|s| s.hash < t);
+                bytes += samples.iter().map(|s| s.seq.len() + SAMPLE_OVERHEAD).sum::<usize>();
+                !samples.is_empty()
+            });
+            self.bytes = bytes;
+        }
+    }
+}
+
+/// All single (or double) substitutions of `window`, calling `f` on each packed key.
+pub fn for_each_variant(window: &[u8], distance: usize, f: &mut impl FnMut(u128)) {
+    fn rec(w: &mut Vec<u8>, from: usize, left: usize, f: &mut impl FnMut(u128)) {
+        if left == 0 {
+            return;
+        }
+        for i in from..w.len() {
+            let orig = w[i];
+            for &b in b"ACGT" {
+                if b != orig {
+                    w[i] = b;
+                    f(pack_window(w));
+                    rec(w, i + 1, left - 1, f);
+                }
+            }
+            w[i] = orig;
+        }
+    }
+    let mut w = window.to_vec();
+    rec(&mut w, 0, distance, f);
+}
+
+/// Merge each window into a window of the same system that differs by at most
+/// `distance` substitutions and has at least `ratio` times its reads. Larger
+/// windows absorb first; ties by key. Returns (absorber, absorbed) pairs.
+pub fn merge_variants(stats: &mut WindowMap<WindowStat>, distance: usize, ratio: f64) -> Vec<(u128, u128)> {
+    let mut merges = Vec::new();
+    if distance == 0 {
+        return merges;
+    }
+    let mut large: Vec<(u32, u128)> =
+        stats.iter().filter(|(_, s)| s.reads as f64 >= ratio).map(|(&k, s)| (s.reads, k)).collect();
+    large.sort_unstable_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+    for &(_, key) in &large {
+        let me = stats[&key];
+        if me.merged_into.is_some() {
+            continue;
+        }
+        let window = unpack_window(key);
+        let mut absorbed: Vec<u128> = Vec::new();
+        for_each_variant(&window, distance, &mut |v| {
+            if let Some(other) = stats.get(&v) {
+                if other.merged_into.is_none()
+                    && other.system == me.system
+                    && other.pair == me.pair
+                    && (other.reads as f64) * ratio <= me.reads as f64
+                {
+                    absorbed.push(v);
+                }
+            }
+        });
+        absorbed.sort_unstable();
+        absorbed.dedup();
+        let mut gained = 0u32;
+        let mut gained_shifted = 0u32;
+        let mut gained_len = 0u64;
+        for v in absorbed {
+            let other = stats.get_mut(&v).unwrap();
+            other.merged_into = Some(key);
+            gained += other.reads;
+            gained_shifted += other.shifted;
+            gained_len += other.length_sum;
+            merges.push((key, v));
+        }
+        let me = stats.get_mut(&key).unwrap();
+        me.reads += gained;
+        me.merged_reads += gained;
+        me.shifted += gained_shifted;
+        me.length_sum += gained_len;
+    }
+    merges
+}
+
+/// Column-wise consensus of the samples, aligned on their window, over the
+/// longest stretch around the window covered by a strict majority of them.
+/// Returns (sequence, window start in it, fraction of samples covering it all).
+pub fn representative(samples: &[Sample], window_len: usize) -> Option<(Vec<u8>, usize, f64)> {
+    if samples.is_empty() {
+        return None;
+    }
+    let left = samples.iter().map(|s| s.window_start as usize).max()?;
+    let right = samples.iter().map(|s| s.seq.len() - s.window_start as usize).max()?;
+    let width = left + right;
+    let mut counts = vec![[0u32; 5]; width];
+    for s in samples {
+        let offset = left - s.window_start as usize;
+        for (i, &b) in s.seq.iter().enumerate() {
+            let code = crate::nuc::CODES[b as usize].min(4) as usize;
+            counts[offset + i][code] += 1;
+        }
+    }
+    let need = samples.len() as u32 / 2 + 1;
+    let covered = |c: &[u32; 5]| c.iter().sum::<u32>() >= need;
+    let mut start = left;
+    while start > 0 && covered(&counts[start - 1]) {
+        start -= 1;
+    }
+    let mut end = left + window_len;
+    while end < width && covered(&counts[end]) {
+        end += 1;
+    }
+    let seq: Vec<u8> = counts[start..end]
+        .iter()
+        .map(|c| {
+            let (best, n) = c[..4].iter().enumerate().max_by(|a, b| a.1.cmp(b.1).then(b.0.cmp(&a.0))).unwrap();
+            if *n == 0 {
+                b'N'
+            } else {
+                b"ACGT"[best]
+            }
+        })
+        .collect();
+    let full = samples
+        .iter()
+        .filter(|s| {
+            let offset = left - s.window_start as usize;
+            offset <= start && offset + s.seq.len() >= end
+        })
+        .count();
+    Some((seq, left - start, full as f64 / samples.len() as f64))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn packing_round_trips_and_keeps_lengths_apart() {
+        let w = b"ACGTTGCAAC";
+        assert_eq!(unpack_window(pack_window(w)), w.to_vec());
+        assert_ne!(pack_window(b"AAC"), pack_window(b"AC"));
+        let long = vec![b'T'; MAX_WINDOW];
+        assert_eq!(unpack_window(pack_window(&long)), long);
+    }
+
+    #[test]
+    fn variants_at_distance_one_and_two() {
+        let mut n = 0;
+        for_each_variant(b"ACGTA", 1, &mut |_| n += 1);
+        assert_eq!(n, 15);
+        let mut keys = Vec::new();
+        for_each_variant(b"ACGTA", 2, &mut |k| keys.push(k));
+        keys.sort();
+        keys.dedup();
+        assert_eq!(keys.len(), 15 + 10 * 9);
+    }
+
+    fn stat(reads: u32, system: u16) -> WindowStat {
+        WindowStat { reads, system, length_sum: 100 * reads as u64, ..Default::default() }
+    }
+
+    #[test]
+    fn error_variants_merge_into_the_large_clone_only() {
+        let mut stats = WindowMap::default();
+        let big = pack_window(b"ACGTACGTAC");
+        let error = pack_window(b"ACGTTCGTAC"); // 1 substitution, 3 reads
+        let sibling = pack_window(b"ACGTACGTAA"); // 1 substitution but 40 reads: a real clone
+        let other_system = pack_window(b"ACGTACGTAG");
+        let far = pack_window(b"TTTTACGTAC");
+        stats.insert(big, stat(100, 0));
+        stats.insert(error, stat(3, 0));
+        stats.insert(sibling, stat(40, 0));
+        stats.insert(other_system, stat(2, 1));
+        stats.insert(far, stat(1, 0));
+        let merges = merge_variants(&mut stats, 1, 10.0);
+        assert_eq!(merges, vec![(big, error)]);
+        assert_eq!(stats[&big].reads, 103);
+        assert_eq!(stats[&big].merged_reads, 3);
+        assert_eq!(stats[&error].merged_into, Some(big));
+        assert!(stats[&sibling].merged_into.is_none());
+        assert!(merge_variants(&mut stats.clone(), 0, 10.0).is_empty());
+    }
+
+    #[test]
+    fn sample_store_is_bounded_and_keeps_lowest_hashes() {
+        let mut store = SampleStore::new(3, 10_000);
+        for h in [50u64, 10, 40, 30, 20] {
+            store.offer(7, Sample { hash: h, window_start: 0, seq: vec![b'A'; 10].into() });
+        }
+        let mut hashes: Vec<u64> = store.windows[&7].iter().map(|s| s.hash).collect();
+        hashes.sort();
+        assert_eq!(hashes, vec![10, 20, 30]);
+        let mut small = SampleStore::new(100, 2_000);
+        for h in 0..1000u64 {
+            small.offer(h as u128, Sample { hash: mix64(h), window_start: 0, seq: vec![b'C'; 50].into() });
+            small.enforce_budget();
+        }
+        assert!(small.bytes <= 2_000);
+        assert!(small.threshold < u64::MAX);
+        assert!(small.windows.values().flatten().all(|s| s.hash < small.threshold));
+    }
+
+    #[test]
+    fn representative_is_the_majority_consensus_around_the_window() {
+        let truth = b"GGGGGACGTACGTACTTTTT";
+        let mk = |from: usize, to: usize, hash: u64| Sample {
+            hash,
+            window_start: (5 - from) as u32,
+            seq: truth[from..to].to_vec().into(),
+        };
+        let mut with_error = mk(0, 20, 4);
+        with_error.seq[7] = b'T';
+        let samples = vec![mk(0, 20, 1), mk(2, 18, 2), mk(1, 20, 3), with_error];
+        let (seq, window_start, full) = representative(&samples, 10).unwrap();
+        assert_eq!(seq, truth[1..20].to_vec());
+        assert_eq!(window_start, 4);
+        assert!((full - 0.75).abs() < 1e-9);
+    }
+}

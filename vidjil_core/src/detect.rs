@@ -1,0 +1,508 @@
+//! First pass on one read: label its k-mers, pick strand and system, find the
+//! V|J breakpoint, check both sides against chance, and cut the window.
+
+use crate::evalue::LnFactorial;
+use crate::germline::Germline;
+use crate::index::{label_bit, KmerIndex, FORWARD, REVERSE, SIDE_J, SIDE_V};
+use crate::nuc::{revcomp, NOT_ACGT};
+use crate::seed::encode;
+
+/// Why a read was not detected. The order is the order of the reports.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Reason {
+    TooShort = 0,
+    Strand,
+    TooFewVJ,
+    OnlyV,
+    OnlyJ,
+    Ambiguous,
+    TooShortForWindow,
+    NInWindow,
+}
+
+pub const N_REASONS: usize = 8;
+
+impl Reason {
+    pub const ALL: [Reason; N_REASONS] = [
+        Reason::TooShort,
+        Reason::Strand,
+        Reason::TooFewVJ,
+        Reason::OnlyV,
+        Reason::OnlyJ,
+        Reason::Ambiguous,
+        Reason::TooShortForWindow,
+        Reason::NInWindow,
+    ];
+
+    /// Stable key used in every output.
+    pub fn key(self) -> &'static str {
+        match self {
+            Reason::TooShort => "too-short",
+            Reason::Strand => "strand-inconsistent",
+            Reason::TooFewVJ => "too-few-vj",
+            Reason::OnlyV => "only-v",
+            Reason::OnlyJ => "only-j",
+            Reason::Ambiguous => "ambiguous",
+            Reason::TooShortForWindow => "too-short-for-window",
+            Reason::NInWindow => "n-in-window",
+        }
+    }
+
+    /// Vidjil-style label.
+    pub fn label(self) -> &'static str {
+        match self {
+            Reason::TooShort => "UNSEG too short",
+            Reason::Strand => "UNSEG strand",
+            Reason::TooFewVJ => "UNSEG too few V/J",
+            Reason::OnlyV => "UNSEG only V/5'",
+            Reason::OnlyJ => "UNSEG only J/3'",
+            Reason::Ambiguous => "UNSEG ambiguous",
+            Reason::TooShortForWindow => "UNSEG too short w",
+            Reason::NInWindow => "UNSEG N in window",
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct DetectParams {
+    pub window: usize,
+    pub min_window: usize,
+    /// Maximal e-value of each side (`-e`).
+    pub max_evalue: f64,
+    /// Also report recombinations between genes of two different loci.
+    pub unexpected: bool,
+}
+
+impl Default for DetectParams {
+    fn default() -> Self {
+        DetectParams { window: 50, min_window: 30, max_evalue: 1.0, unexpected: false }
+    }
+}
+
+/// Multiplier of the e-value of a system whose recombination is incomplete or unusual.
+pub const INCOMPLETE_PENALTY: f64 = 1e3;
+/// Multiplier of the e-value of a recombination between two loci.
+pub const UNEXPECTED_PENALTY: f64 = 1e6;
+/// Two systems of different loci whose e-values are closer than this factor: ambiguous.
+const AMBIGUITY_FACTOR: f64 = 10.0;
+
+/// System index reported for recombinations between two loci.
+pub const UNEXPECTED: usize = usize::MAX;
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Detection {
+    /// Index of the system, or `UNEXPECTED`.
+    pub system: usize,
+    /// For unexpected recombinations: systems giving the 5' and 3' genes.
+    pub pair: Option<(usize, usize)>,
+    pub reverse: bool,
+    /// V|J breakpoint, 0-based, on the V->J strand.
+    pub breakpoint: usize,
+    /// Window start and length on the V->J strand.
+    pub window_start: usize,
+    pub window_len: usize,
+    /// The window had to be shifted or shrunk to fit in the read (W50).
+    pub shifted: bool,
+    pub evalue: f64,
+    pub evalue_v: f64,
+    pub evalue_j: f64,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum Outcome {
+    Detected(Detection),
+    Undetected(Reason),
+}
+
+/// Per-thread buffers, reused from read to read.
+#[derive(Default)]
+pub struct Scratch {
+    codes: Vec<u8>,
+    hits: Vec<Vec<(u32, u64)>>,
+    merged: Vec<(u32, u64)>,
+    /// The read on the V->J strand, upper case (valid after a detection).
+    pub oriented: Vec<u8>,
+}
+
+pub struct Detector<'a> {
+    index: &'a KmerIndex,
+    germline: &'a Germline,
+    params: DetectParams,
+    lnf: LnFactorial,
+    /// Label bits with V and J of the same system and strand removed (ambiguous k-mers).
+    clean_sets: Vec<u64>,
+    n_systems: f64,
+    min_span: usize,
+}
+
+/// Result of the breakpoint search for one system.
+#[derive(Clone, Copy, Debug)]
+struct Fit {
+    breakpoint: usize,
+    e_left: f64,
+    e_right: f64,
+}
+
+impl<'a> Detector<'a> {
+    pub fn new(index: &'a KmerIndex, germline: &'a Germline, params: DetectParams) -> Detector<'a> {
+        let v_plus: u64 = (0..16).map(|s| label_bit(s, SIDE_V, FORWARD)).sum();
+        let v_minus: u64 = (0..16).map(|s| label_bit(s, SIDE_V, REVERSE)).sum();
+        let clean_sets = index
+            .label_sets
+            .iter()
+            .map(|&m| {
+                let amb = (m & (m >> 2)) & (v_plus | v_minus);
+                m & !(amb | (amb << 2))
+            })
+            .collect();
+        let min_span = index.tables.iter().map(|t| t.seed.span).min().unwrap_or(10);
+        Detector {
+            index,
+            germline,
+            params,
+            lnf: LnFactorial::new(),
+            clean_sets,
+            n_systems: germline.systems.len() as f64,
+            min_span,
+        }
+    }
+
+    pub fn params(&self) -> &DetectParams {
+        &self.params
+    }
+
+    pub fn detect(&self, read: &[u8], scratch: &mut Scratch) -> Outcome {
+        let len = read.len();
+        if len < self.params.min_window.max(2 * self.min_span) {
+            return Outcome::Undetected(Reason::TooShort);
+        }
+        encode(read, &mut scratch.codes);
+        scratch.hits.resize_with(self.index.tables.len(), Vec::new);
+        let mut counts = [0u32; 64];
+        for (t, table) in self.index.tables.iter().enumerate() {
+            let hits = &mut scratch.hits[t];
+            hits.clear();
+            let lookup = &table.table;
+            let sets = &self.clean_sets;
+            table.seed.for_each_key(&scratch.codes, |pos, key| {
+                let id = lookup[key];
+                if id != 0 {
+                    let mask = sets[id as usize];
+                    if mask != 0 {
+                        hits.push((pos as u32, mask));
+                    }
+                }
+            });
+            for &(_, mut m) in hits.iter() {
+                while m != 0 {
+                    counts[m.trailing_zeros() as usize] += 1;
+                    m &= m - 1;
+                }
+            }
+        }
+
+        // Best fit of each system on each strand. The split point is chosen among
+        // every position of the read, so the e-value is corrected by their number.
+        let mut passing: Vec<(f64, usize, Fit, usize)> = Vec::new();
+        let mut only_v = [false; 2];
+        let mut only_j = [false; 2];
+        let mut hits_per_strand = [0u32; 2];
+        for (b, &c) in counts.iter().enumerate() {
+            hits_per_strand[b % 2] += c;
+        }
+        if hits_per_strand[0] + hits_per_strand[1] == 0 {
+            return Outcome::Undetected(Reason::TooFewVJ);
+        }
+        for strand in [FORWARD, REVERSE] {
+            let reverse = strand == REVERSE;
+            for (s, system) in self.germline.systems.iter().enumerate() {
+                let v_bit = label_bit(s, SIDE_V, strand);
+                let j_bit = label_bit(s, SIDE_J, strand);
+                let (left, right) = if reverse { (j_bit, v_bit) } else { (v_bit, j_bit) };
+                let table = self.index.system_table[s];
+                let span = self.index.tables[table].seed.span;
+                let multiplier = self.n_systems * ((len + 1).saturating_sub(span)) as f64;
+                let Some(fit) = self.fit(&scratch.hits[table], left, right, span, span, len, &counts, multiplier)
+                else {
+                    continue;
+                };
+                let (e_v, e_j) = if reverse { (fit.e_right, fit.e_left) } else { (fit.e_left, fit.e_right) };
+                // Incomplete systems need stronger evidence, and lose ties to complete ones.
+                let penalty = if system.incomplete { INCOMPLETE_PENALTY } else { 1.0 };
+                let max = self.params.max_evalue / penalty;
+                if e_v <= max && e_j <= max {
+                    passing.push(((e_v + e_j) * penalty, s, fit, strand));
+                } else if e_v <= max {
+                    only_v[strand] = true;
+                } else if e_j <= max {
+                    only_j[strand] = true;
+                }
+            }
+        }
+
+        if passing.is_empty() {
+            let strand = if hits_per_strand[1] > hits_per_strand[0] { REVERSE } else { FORWARD };
+            if self.params.unexpected {
+                if let Some(d) = self.unexpected(scratch, read, &counts, strand, strand == REVERSE) {
+                    return d;
+                }
+            }
+            let any_v = only_v[0] || only_v[1];
+            let any_j = only_j[0] || only_j[1];
+            return Outcome::Undetected(if (only_v[0] && only_j[1]) || (only_v[1] && only_j[0]) {
+                Reason::Strand
+            } else if any_v && !any_j {
+                Reason::OnlyV
+            } else if any_j && !any_v {
+                Reason::OnlyJ
+            } else {
+                Reason::TooFewVJ
+            });
+        }
+        passing.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.3.cmp(&b.3)).then(a.1.cmp(&b.1)));
+        let (best_e, s, fit, strand) = passing[0];
+        let systems = &self.germline.systems;
+        for &(other_e, s2, _, strand2) in &passing[1..] {
+            if other_e >= best_e * AMBIGUITY_FACTOR {
+                break;
+            }
+            if strand2 != strand {
+                return Outcome::Undetected(Reason::Strand);
+            }
+            let related = systems[s].left_locus == systems[s2].left_locus
+                || systems[s].right_locus == systems[s2].right_locus;
+            if !related {
+                return Outcome::Undetected(Reason::Ambiguous);
+            }
+        }
+        self.finish(read, scratch, s, None, strand == REVERSE, fit)
+    }
+
+    /// Breakpoint maximising left labels before it and right labels after it.
+    #[allow(clippy::too_many_arguments)]
+    fn fit(
+        &self,
+        hits: &[(u32, u64)],
+        left: u64,
+        right: u64,
+        left_span: usize,
+        right_span: usize,
+        len: usize,
+        counts: &[u32; 64],
+        multiplier: f64,
+    ) -> Option<Fit> {
+        let total_left = counts[left.trailing_zeros() as usize] as usize;
+        let total_right = counts[right.trailing_zeros() as usize] as usize;
+        if total_left == 0 && total_right == 0 {
+            return None;
+        }
+        let p_left = self.index.load[left.trailing_zeros() as usize];
+        let p_right = self.index.load[right.trailing_zeros() as usize];
+        let positions = |span: usize| (len + 1).saturating_sub(span);
+        // One side only (or sides in the wrong order): each side's evidence over the whole read.
+        let whole_read = || {
+            let side = |k: usize, span: usize, p: f64| {
+                if k == 0 {
+                    f64::INFINITY
+                } else {
+                    multiplier * self.lnf.binomial_tail(k, positions(span), p)
+                }
+            };
+            Fit { breakpoint: 0, e_left: side(total_left, left_span, p_left), e_right: side(total_right, right_span, p_right) }
+        };
+        if total_left == 0 || total_right == 0 {
+            return Some(whole_read());
+        }
+        let mut best: i64 = -1;
+        let mut best_split = (0usize, 0usize, 0usize, 0usize); // (k_left, last_left_pos, first_right_pos, k_right)
+        let mut seen_left = 0usize;
+        let mut seen_right = 0usize;
+        let mut last_left_pos: Option<usize> = None;
+        for &(pos, mask) in hits {
+            let is_left = mask & left != 0;
+            let is_right = mask & right != 0;
+            if !is_left && !is_right {
+                continue;
+            }
+            if is_right {
+                if let Some(lp) = last_left_pos {
+                    let score = (seen_left + total_right - seen_right) as i64;
+                    if score > best {
+                        best = score;
+                        best_split = (seen_left, lp, pos as usize, total_right - seen_right);
+                    }
+                }
+                seen_right += 1;
+            }
+            if is_left {
+                seen_left += 1;
+                last_left_pos = Some(pos as usize);
+            }
+        }
+        if best < 0 {
+            // Every right label lies before every left label: at most one side counts.
+            let f = whole_read();
+            return Some(if f.e_left <= f.e_right {
+                Fit { e_right: f64::INFINITY, ..f }
+            } else {
+                Fit { e_left: f64::INFINITY, ..f }
+            });
+        }
+        let (k_left, last_left, first_right, k_right) = best_split;
+        let left_end = last_left + left_span;
+        let breakpoint = (left_end + first_right).div_ceil(2).min(len);
+        let n_left = last_left + 1;
+        let n_right = positions(right_span).saturating_sub(first_right).max(k_right);
+        Some(Fit {
+            breakpoint,
+            e_left: multiplier * self.lnf.binomial_tail(k_left, n_left.max(k_left), p_left),
+            e_right: multiplier * self.lnf.binomial_tail(k_right, n_right, p_right),
+        })
+    }
+
+    /// V of one locus joined to J of another (`--unexpected`).
+    fn unexpected(
+        &self,
+        scratch: &mut Scratch,
+        read: &[u8],
+        counts: &[u32; 64],
+        strand: usize,
+        reverse: bool,
+    ) -> Option<Outcome> {
+        let systems = &self.germline.systems;
+        let best_side = |side: usize| {
+            (0..systems.len()).max_by_key(|&s| (counts[label_bit(s, side, strand).trailing_zeros() as usize], usize::MAX - s))
+        };
+        let a = best_side(SIDE_V)?;
+        let b = best_side(SIDE_J)?;
+        if systems[a].left_locus == systems[b].right_locus {
+            return None;
+        }
+        let v_bit = label_bit(a, SIDE_V, strand);
+        let j_bit = label_bit(b, SIDE_J, strand);
+        let (ta, tb) = (self.index.system_table[a], self.index.system_table[b]);
+        scratch.merged.clear();
+        scratch.merged.extend(scratch.hits[ta].iter().map(|&(p, m)| (p, m & v_bit)).filter(|&(_, m)| m != 0));
+        scratch.merged.extend(scratch.hits[tb].iter().map(|&(p, m)| (p, m & j_bit)).filter(|&(_, m)| m != 0));
+        scratch.merged.sort_unstable_by_key(|&(p, m)| (p, m));
+        let (span_v, span_j) = (self.index.tables[ta].seed.span, self.index.tables[tb].seed.span);
+        let (left, right, ls, rs) = if reverse { (j_bit, v_bit, span_j, span_v) } else { (v_bit, j_bit, span_v, span_j) };
+        let merged = std::mem::take(&mut scratch.merged);
+        let positions = (read.len() + 1).saturating_sub(span_v.min(span_j)) as f64;
+        let fit = self.fit(&merged, left, right, ls, rs, read.len(), counts, self.n_systems * self.n_systems * positions);
+        scratch.merged = merged;
+        let fit = fit?;
+        let max = self.params.max_evalue / UNEXPECTED_PENALTY;
+        if fit.e_left <= max && fit.e_right <= max {
+            Some(self.finish(read, scratch, UNEXPECTED, Some((a, b)), reverse, fit))
+        } else {
+            None
+        }
+    }
+
+    fn finish(
+        &self,
+        read: &[u8],
+        scratch: &mut Scratch,
+        system: usize,
+        pair: Option<(usize, usize)>,
+        reverse: bool,
+        fit: Fit,
+    ) -> Outcome {
+        let len = read.len();
+        scratch.oriented.clear();
+        if reverse {
+            scratch.oriented.extend(revcomp(read));
+        } else {
+            scratch.oriented.extend(read.iter().map(|&b| b.to_ascii_uppercase()));
+        }
+        let breakpoint = if reverse { len - fit.breakpoint } else { fit.breakpoint };
+        let (e_v, e_j) = if reverse { (fit.e_right, fit.e_left) } else { (fit.e_left, fit.e_right) };
+        match place_window(&scratch.oriented, breakpoint, self.params.window, self.params.min_window) {
+            Ok((window_start, window_len, shifted)) => Outcome::Detected(Detection {
+                system,
+                pair,
+                reverse,
+                breakpoint,
+                window_start,
+                window_len,
+                shifted,
+                evalue: e_v + e_j,
+                evalue_v: e_v,
+                evalue_j: e_j,
+            }),
+            Err(reason) => Outcome::Undetected(reason),
+        }
+    }
+}
+
+const SHIFTS: [isize; 5] = [0, 5, -5, 10, -10];
+
+/// Place a window of `window` nt centred on `breakpoint`, shifted by +-5/+-10 or
+/// shrunk (down to `min_window`) to fit in the read and avoid N.
+/// Returns (start, length, shifted_or_shrunk).
+pub fn place_window(
+    seq: &[u8],
+    breakpoint: usize,
+    window: usize,
+    min_window: usize,
+) -> Result<(usize, usize, bool), Reason> {
+    let len = seq.len() as isize;
+    let mut saw_n = false;
+    let mut w = window;
+    while w >= min_window {
+        let centred = breakpoint as isize - (w / 2) as isize;
+        for &shift in &SHIFTS {
+            let start = centred + shift;
+            if start < 0 || start + w as isize > len {
+                continue;
+            }
+            let s = start as usize;
+            if seq[s..s + w].iter().any(|&b| crate::nuc::CODES[b as usize] >= NOT_ACGT) {
+                saw_n = true;
+                continue;
+            }
+            return Ok((s, w, shift != 0 || w != window));
+        }
+        if w == min_window {
+            break;
+        }
+        w = (w - 2).max(min_window);
+    }
+    Err(if saw_n { Reason::NInWindow } else { Reason::TooShortForWindow })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn window_centred_when_it_fits() {
+        let seq = vec![b'A'; 200];
+        assert_eq!(place_window(&seq, 100, 50, 30), Ok((75, 50, false)));
+    }
+
+    #[test]
+    fn window_shifted_then_shrunk() {
+        let seq = vec![b'A'; 100];
+        // 5 nt too far left: shifted by +5
+        assert_eq!(place_window(&seq, 20, 50, 30), Ok((0, 50, true)));
+        // near the end: shifted by -10
+        assert_eq!(place_window(&seq, 84, 50, 30), Ok((49, 50, true)));
+        // 40-nt read: only a shrunk window fits
+        let short = vec![b'C'; 40];
+        assert_eq!(place_window(&short, 20, 50, 30), Ok((0, 40, true)));
+        let tiny = vec![b'C'; 25];
+        assert_eq!(place_window(&tiny, 12, 50, 30), Err(Reason::TooShortForWindow));
+    }
+
+    #[test]
+    fn window_avoids_n() {
+        let mut seq = vec![b'G'; 200];
+        seq[80] = b'N';
+        let (start, w, shifted) = place_window(&seq, 100, 50, 30).unwrap();
+        assert!(start > 80 && w == 50 && shifted);
+        let all_n = vec![b'N'; 200];
+        assert_eq!(place_window(&all_n, 100, 50, 30), Err(Reason::NInWindow));
+    }
+}

@@ -1,0 +1,522 @@
+//! The first pass over all reads: a reader thread cuts the input into batches,
+//! worker threads detect each read, and the calling thread merges the batches
+//! back in input order, so results never depend on the number of threads.
+
+use crate::clones::{
+    for_each_variant, merge_variants, mix64, pack_window, representative, unpack_window, Sample, SampleStore,
+    WindowMap, WindowStat, MAX_WINDOW,
+};
+use crate::detect::{DetectParams, Detector, Outcome, Reason, Scratch, N_REASONS, UNEXPECTED};
+use crate::error::InputError;
+use crate::germline::Germline;
+use crate::index::KmerIndex;
+use crate::reader::{Batch, BatchReader};
+use crossbeam_channel::bounded;
+use std::collections::{BTreeMap, HashMap};
+use std::io::Write;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+#[derive(Clone, Debug)]
+pub struct RunParams {
+    pub detect: DetectParams,
+    pub threads: usize,
+    /// Clones with fewer reads are counted but not reported (`-r`).
+    pub min_reads: u32,
+    /// At most this many clones reported; 0 = all.
+    pub max_clones: usize,
+    /// Representative sequences are computed for the top N clones (`-z`).
+    pub representatives: usize,
+    /// 0 = no merge, 1 or 2 substitutions.
+    pub merge_distance: usize,
+    pub merge_ratio: f64,
+    pub samples_per_window: usize,
+    pub sample_budget_bytes: usize,
+    pub quiet: bool,
+}
+
+impl Default for RunParams {
+    fn default() -> Self {
+        RunParams {
+            detect: DetectParams::default(),
+            threads: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+            min_reads: 5,
+            max_clones: 0,
+            representatives: 100,
+            merge_distance: 1,
+            merge_ratio: 20.0,
+            samples_per_window: 200,
+            sample_budget_bytes: 48 << 20,
+            quiet: true,
+        }
+    }
+}
+
+impl RunParams {
+    pub fn validate(&self) -> Result<(), String> {
+        let d = &self.detect;
+        if d.window > MAX_WINDOW || d.window < d.min_window || d.min_window < 10 {
+            return Err(format!("--window must be between {} and {MAX_WINDOW}", d.min_window.max(10)));
+        }
+        if !(d.max_evalue > 0.0) {
+            return Err("--e-value must be positive".into());
+        }
+        if self.merge_distance > 2 {
+            return Err("--merge-distance must be 0, 1 or 2".into());
+        }
+        if !(self.merge_ratio >= 1.0) {
+            return Err("--merge-ratio must be at least 1".into());
+        }
+        if self.threads == 0 {
+            return Err("--threads must be at least 1".into());
+        }
+        Ok(())
+    }
+}
+
+/// Reads and total length of a category.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Tally {
+    pub reads: u64,
+    pub length: u64,
+}
+
+impl Tally {
+    fn add(&mut self, length: u64) {
+        self.reads += 1;
+        self.length += length;
+    }
+    fn absorb(&mut self, other: Tally) {
+        self.reads += other.reads;
+        self.length += other.length;
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct Representative {
+    pub sequence: String,
+    pub window_start: usize,
+    /// Sampled reads used, and the fraction of them covering the whole sequence.
+    pub samples: usize,
+    pub coverage: f64,
+    pub evalue: Option<f64>,
+    pub evalue_v: Option<f64>,
+    pub evalue_j: Option<f64>,
+}
+
+#[derive(Clone, Debug)]
+pub struct CloneResult {
+    pub window: String,
+    /// Index into `Germline::systems`, or `UNEXPECTED`.
+    pub system: usize,
+    pub pair: Option<(usize, usize)>,
+    pub reads: u64,
+    pub shifted_reads: u64,
+    pub merged_reads: u64,
+    /// Windows merged into this clone, largest first (at most 20 listed).
+    pub merged_windows: Vec<String>,
+    pub merged_count: usize,
+    pub average_length: f64,
+    pub representative: Option<Representative>,
+    /// A larger clone one substitution away that this one was not merged into (W53).
+    pub near_duplicate_of: Option<String>,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct RunResult {
+    pub total: Tally,
+    pub detected: Tally,
+    /// Per system, plus one last entry for unexpected recombinations.
+    pub systems: Vec<Tally>,
+    pub reasons: [Tally; N_REASONS],
+    /// Reads detected whose window had to be shifted or shrunk.
+    pub shifted_reads: u64,
+    pub distinct_windows: u64,
+    pub merged_windows: u64,
+    pub clones: Vec<CloneResult>,
+    /// Clones with at least `min_reads` reads (before `max_clones`).
+    pub clones_above_min: u64,
+    pub reads_in_clones_above_min: u64,
+    /// (smallest size of the decade, windows, reads): 1, 10, 100, ...
+    pub distribution: Vec<(u64, u64, u64)>,
+    pub reads_per_file: Vec<u64>,
+    pub seconds_detection: f64,
+    pub seconds_clones: f64,
+    pub sample_threshold: f64,
+    /// Over all clones (windows after merging), whatever their size.
+    pub diversity: Diversity,
+}
+
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Diversity {
+    /// Shannon entropy H (natural log).
+    pub shannon: f64,
+    /// Pielou evenness H / ln(S).
+    pub evenness: f64,
+    /// Simpson diversity 1 - sum n(n-1) / N(N-1).
+    pub simpson: f64,
+    pub clones: u64,
+}
+
+impl Diversity {
+    pub fn of(sizes: impl Iterator<Item = u64>) -> Diversity {
+        let (mut n, mut s, mut n_ln_n, mut pairs) = (0f64, 0u64, 0f64, 0f64);
+        for x in sizes.filter(|&x| x > 0) {
+            let x = x as f64;
+            n += x;
+            s += 1;
+            n_ln_n += x * x.ln();
+            pairs += x * (x - 1.0);
+        }
+        if n == 0.0 {
+            return Diversity::default();
+        }
+        let shannon = n.ln() - n_ln_n / n;
+        Diversity {
+            shannon,
+            evenness: if s > 1 { shannon / (s as f64).ln() } else { 0.0 },
+            simpson: if n > 1.0 { 1.0 - pairs / (n * (n - 1.0)) } else { 0.0 },
+            clones: s,
+        }
+    }
+}
+
+struct Hit {
+    key: u128,
+    system: u16,
+    pair: (u8, u8),
+    shifted: bool,
+    length: u32,
+    hash: u64,
+    /// Range of the oriented read in `BatchOut::samples`, and the window start in it.
+    sample: Option<(u32, u32, u32)>,
+}
+
+struct BatchOut {
+    number: u64,
+    reads: u64,
+    length: u64,
+    reasons: [Tally; N_REASONS],
+    hits: Vec<Hit>,
+    samples: Vec<u8>,
+}
+
+const UNEXPECTED_CODE: u16 = u16::MAX;
+
+fn process_batch(detector: &Detector, batch: &Batch, threshold: u64, scratch: &mut Scratch) -> BatchOut {
+    let mut out = BatchOut {
+        number: batch.number,
+        reads: batch.len() as u64,
+        length: batch.bases() as u64,
+        reasons: [Tally::default(); N_REASONS],
+        hits: Vec::with_capacity(batch.len()),
+        samples: Vec::new(),
+    };
+    for i in 0..batch.len() {
+        let read = batch.seq(i);
+        match detector.detect(read, scratch) {
+            Outcome::Undetected(reason) => out.reasons[reason as usize].add(read.len() as u64),
+            Outcome::Detected(d) => {
+                let window = &scratch.oriented[d.window_start..d.window_start + d.window_len];
+                let hash = mix64(batch.first_ordinal + i as u64);
+                let sample = (hash < threshold).then(|| {
+                    let start = out.samples.len() as u32;
+                    out.samples.extend_from_slice(&scratch.oriented);
+                    (start, out.samples.len() as u32, d.window_start as u32)
+                });
+                let (system, pair) = if d.system == UNEXPECTED {
+                    let (a, b) = d.pair.unwrap_or((0, 0));
+                    (UNEXPECTED_CODE, (a as u8, b as u8))
+                } else {
+                    (d.system as u16, (0, 0))
+                };
+                out.hits.push(Hit {
+                    key: pack_window(window),
+                    system,
+                    pair,
+                    shifted: d.shifted,
+                    length: read.len() as u32,
+                    hash,
+                    sample,
+                });
+            }
+        }
+    }
+    out
+}
+
+/// Merges batch outputs in input order.
+struct Merger {
+    result: RunResult,
+    stats: WindowMap<WindowStat>,
+    store: SampleStore,
+    n_systems: usize,
+}
+
+impl Merger {
+    fn merge(&mut self, out: BatchOut) {
+        let r = &mut self.result;
+        r.total.reads += out.reads;
+        r.total.length += out.length;
+        for (t, o) in r.reasons.iter_mut().zip(out.reasons) {
+            t.absorb(o);
+        }
+        for hit in out.hits {
+            let sys = if hit.system == UNEXPECTED_CODE { self.n_systems } else { hit.system as usize };
+            r.systems[sys].add(hit.length as u64);
+            r.detected.add(hit.length as u64);
+            r.shifted_reads += hit.shifted as u64;
+            self.stats.entry(hit.key).or_default().add(hit.hash, hit.system, hit.pair, hit.shifted, hit.length);
+            if let Some((start, end, window_start)) = hit.sample {
+                if self.store.wants(hit.hash) {
+                    let seq = out.samples[start as usize..end as usize].to_vec().into_boxed_slice();
+                    self.store.offer(hit.key, Sample { hash: hit.hash, window_start, seq });
+                }
+            }
+        }
+        self.store.enforce_budget();
+    }
+}
+
+fn progress(quiet: bool, reads: u64, started: Instant, last: &mut Instant, done: bool) {
+    if quiet || (!done && last.elapsed() < Duration::from_secs(1)) {
+        return;
+    }
+    *last = Instant::now();
+    let secs = started.elapsed().as_secs_f64().max(1e-9);
+    let mut err = std::io::stderr().lock();
+    let _ = write!(err, "\r  {reads} reads processed, {:.0} reads/s   ", reads as f64 / secs);
+    if done {
+        let _ = writeln!(err);
+    }
+    let _ = err.flush();
+}
+
+/// Detect every read of `paths` and cluster them into clones.
+pub fn run(
+    germline: &Germline,
+    index: &KmerIndex,
+    paths: Vec<String>,
+    params: &RunParams,
+) -> Result<RunResult, InputError> {
+    params.validate().map_err(|m| InputError::new("options", m))?;
+    let started = Instant::now();
+    let detector = Detector::new(index, germline, params.detect.clone());
+    let n_systems = germline.systems.len();
+    let mut reader = BatchReader::new(paths);
+    reader.check_inputs()?;
+    let threshold = AtomicU64::new(u64::MAX);
+    let read_error: Mutex<Option<InputError>> = Mutex::new(None);
+    let reads_per_file: Mutex<Vec<u64>> = Mutex::new(Vec::new());
+    let mut merger = Merger {
+        result: RunResult { systems: vec![Tally::default(); n_systems + 1], ..Default::default() },
+        stats: WindowMap::default(),
+        store: SampleStore::new(params.samples_per_window, params.sample_budget_bytes),
+        n_systems,
+    };
+
+    std::thread::scope(|scope| {
+        let (batch_tx, batch_rx) = bounded::<Batch>(params.threads * 2);
+        let (out_tx, out_rx) = bounded::<BatchOut>(params.threads * 2);
+        let read_error = &read_error;
+        let reads_per_file = &reads_per_file;
+        scope.spawn(move || {
+            loop {
+                match reader.next_batch() {
+                    Ok(Some(batch)) => {
+                        if batch_tx.send(batch).is_err() {
+                            break;
+                        }
+                    }
+                    Ok(None) => break,
+                    Err(e) => {
+                        *read_error.lock().unwrap() = Some(e);
+                        break;
+                    }
+                }
+            }
+            *reads_per_file.lock().unwrap() = reader.reads_per_file.clone();
+        });
+        for _ in 0..params.threads {
+            let batch_rx = batch_rx.clone();
+            let out_tx = out_tx.clone();
+            let detector = &detector;
+            let threshold = &threshold;
+            scope.spawn(move || {
+                let mut scratch = Scratch::default();
+                for batch in batch_rx {
+                    let out = process_batch(detector, &batch, threshold.load(Ordering::Relaxed), &mut scratch);
+                    if out_tx.send(out).is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+        drop(batch_rx);
+        drop(out_tx);
+        let mut pending: BTreeMap<u64, BatchOut> = BTreeMap::new();
+        let mut next = 0u64;
+        let mut last = Instant::now();
+        for out in out_rx {
+            pending.insert(out.number, out);
+            while let Some(out) = pending.remove(&next) {
+                merger.merge(out);
+                threshold.store(merger.store.threshold, Ordering::Relaxed);
+                next += 1;
+            }
+            progress(params.quiet, merger.result.total.reads, started, &mut last, false);
+        }
+    });
+    if let Some(e) = read_error.into_inner().unwrap() {
+        return Err(e);
+    }
+    progress(params.quiet, merger.result.total.reads, started, &mut Instant::now(), true);
+    let mut result = merger.result;
+    result.reads_per_file = reads_per_file.into_inner().unwrap();
+    result.seconds_detection = started.elapsed().as_secs_f64();
+    let clones_started = Instant::now();
+    build_clones(&mut result, merger.stats, merger.store, &detector, params);
+    result.seconds_clones = clones_started.elapsed().as_secs_f64();
+    Ok(result)
+}
+
+fn build_clones(
+    result: &mut RunResult,
+    mut stats: WindowMap<WindowStat>,
+    mut store: SampleStore,
+    detector: &Detector,
+    params: &RunParams,
+) {
+    result.distinct_windows = stats.len() as u64;
+    result.sample_threshold = store.threshold as f64 / u64::MAX as f64;
+    let merges = merge_variants(&mut stats, params.merge_distance, params.merge_ratio);
+    result.merged_windows = merges.len() as u64;
+    let mut absorbed: HashMap<u128, Vec<u128>> = HashMap::new();
+    for (into, from) in merges {
+        absorbed.entry(into).or_default().push(from);
+    }
+
+    let mut kept: Vec<(u128, WindowStat)> =
+        stats.iter().filter(|(_, s)| s.merged_into.is_none()).map(|(&k, &s)| (k, s)).collect();
+    let mut decades: BTreeMap<u64, (u64, u64)> = BTreeMap::new();
+    for (_, s) in &kept {
+        let decade = 10u64.pow((s.reads as f64).log10().floor() as u32);
+        let e = decades.entry(decade).or_default();
+        e.0 += 1;
+        e.1 += s.reads as u64;
+    }
+    result.distribution = decades.into_iter().map(|(d, (w, r))| (d, w, r)).collect();
+    result.diversity = Diversity::of(kept.iter().map(|(_, s)| s.reads as u64));
+    kept.retain(|(_, s)| s.reads >= params.min_reads);
+    kept.sort_unstable_by(|a, b| b.1.reads.cmp(&a.1.reads).then(a.0.cmp(&b.0)));
+    result.clones_above_min = kept.len() as u64;
+    result.reads_in_clones_above_min = kept.iter().map(|(_, s)| s.reads as u64).sum();
+    if params.max_clones > 0 {
+        kept.truncate(params.max_clones);
+    }
+
+    let n_rep = params.representatives.min(kept.len());
+    let reps: Vec<Option<Representative>> = {
+        let work: Vec<(u128, Vec<Sample>)> =
+            kept[..n_rep].iter().map(|(k, _)| (*k, store.windows.remove(k).unwrap_or_default())).collect();
+        parallel_map(&work, params.threads, |(key, samples)| {
+            let mut samples = samples.clone();
+            samples.sort_unstable_by_key(|s| s.hash);
+            let window_len = unpack_window(*key).len();
+            let (seq, window_start, coverage) = representative(&samples, window_len)?;
+            let mut scratch = Scratch::default();
+            let (evalue, evalue_v, evalue_j) = match detector.detect(&seq, &mut scratch) {
+                Outcome::Detected(d) => (Some(d.evalue), Some(d.evalue_v), Some(d.evalue_j)),
+                Outcome::Undetected(_) => (None, None, None),
+            };
+            Some(Representative {
+                sequence: String::from_utf8(seq).expect("ASCII"),
+                window_start,
+                samples: samples.len(),
+                coverage,
+                evalue,
+                evalue_v,
+                evalue_j,
+            })
+        })
+    };
+    drop(store);
+
+    let to_string = |k: u128| String::from_utf8(unpack_window(k)).expect("ASCII");
+    result.clones = kept
+        .iter()
+        .enumerate()
+        .map(|(rank, (key, s))| {
+            let mut merged: Vec<(u32, u128)> =
+                absorbed.get(key).map(|v| v.iter().map(|k| (stats[k].reads, *k)).collect()).unwrap_or_default();
+            merged.sort_unstable_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+            let window = unpack_window(*key);
+            let mut near: Option<(u32, u128)> = None;
+            for_each_variant(&window, 1, &mut |v| {
+                if let Some(o) = stats.get(&v) {
+                    if o.merged_into.is_none() && o.reads > s.reads && near.is_none_or(|n| (o.reads, v) > n) {
+                        near = Some((o.reads, v));
+                    }
+                }
+            });
+            CloneResult {
+                window: to_string(*key),
+                system: if s.system == UNEXPECTED_CODE { UNEXPECTED } else { s.system as usize },
+                pair: (s.system == UNEXPECTED_CODE).then_some((s.pair.0 as usize, s.pair.1 as usize)),
+                reads: s.reads as u64,
+                shifted_reads: s.shifted as u64,
+                merged_reads: s.merged_reads as u64,
+                merged_count: merged.len(),
+                merged_windows: merged.iter().take(20).map(|&(_, k)| to_string(k)).collect(),
+                average_length: s.length_sum as f64 / s.reads.max(1) as f64,
+                representative: reps.get(rank).cloned().flatten(),
+                near_duplicate_of: near.map(|(_, k)| to_string(k)),
+            }
+        })
+        .collect();
+}
+
+/// Map `f` over `items` on `threads` threads, keeping the order.
+pub fn parallel_map<T: Sync, R: Send>(items: &[T], threads: usize, f: impl Fn(&T) -> R + Sync) -> Vec<R> {
+    if items.is_empty() {
+        return Vec::new();
+    }
+    let chunk = items.len().div_ceil(threads.max(1));
+    std::thread::scope(|scope| {
+        let handles: Vec<_> =
+            items.chunks(chunk).map(|c| scope.spawn(|| c.iter().map(&f).collect::<Vec<R>>())).collect();
+        handles.into_iter().flat_map(|h| h.join().expect("worker thread panicked")).collect()
+    })
+}
+
+/// Only decompress and parse the inputs (the benchmark's baseline).
+pub fn parse_only(paths: Vec<String>) -> Result<(u64, u64), InputError> {
+    let mut reader = BatchReader::new(paths);
+    let (mut reads, mut bases) = (0u64, 0u64);
+    while let Some(b) = reader.next_batch()? {
+        reads += b.len() as u64;
+        bases += b.bases() as u64;
+    }
+    Ok((reads, bases))
+}
+
+/// Keys of the reasons, in report order.
+pub fn reason_keys() -> Vec<&'static str> {
+    Reason::ALL.iter().map(|r| r.key()).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn diversity_by_hand() {
+        // 2 clones of 5 reads: H = ln 2, evenness 1, Simpson 1 - 2*20/90
+        let d = Diversity::of([5u64, 5].into_iter());
+        assert!((d.shannon - 2f64.ln()).abs() < 1e-12);
+        assert!((d.evenness - 1.0).abs() < 1e-12);
+        assert!((d.simpson - (1.0 - 40.0 / 90.0)).abs() < 1e-12);
+        assert_eq!(Diversity::of([7u64].into_iter()).shannon, 0.0);
+    }
+}

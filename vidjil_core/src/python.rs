@@ -1,0 +1,315 @@
+//! PyO3 bindings: a thin layer over the Rust core. The heavy work runs with the
+//! GIL released.
+
+use crate::detect::{DetectParams, Detector, Outcome, Reason, Scratch, UNEXPECTED};
+use crate::germline::{AnchorSource, Germline};
+use crate::index::KmerIndex;
+use crate::pipeline::{self, RunParams, RunResult, Tally};
+use pyo3::exceptions::PyValueError;
+use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyList};
+use std::sync::Arc;
+use std::time::Instant;
+
+pyo3::create_exception!(vidjil.vidjil_core, InputError, PyValueError, "Bad input: the message names the file and the problem.");
+
+fn input_error(e: crate::error::InputError) -> PyErr {
+    InputError::new_err(e.to_string())
+}
+
+/// A loaded germline preset with its k-mer index.
+#[pyclass(name = "Germline", module = "vidjil.vidjil_core", frozen)]
+struct PyGermline {
+    germline: Arc<Germline>,
+    index: Arc<KmerIndex>,
+    #[pyo3(get)]
+    load_seconds: f64,
+}
+
+#[pymethods]
+impl PyGermline {
+    /// Load `FILE.g` or `FILE.g:SYS1,SYS2` and build its index.
+    #[new]
+    fn new(py: Python<'_>, spec: String) -> PyResult<Self> {
+        let (germline, index, secs) = py
+            .detach(move || {
+                let t = Instant::now();
+                let g = Germline::load(&spec)?;
+                let i = KmerIndex::build(&g);
+                Ok::<_, crate::error::InputError>((g, i, t.elapsed().as_secs_f64()))
+            })
+            .map_err(input_error)?;
+        Ok(PyGermline { germline: Arc::new(germline), index: Arc::new(index), load_seconds: secs })
+    }
+
+    #[getter]
+    fn path(&self) -> String {
+        self.germline.path.display().to_string()
+    }
+
+    #[getter]
+    fn species(&self) -> String {
+        self.germline.species.clone()
+    }
+
+    #[getter]
+    fn species_taxon_id(&self) -> i64 {
+        self.germline.species_taxon_id
+    }
+
+    #[getter]
+    fn table_bytes(&self) -> usize {
+        self.index.table_bytes()
+    }
+
+    /// Names of the selected systems, in preset order.
+    #[getter]
+    fn system_names(&self) -> Vec<String> {
+        self.germline.systems.iter().map(|s| s.name.clone()).collect()
+    }
+
+    /// One dict per system: name, shortcut, color, description, seed, incomplete,
+    /// follows, recombinations (lists of file paths for "5", "4", "3").
+    fn systems<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
+        let g = &self.germline;
+        let list = PyList::empty(py);
+        for s in &g.systems {
+            let d = PyDict::new(py);
+            d.set_item("name", &s.name)?;
+            d.set_item("shortcut", &s.shortcut)?;
+            d.set_item("color", &s.color)?;
+            d.set_item("description", &s.description)?;
+            d.set_item("seed", &s.seed.shape)?;
+            d.set_item("incomplete", s.incomplete)?;
+            d.set_item("follows", &s.follows)?;
+            let recs = PyList::empty(py);
+            for r in &s.recombinations {
+                let rd = PyDict::new(py);
+                for (k, files) in [("5", &r.five), ("4", &r.four), ("3", &r.three)] {
+                    let names: Vec<&str> = files.iter().map(|&f| g.files[f].rel_path.as_str()).collect();
+                    rd.set_item(k, names)?;
+                }
+                recs.append(rd)?;
+            }
+            d.set_item("recombinations", recs)?;
+            list.append(d)?;
+        }
+        Ok(list)
+    }
+
+    /// One dict per germline file: rel_path, path, alleles (count).
+    fn files<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
+        let list = PyList::empty(py);
+        for f in &self.germline.files {
+            let d = PyDict::new(py);
+            d.set_item("rel_path", &f.rel_path)?;
+            d.set_item("path", f.path.display().to_string())?;
+            d.set_item("alleles", f.alleles.len())?;
+            list.append(d)?;
+        }
+        Ok(list)
+    }
+
+    /// Junction anchors: (file, allele, anchor or None, source) for every allele.
+    fn anchors(&self) -> Vec<(String, String, Option<usize>, &'static str)> {
+        let mut out = Vec::new();
+        for f in &self.germline.files {
+            for a in &f.alleles {
+                let source = match a.anchor_source {
+                    AnchorSource::Gaps => "imgt-gaps",
+                    AnchorSource::Motif => "motif",
+                    AnchorSource::NotFound => "not-found",
+                    AnchorSource::NotApplicable => "none",
+                };
+                out.push((f.rel_path.clone(), a.name.clone(), a.anchor, source));
+            }
+        }
+        out
+    }
+
+    /// V and J alleles whose junction anchor could not be found.
+    fn missing_anchors(&self) -> Vec<String> {
+        self.germline.missing_anchors()
+    }
+
+    /// Detect one read: a dict with `detected` and either `reason` or the
+    /// system, strand, breakpoint, window and e-values.
+    #[pyo3(signature = (sequence, window=50, e_value=1.0, unexpected=false))]
+    fn detect_read<'py>(
+        &self,
+        py: Python<'py>,
+        sequence: &str,
+        window: usize,
+        e_value: f64,
+        unexpected: bool,
+    ) -> PyResult<Bound<'py, PyDict>> {
+        let params = DetectParams { window, max_evalue: e_value, unexpected, ..Default::default() };
+        let detector = Detector::new(&self.index, &self.germline, params);
+        let mut scratch = Scratch::default();
+        let d = PyDict::new(py);
+        match detector.detect(sequence.as_bytes(), &mut scratch) {
+            Outcome::Undetected(reason) => {
+                d.set_item("detected", false)?;
+                d.set_item("reason", reason.key())?;
+            }
+            Outcome::Detected(det) => {
+                d.set_item("detected", true)?;
+                d.set_item("system", self.system_name(det.system))?;
+                if let Some((a, b)) = det.pair {
+                    d.set_item("pair", (self.system_name(a), self.system_name(b)))?;
+                }
+                d.set_item("reverse", det.reverse)?;
+                d.set_item("breakpoint", det.breakpoint)?;
+                let oriented = String::from_utf8_lossy(&scratch.oriented).to_string();
+                d.set_item("window", &oriented[det.window_start..det.window_start + det.window_len])?;
+                d.set_item("window_start", det.window_start)?;
+                d.set_item("shifted", det.shifted)?;
+                d.set_item("oriented", oriented)?;
+                d.set_item("evalue", det.evalue)?;
+                d.set_item("evalue_v", det.evalue_v)?;
+                d.set_item("evalue_j", det.evalue_j)?;
+            }
+        }
+        Ok(d)
+    }
+}
+
+impl PyGermline {
+    fn system_name(&self, s: usize) -> String {
+        if s == UNEXPECTED {
+            "unexpected".to_string()
+        } else {
+            self.germline.systems[s].name.clone()
+        }
+    }
+}
+
+fn tally<'py>(py: Python<'py>, t: Tally) -> PyResult<Bound<'py, PyDict>> {
+    let d = PyDict::new(py);
+    d.set_item("reads", t.reads)?;
+    d.set_item("length", t.length)?;
+    Ok(d)
+}
+
+fn result_to_dict<'py>(py: Python<'py>, g: &PyGermline, r: &RunResult) -> PyResult<Bound<'py, PyDict>> {
+    let d = PyDict::new(py);
+    d.set_item("total", tally(py, r.total)?)?;
+    d.set_item("detected", tally(py, r.detected)?)?;
+    let systems = PyDict::new(py);
+    for (i, t) in r.systems.iter().enumerate() {
+        let name = if i == g.germline.systems.len() { "unexpected".to_string() } else { g.system_name(i) };
+        systems.set_item(name, tally(py, *t)?)?;
+    }
+    d.set_item("systems", systems)?;
+    let reasons = PyDict::new(py);
+    for reason in Reason::ALL {
+        let t = tally(py, r.reasons[reason as usize])?;
+        t.set_item("label", reason.label())?;
+        reasons.set_item(reason.key(), t)?;
+    }
+    d.set_item("reasons", reasons)?;
+    d.set_item("shifted_reads", r.shifted_reads)?;
+    d.set_item("distinct_windows", r.distinct_windows)?;
+    d.set_item("merged_windows", r.merged_windows)?;
+    d.set_item("clones_above_min", r.clones_above_min)?;
+    d.set_item("reads_in_clones_above_min", r.reads_in_clones_above_min)?;
+    d.set_item("distribution", r.distribution.clone())?;
+    d.set_item("reads_per_file", r.reads_per_file.clone())?;
+    d.set_item("seconds_detection", r.seconds_detection)?;
+    d.set_item("seconds_clones", r.seconds_clones)?;
+    d.set_item("sample_threshold", r.sample_threshold)?;
+    let div = PyDict::new(py);
+    div.set_item("shannon", r.diversity.shannon)?;
+    div.set_item("evenness", r.diversity.evenness)?;
+    div.set_item("simpson", r.diversity.simpson)?;
+    div.set_item("clones", r.diversity.clones)?;
+    d.set_item("diversity", div)?;
+    let clones = PyList::empty(py);
+    for c in &r.clones {
+        let cd = PyDict::new(py);
+        cd.set_item("window", &c.window)?;
+        cd.set_item("system", g.system_name(c.system))?;
+        if let Some((a, b)) = c.pair {
+            cd.set_item("pair", (g.system_name(a), g.system_name(b)))?;
+            let sys = &g.germline.systems;
+            cd.set_item("loci", (&sys[a].left_locus, &sys[b].right_locus))?;
+        }
+        cd.set_item("reads", c.reads)?;
+        cd.set_item("shifted_reads", c.shifted_reads)?;
+        cd.set_item("merged_reads", c.merged_reads)?;
+        cd.set_item("merged_count", c.merged_count)?;
+        cd.set_item("merged_windows", c.merged_windows.clone())?;
+        cd.set_item("average_length", c.average_length)?;
+        cd.set_item("near_duplicate_of", &c.near_duplicate_of)?;
+        if let Some(rep) = &c.representative {
+            let rd = PyDict::new(py);
+            rd.set_item("sequence", &rep.sequence)?;
+            rd.set_item("window_start", rep.window_start)?;
+            rd.set_item("samples", rep.samples)?;
+            rd.set_item("coverage", rep.coverage)?;
+            rd.set_item("evalue", rep.evalue)?;
+            rd.set_item("evalue_v", rep.evalue_v)?;
+            rd.set_item("evalue_j", rep.evalue_j)?;
+            cd.set_item("representative", rd)?;
+        } else {
+            cd.set_item("representative", py.None())?;
+        }
+        clones.append(cd)?;
+    }
+    d.set_item("clones", clones)?;
+    Ok(d)
+}
+
+/// Detect V(D)J recombinations in reads and cluster them into clones.
+#[pyfunction]
+#[pyo3(signature = (germline, paths, *, window=50, e_value=1.0, unexpected=false, threads=0, min_reads=5,
+    max_clones=0, representatives=100, merge_distance=1, merge_ratio=20.0, quiet=true))]
+#[allow(clippy::too_many_arguments)]
+fn detect<'py>(
+    py: Python<'py>,
+    germline: &PyGermline,
+    paths: Vec<String>,
+    window: usize,
+    e_value: f64,
+    unexpected: bool,
+    threads: usize,
+    min_reads: u32,
+    max_clones: usize,
+    representatives: usize,
+    merge_distance: usize,
+    merge_ratio: f64,
+    quiet: bool,
+) -> PyResult<Bound<'py, PyDict>> {
+    let defaults = RunParams::default();
+    let params = RunParams {
+        detect: DetectParams { window, max_evalue: e_value, unexpected, ..Default::default() },
+        threads: if threads == 0 { defaults.threads } else { threads },
+        min_reads,
+        max_clones,
+        representatives,
+        merge_distance,
+        merge_ratio,
+        quiet,
+        ..defaults
+    };
+    let (g, i) = (germline.germline.clone(), germline.index.clone());
+    let result = py.detach(move || pipeline::run(&g, &i, paths, &params)).map_err(input_error)?;
+    result_to_dict(py, germline, &result)
+}
+
+/// Only decompress and parse the reads: (reads, bases).
+#[pyfunction]
+fn parse_only(py: Python<'_>, paths: Vec<String>) -> PyResult<(u64, u64)> {
+    py.detach(move || pipeline::parse_only(paths)).map_err(input_error)
+}
+
+#[pymodule]
+fn vidjil_core(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    m.add("InputError", m.py().get_type::<InputError>())?;
+    m.add("REASONS", pipeline::reason_keys())?;
+    m.add_class::<PyGermline>()?;
+    m.add_function(wrap_pyfunction!(detect, m)?)?;
+    m.add_function(wrap_pyfunction!(parse_only, m)?)?;
+    Ok(())
+}

@@ -1,0 +1,389 @@
+//! Streaming FASTA/FASTQ reader (plain or gzip, several files, `-` for stdin),
+//! cutting the input into batches of reads for the worker threads.
+
+use crate::error::InputError;
+use crate::nuc::first_invalid;
+use flate2::read::MultiGzDecoder;
+use std::fs::File;
+use std::io::{self, BufRead, BufReader, Read};
+
+const BUFFER: usize = 1 << 20;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Format {
+    Fasta,
+    Fastq,
+}
+
+/// Reads of one batch, concatenated.
+#[derive(Default, Debug)]
+pub struct Batch {
+    /// Position of the batch in the input (0, 1, 2, ...).
+    pub number: u64,
+    /// Ordinal of the first read of the batch over all inputs.
+    pub first_ordinal: u64,
+    pub seqs: Vec<u8>,
+    pub seq_ends: Vec<u32>,
+    pub names: Vec<u8>,
+    pub name_ends: Vec<u32>,
+}
+
+impl Batch {
+    pub fn len(&self) -> usize {
+        self.seq_ends.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.seq_ends.is_empty()
+    }
+
+    pub fn seq(&self, i: usize) -> &[u8] {
+        let start = if i == 0 { 0 } else { self.seq_ends[i - 1] as usize };
+        &self.seqs[start..self.seq_ends[i] as usize]
+    }
+
+    pub fn name(&self, i: usize) -> &[u8] {
+        let start = if i == 0 { 0 } else { self.name_ends[i - 1] as usize };
+        &self.names[start..self.name_ends[i] as usize]
+    }
+
+    pub fn bases(&self) -> usize {
+        self.seqs.len()
+    }
+}
+
+/// One input file, record by record.
+pub struct SeqReader {
+    input: Box<dyn BufRead + Send>,
+    display: String,
+    gzip: bool,
+    format: Format,
+    line: Vec<u8>,
+    /// FASTA header already read (the next record's).
+    pending_header: Option<Vec<u8>>,
+    line_number: u64,
+    pub records: u64,
+}
+
+impl SeqReader {
+    pub fn open(path: &str) -> Result<SeqReader, InputError> {
+        let display = if path == "-" { "<stdin>".to_string() } else { path.to_string() };
+        let raw: Box<dyn Read + Send> = if path == "-" {
+            Box::new(io::stdin())
+        } else {
+            let f = File::open(path).map_err(|e| InputError::new(path, format!("cannot open: {e}")))?;
+            Box::new(f)
+        };
+        let mut buffered = BufReader::with_capacity(BUFFER, raw);
+        let head = buffered.fill_buf().map_err(|e| InputError::new(&display, format!("cannot read: {e}")))?;
+        let gzip = head.len() >= 2 && head[0] == 0x1f && head[1] == 0x8b;
+        let mut input: Box<dyn BufRead + Send> = if gzip {
+            Box::new(BufReader::with_capacity(BUFFER, MultiGzDecoder::new(buffered)))
+        } else {
+            Box::new(buffered)
+        };
+        let format = detect_format(&mut input, &display, gzip)?;
+        Ok(SeqReader {
+            input,
+            display,
+            gzip,
+            format,
+            line: Vec::with_capacity(1024),
+            pending_header: None,
+            line_number: 0,
+            records: 0,
+        })
+    }
+
+    pub fn display(&self) -> &str {
+        &self.display
+    }
+
+    fn err(&self, message: impl Into<String>) -> InputError {
+        InputError::new(&self.display, message)
+    }
+
+    fn io_err(&self, e: io::Error) -> InputError {
+        if self.gzip {
+            self.err(format!("truncated or corrupt gzip data ({e})"))
+        } else {
+            self.err(format!("cannot read: {e}"))
+        }
+    }
+
+    /// Next line without its line end into `self.line`; false at end of input.
+    fn next_line(&mut self) -> Result<bool, InputError> {
+        self.line.clear();
+        let n = self.input.read_until(b'\n', &mut self.line).map_err(|e| self.io_err(e))?;
+        if n == 0 {
+            return Ok(false);
+        }
+        self.line_number += 1;
+        while matches!(self.line.last(), Some(b'\n' | b'\r')) {
+            self.line.pop();
+        }
+        Ok(true)
+    }
+
+    /// Append the next record to `batch`; false at end of input.
+    pub fn read_into(&mut self, batch: &mut Batch) -> Result<bool, InputError> {
+        let start = batch.seqs.len();
+        let ok = match self.format {
+            Format::Fastq => self.read_fastq(batch)?,
+            Format::Fasta => self.read_fasta(batch)?,
+        };
+        if !ok {
+            return Ok(false);
+        }
+        self.records += 1;
+        if let Some(i) = first_invalid(&batch.seqs[start..]) {
+            let c = batch.seqs[start + i];
+            let name_start = batch.name_ends.last().copied().unwrap_or(0) as usize;
+            let name = String::from_utf8_lossy(&batch.names[name_start..]).to_string();
+            return Err(self.err(format!(
+                "record {} ('{}'): '{}' is not a nucleotide letter",
+                self.records,
+                name,
+                printable(c)
+            )));
+        }
+        batch.seq_ends.push(batch.seqs.len() as u32);
+        batch.name_ends.push(batch.names.len() as u32);
+        Ok(true)
+    }
+
+    fn read_fastq(&mut self, batch: &mut Batch) -> Result<bool, InputError> {
+        loop {
+            if !self.next_line()? {
+                return Ok(false);
+            }
+            if !self.line.is_empty() {
+                break;
+            }
+        }
+        if self.line[0] != b'@' {
+            return Err(self.err(format!("line {}: FASTQ record does not start with '@'", self.line_number)));
+        }
+        batch.names.extend_from_slice(header_id(&self.line[1..]));
+        let seq_len;
+        if !self.next_line()? {
+            return Err(self.err(format!("record {} is truncated (no sequence)", self.records + 1)));
+        }
+        seq_len = self.line.len();
+        batch.seqs.extend_from_slice(&self.line);
+        if !self.next_line()? || self.line.first() != Some(&b'+') {
+            return Err(self.err(format!("line {}: FASTQ record without '+' line", self.line_number)));
+        }
+        if !self.next_line()? || self.line.len() != seq_len {
+            return Err(self.err(format!(
+                "record {} is truncated or malformed (quality length differs from sequence length)",
+                self.records + 1
+            )));
+        }
+        Ok(true)
+    }
+
+    fn read_fasta(&mut self, batch: &mut Batch) -> Result<bool, InputError> {
+        let header = match self.pending_header.take() {
+            Some(h) => h,
+            None => loop {
+                if !self.next_line()? {
+                    return Ok(false);
+                }
+                if self.line.is_empty() || self.line[0] == b'#' {
+                    continue;
+                }
+                if self.line[0] != b'>' {
+                    return Err(self.err(format!("line {}: FASTA sequence before any '>' header", self.line_number)));
+                }
+                break self.line[1..].to_vec();
+            },
+        };
+        batch.names.extend_from_slice(header_id(&header));
+        while self.next_line()? {
+            match self.line.first() {
+                None | Some(b'#') => continue,
+                Some(b'>') => {
+                    self.pending_header = Some(self.line[1..].to_vec());
+                    break;
+                }
+                Some(_) => batch.seqs.extend(self.line.iter().filter(|b| !b.is_ascii_whitespace())),
+            }
+        }
+        Ok(true)
+    }
+}
+
+fn printable(c: u8) -> String {
+    if c.is_ascii_graphic() {
+        (c as char).to_string()
+    } else {
+        format!("\\x{c:02x}")
+    }
+}
+
+/// The read name: the header up to the first tab (spaces kept, as in Vidjil's labels).
+fn header_id(header: &[u8]) -> &[u8] {
+    let end = header.iter().position(|&b| b == b'\t').unwrap_or(header.len());
+    &header[..end]
+}
+
+fn detect_format(input: &mut Box<dyn BufRead + Send>, display: &str, gzip: bool) -> Result<Format, InputError> {
+    loop {
+        let buf = input.fill_buf().map_err(|e| {
+            if gzip {
+                InputError::new(display, format!("truncated or corrupt gzip data ({e})"))
+            } else {
+                InputError::new(display, format!("cannot read: {e}"))
+            }
+        })?;
+        if buf.is_empty() {
+            return Err(InputError::new(display, "empty file: no reads"));
+        }
+        let first = buf.iter().position(|b| !b.is_ascii_whitespace());
+        match first {
+            None => {
+                let n = buf.len();
+                input.consume(n);
+            }
+            Some(i) => {
+                return match buf[i] {
+                    b'@' => Ok(Format::Fastq),
+                    b'>' | b'#' => Ok(Format::Fasta),
+                    c => Err(InputError::new(
+                        display,
+                        format!("not a FASTA or FASTQ file (starts with '{}')", printable(c)),
+                    )),
+                };
+            }
+        }
+    }
+}
+
+/// Several inputs read one after the other, cut into batches.
+pub struct BatchReader {
+    paths: Vec<String>,
+    next_path: usize,
+    current: Option<SeqReader>,
+    next_number: u64,
+    next_ordinal: u64,
+    /// Reads per input file, in order.
+    pub reads_per_file: Vec<u64>,
+    pub max_reads: usize,
+    pub max_bases: usize,
+}
+
+impl BatchReader {
+    pub fn new(paths: Vec<String>) -> BatchReader {
+        BatchReader {
+            paths,
+            next_path: 0,
+            current: None,
+            next_number: 0,
+            next_ordinal: 0,
+            reads_per_file: Vec::new(),
+            max_reads: 4096,
+            max_bases: 1 << 20,
+        }
+    }
+
+    /// Open every input once to report a bad file before any work starts.
+    pub fn check_inputs(&self) -> Result<(), InputError> {
+        for p in &self.paths {
+            if p != "-" {
+                SeqReader::open(p)?;
+            }
+        }
+        Ok(())
+    }
+
+    pub fn next_batch(&mut self) -> Result<Option<Batch>, InputError> {
+        let mut batch = Batch { number: self.next_number, first_ordinal: self.next_ordinal, ..Default::default() };
+        while batch.len() < self.max_reads && batch.bases() < self.max_bases {
+            if self.current.is_none() {
+                if self.next_path >= self.paths.len() {
+                    break;
+                }
+                let reader = SeqReader::open(&self.paths[self.next_path])?;
+                self.next_path += 1;
+                self.reads_per_file.push(0);
+                self.current = Some(reader);
+            }
+            let reader = self.current.as_mut().expect("reader just opened");
+            if reader.read_into(&mut batch)? {
+                *self.reads_per_file.last_mut().expect("one entry per opened file") += 1;
+            } else {
+                if reader.records == 0 {
+                    return Err(InputError::new(reader.display(), "no reads (empty file)"));
+                }
+                self.current = None;
+            }
+        }
+        if batch.is_empty() {
+            return Ok(None);
+        }
+        self.next_number += 1;
+        self.next_ordinal += batch.len() as u64;
+        Ok(Some(batch))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    fn write_tmp(name: &str, content: &[u8]) -> String {
+        let dir = std::env::temp_dir().join(format!("vidjil_core_reader_{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join(name);
+        std::fs::write(&path, content).unwrap();
+        path.display().to_string()
+    }
+
+    fn gzip(content: &[u8]) -> Vec<u8> {
+        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        e.write_all(content).unwrap();
+        e.finish().unwrap()
+    }
+
+    fn read_all(paths: Vec<String>) -> Result<Vec<(String, String)>, InputError> {
+        let mut r = BatchReader::new(paths);
+        r.max_reads = 2;
+        let mut out = Vec::new();
+        while let Some(b) = r.next_batch()? {
+            for i in 0..b.len() {
+                out.push((String::from_utf8_lossy(b.name(i)).into(), String::from_utf8_lossy(b.seq(i)).into()));
+            }
+        }
+        Ok(out)
+    }
+
+    #[test]
+    fn fasta_multiline_comments_and_fastq_gz() {
+        let fa = write_tmp("a.fa", b"# comment\n>r1 x\nACGT\nacgN\n\n>r2\nTTTT\n>r3\n");
+        let fq = write_tmp("b.fq.gz", &gzip(b"@q1\nACGTAC\n+\nIIIIII\n@q2 y\nGG\n+q2\nII\n"));
+        let reads = read_all(vec![fa, fq]).unwrap();
+        let names: Vec<&str> = reads.iter().map(|r| r.0.as_str()).collect();
+        assert_eq!(names, vec!["r1 x", "r2", "r3", "q1", "q2 y"]);
+        assert_eq!(reads[0].1, "ACGTacgN");
+        assert_eq!(reads[2].1, "");
+        assert_eq!(reads[3].1, "ACGTAC");
+    }
+
+    #[test]
+    fn bad_inputs_are_named() {
+        let empty = write_tmp("empty.fa", b"");
+        assert!(read_all(vec![empty.clone()]).unwrap_err().to_string().starts_with(&empty));
+        let text = write_tmp("text.txt", b"hello world\n");
+        assert!(read_all(vec![text]).unwrap_err().message.contains("not a FASTA or FASTQ"));
+        let bad = write_tmp("bad.fa", b">r1\nACGT\n>r2\nAC*T\n");
+        let e = read_all(vec![bad]).unwrap_err();
+        assert!(e.message.contains("record 2") && e.message.contains("'*'"), "{e}");
+        let gz = gzip(&b"@q\nACGT\n+\nIIII\n".repeat(2000));
+        let truncated = write_tmp("trunc.fq.gz", &gz[..gz.len() / 2]);
+        assert!(read_all(vec![truncated]).unwrap_err().message.contains("gzip"));
+        let fq = write_tmp("short.fq", b"@q\nACGT\n+\nII\n");
+        assert!(read_all(vec![fq]).unwrap_err().message.contains("quality"));
+    }
+}
