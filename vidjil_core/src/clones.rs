@@ -173,6 +173,14 @@ pub fn for_each_variant(window: &[u8], distance: usize, f: &mut impl FnMut(u128)
     rec(&mut w, 0, distance, f);
 }
 
+/// A single read one substitution away from a clone of this many reads is taken
+/// as a sequencing error of that clone, whatever the ratio.
+pub const SINGLETON_ABSORBER: u32 = 3;
+
+fn is_error_variant(small: u32, large: u32, ratio: f64) -> bool {
+    (small as f64) * ratio <= large as f64 || (small == 1 && large >= SINGLETON_ABSORBER)
+}
+
 /// Merge each window into a window of the same system that differs by at most
 /// `distance` substitutions and has at least `ratio` times its reads. Larger
 /// windows absorb first; ties by key. Returns (absorber, absorbed) pairs.
@@ -181,8 +189,11 @@ pub fn merge_variants(stats: &mut WindowMap<WindowStat>, distance: usize, ratio:
     if distance == 0 {
         return merges;
     }
-    let mut large: Vec<(u32, u128)> =
-        stats.iter().filter(|(_, s)| s.reads as f64 >= ratio).map(|(&k, s)| (s.reads, k)).collect();
+    let mut large: Vec<(u32, u128)> = stats
+        .iter()
+        .filter(|(_, s)| s.reads as f64 >= ratio || s.reads >= SINGLETON_ABSORBER)
+        .map(|(&k, s)| (s.reads, k))
+        .collect();
     large.sort_unstable_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
     for &(_, key) in &large {
         let me = stats[&key];
@@ -196,7 +207,7 @@ pub fn merge_variants(stats: &mut WindowMap<WindowStat>, distance: usize, ratio:
                 if other.merged_into.is_none()
                     && other.system == me.system
                     && other.pair == me.pair
-                    && (other.reads as f64) * ratio <= me.reads as f64
+                    && is_error_variant(other.reads, me.reads, ratio)
                 {
                     absorbed.push(v);
                 }
@@ -204,22 +215,88 @@ pub fn merge_variants(stats: &mut WindowMap<WindowStat>, distance: usize, ratio:
         });
         absorbed.sort_unstable();
         absorbed.dedup();
-        let mut gained = 0u32;
-        let mut gained_shifted = 0u32;
-        let mut gained_len = 0u64;
         for v in absorbed {
-            let other = stats.get_mut(&v).unwrap();
-            other.merged_into = Some(key);
-            gained += other.reads;
-            gained_shifted += other.shifted;
-            gained_len += other.length_sum;
+            absorb(stats, key, v);
             merges.push((key, v));
         }
-        let me = stats.get_mut(&key).unwrap();
-        me.reads += gained;
-        me.merged_reads += gained;
-        me.shifted += gained_shifted;
-        me.length_sum += gained_len;
+    }
+    merges
+}
+
+/// Move the reads of window `from` into window `into`.
+fn absorb(stats: &mut WindowMap<WindowStat>, into: u128, from: u128) {
+    let other = stats.get_mut(&from).expect("absorbed window exists");
+    other.merged_into = Some(into);
+    let (reads, shifted, length) = (other.reads, other.shifted, other.length_sum);
+    let me = stats.get_mut(&into).expect("absorbing window exists");
+    me.reads += reads;
+    me.merged_reads += reads;
+    me.shifted += shifted;
+    me.length_sum += length;
+}
+
+/// Largest shift of a window of the same clone (the window is shifted by up to 10
+/// nt to fit, and the breakpoint estimate moves with errors near the junction).
+pub const MAX_SHIFT: usize = 12;
+
+/// Merge windows that are the same clone seen through a shifted or shrunk window:
+/// for each clone with a representative sequence (largest first), every window of
+/// that sequence within `MAX_SHIFT` nt of its own window. An exact match merges
+/// into a clone with at least as many reads; a match with one substitution only
+/// into a clone with `ratio` times more reads.
+pub fn merge_shifted(
+    stats: &mut WindowMap<WindowStat>,
+    representatives: &[(u128, Vec<u8>, usize)],
+    ratio: f64,
+    min_window: usize,
+    substitutions: bool,
+) -> Vec<(u128, u128)> {
+    let mut merges = Vec::new();
+    for (key, seq, window_start) in representatives {
+        let Some(me) = stats.get(key).copied() else { continue };
+        if me.merged_into.is_some() {
+            continue;
+        }
+        let w = unpack_window(*key).len();
+        let mut found: Vec<u128> = Vec::new();
+        for len in (min_window..=w).rev() {
+            for start in window_start.saturating_sub(MAX_SHIFT)..=window_start + MAX_SHIFT {
+                if start + len > seq.len() || (len == w && start == *window_start) {
+                    continue;
+                }
+                let candidate = &seq[start..start + len];
+                if candidate.iter().any(|&b| crate::nuc::CODES[b as usize] > 3) {
+                    continue;
+                }
+                let mut check = |v: u128, exact: bool| {
+                    if v == *key {
+                        return;
+                    }
+                    if let Some(other) = stats.get(&v) {
+                        let enough = if exact {
+                            other.reads < me.reads || (other.reads == me.reads && v > *key)
+                        } else {
+                            is_error_variant(other.reads, me.reads, ratio)
+                        };
+                        if other.merged_into.is_none() && other.system == me.system && other.pair == me.pair && enough {
+                            found.push(v);
+                        }
+                    }
+                };
+                check(pack_window(candidate), true);
+                if substitutions && len == w {
+                    for_each_variant(candidate, 1, &mut |v| check(v, false));
+                }
+            }
+        }
+        found.sort_unstable();
+        found.dedup();
+        for v in found {
+            if stats[&v].merged_into.is_none() {
+                absorb(stats, *key, v);
+                merges.push((*key, v));
+            }
+        }
     }
     merges
 }
@@ -322,6 +399,31 @@ mod tests {
         assert_eq!(stats[&error].merged_into, Some(big));
         assert!(stats[&sibling].merged_into.is_none());
         assert!(merge_variants(&mut stats.clone(), 0, 10.0).is_empty());
+    }
+
+    #[test]
+    fn shifted_windows_of_a_clone_merge_into_it() {
+        //                    0         1         2         3
+        let rep: &[u8] = b"TTGACCATGCAGTCAGTTCAGGACTTACGGA";
+        let main = pack_window(&rep[10..20]);
+        let shifted = pack_window(&rep[7..17]); // same clone, window 3 nt earlier, 6 reads
+        let mut with_error = rep[12..22].to_vec(); // 2 nt later and one substitution, 2 reads
+        with_error[4] = b'A';
+        let with_error = pack_window(&with_error);
+        let unrelated = pack_window(b"GGGGGCCCCC");
+        let mut stats = WindowMap::default();
+        stats.insert(main, stat(50, 0));
+        stats.insert(shifted, stat(6, 0));
+        stats.insert(with_error, stat(2, 0));
+        stats.insert(unrelated, stat(9, 0));
+        let merges = merge_shifted(&mut stats, &[(main, rep.to_vec(), 10)], 20.0, 8, true);
+        let mut absorbed: Vec<u128> = merges.iter().map(|m| m.1).collect();
+        absorbed.sort();
+        let mut expected = vec![shifted, with_error];
+        expected.sort();
+        assert_eq!(absorbed, expected);
+        assert_eq!(stats[&main].reads, 58);
+        assert!(stats[&unrelated].merged_into.is_none());
     }
 
     #[test]

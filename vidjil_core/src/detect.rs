@@ -138,7 +138,9 @@ pub struct Detector<'a> {
 /// Result of the breakpoint search for one system.
 #[derive(Clone, Copy, Debug)]
 struct Fit {
-    breakpoint: usize,
+    /// End of the last left k-mer and start of the first right k-mer, read coordinates.
+    left_end: usize,
+    right_start: usize,
     e_left: f64,
     e_right: f64,
 }
@@ -308,7 +310,12 @@ impl<'a> Detector<'a> {
                     multiplier * self.lnf.binomial_tail(k, positions(span), p)
                 }
             };
-            Fit { breakpoint: 0, e_left: side(total_left, left_span, p_left), e_right: side(total_right, right_span, p_right) }
+            Fit {
+                left_end: 0,
+                right_start: 0,
+                e_left: side(total_left, left_span, p_left),
+                e_right: side(total_right, right_span, p_right),
+            }
         };
         if total_left == 0 || total_right == 0 {
             return Some(whole_read());
@@ -349,12 +356,12 @@ impl<'a> Detector<'a> {
             });
         }
         let (k_left, last_left, first_right, k_right) = best_split;
-        let left_end = last_left + left_span;
-        let breakpoint = (left_end + first_right).div_ceil(2).min(len);
+        let left_end = (last_left + left_span).min(len);
         let n_left = last_left + 1;
         let n_right = positions(right_span).saturating_sub(first_right).max(k_right);
         Some(Fit {
-            breakpoint,
+            left_end,
+            right_start: first_right,
             e_left: multiplier * self.lnf.binomial_tail(k_left, n_left.max(k_left), p_left),
             e_right: multiplier * self.lnf.binomial_tail(k_right, n_right, p_right),
         })
@@ -416,7 +423,11 @@ impl<'a> Detector<'a> {
         } else {
             scratch.oriented.extend(read.iter().map(|&b| b.to_ascii_uppercase()));
         }
-        let breakpoint = if reverse { len - fit.breakpoint } else { fit.breakpoint };
+        // V end and J start on the V->J strand; the breakpoint is their midpoint,
+        // rounded the same way whatever the strand of the read.
+        let (v_end, j_start) =
+            if reverse { (len - fit.right_start, len - fit.left_end) } else { (fit.left_end, fit.right_start) };
+        let breakpoint = (v_end + j_start).div_ceil(2);
         let (e_v, e_j) = if reverse { (fit.e_right, fit.e_left) } else { (fit.e_left, fit.e_right) };
         match place_window(&scratch.oriented, breakpoint, self.params.window, self.params.min_window) {
             Ok((window_start, window_len, shifted)) => Outcome::Detected(Detection {

@@ -345,8 +345,9 @@ fn allele_from_gapped(name: String, gapped: &[u8]) -> Allele {
     let mut source = AnchorSource::NotApplicable;
     if segment_type(&name) == Some('V') && gapped.contains(&b'.') && gapped.len() > IMGT_CYS_GAPPED + 2 {
         let before = gapped[..IMGT_CYS_GAPPED].iter().filter(|&&b| b != b'.' && b != b'-').count();
-        let codon_is_gapless = gapped[IMGT_CYS_GAPPED..IMGT_CYS_GAPPED + 3].iter().all(|&b| b != b'.');
-        if codon_is_gapless && before + 3 <= seq.len() {
+        // Some sets are gapped off the IMGT numbering: trust the gaps only on a Cys codon.
+        let is_cys = before + 3 <= seq.len() && &seq[before..before + 2] == b"TG" && matches!(seq[before + 2], b'T' | b'C');
+        if is_cys {
             anchor = Some(before);
             source = AnchorSource::Gaps;
         }
