@@ -138,9 +138,9 @@ def cmd_germline(args: argparse.Namespace) -> int:
 
 
 def print_version() -> None:
-    import GenAIRR
+    from .germline import genairr_version
 
-    print(f"vidjil {__version__} (default germline: genairr-{GenAIRR.__version__})")
+    print(f"vidjil {__version__} (default germline: genairr-{genairr_version()})")
 
 
 def main(argv: list[str] | None = None) -> int:

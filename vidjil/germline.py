@@ -46,6 +46,13 @@ SYSTEMS: list[tuple[str, str, str, str, str, list[tuple[list[str], list[str], li
 ]
 
 
+def genairr_version() -> str:
+    """Version of the installed GenAIRR, without importing it (slow, large)."""
+    from importlib.metadata import version
+
+    return version("GenAIRR")
+
+
 def cache_dir() -> Path:
     if "VIDJIL_CACHE" in os.environ:
         return Path(os.environ["VIDJIL_CACHE"])
@@ -98,9 +105,7 @@ def default_germline(species: str = "human", quiet: bool = True) -> Path:
     """The `.g` of the default set, built from GenAIRR once into the cache."""
     if species not in SPECIES:
         raise UserError(f"--species: unknown species '{species}' (known: {', '.join(SPECIES)})")
-    import GenAIRR
-
-    target = cache_dir() / "germline" / f"genairr-{GenAIRR.__version__}" / species
+    target = cache_dir() / "germline" / f"genairr-{genairr_version()}" / species
     g_file = target / f"{SPECIES[species]['stem']}.g"
     if g_file.exists():
         return g_file
@@ -131,8 +136,6 @@ def _fasta(path: Path, alleles: list[tuple[str, str]]) -> None:
 def build_germline(species: str, out: Path) -> dict[str, Any]:
     """Write `<stem>.g`, `<stem>/*.fa` and MANIFEST.json for `species` into `out`."""
     from .genairr_refs import locus_alleles
-
-    import GenAIRR
 
     info = SPECIES[species]
     stem = str(info["stem"])
@@ -168,7 +171,7 @@ def build_germline(species: str, out: Path) -> dict[str, Any]:
                 "parameters": {"seed": seed},
             }
     preset = {
-        "ref": f"GenAIRR {GenAIRR.__version__}",
+        "ref": f"GenAIRR {genairr_version()}",
         "species": info["name"],
         "species_taxon_id": info["taxon"],
         "path": stem,
@@ -179,8 +182,8 @@ def build_germline(species: str, out: Path) -> dict[str, Any]:
     loaded = Germline(str(g_file))
     counts = {f["rel_path"]: f["alleles"] for f in loaded.files()}
     manifest = {
-        "id": f"genairr-{GenAIRR.__version__}",
-        "source": {"package": "GenAIRR", "version": GenAIRR.__version__, "configs": sources},
+        "id": f"genairr-{genairr_version()}",
+        "source": {"package": "GenAIRR", "version": genairr_version(), "configs": sources},
         "species": info["name"],
         "preset": g_file.name,
         "files": {

@@ -123,16 +123,23 @@ impl SampleStore {
             return;
         }
         let samples = self.windows.entry(key).or_default();
+        // samples[0] always holds the largest hash of the window.
         if samples.len() >= self.per_window {
-            let (i, max) = samples.iter().enumerate().max_by_key(|(_, s)| s.hash).map(|(i, s)| (i, s.hash)).unwrap();
-            if sample.hash >= max {
+            if sample.hash >= samples[0].hash {
                 return;
             }
-            self.bytes -= samples[i].seq.len() + SAMPLE_OVERHEAD;
-            samples.swap_remove(i);
+            self.bytes = self.bytes + sample.seq.len() - samples[0].seq.len();
+            samples[0] = sample;
+            let max = (0..samples.len()).max_by_key(|&i| samples[i].hash).unwrap_or(0);
+            samples.swap(0, max);
+        } else {
+            self.bytes += sample.seq.len() + SAMPLE_OVERHEAD;
+            samples.push(sample);
+            let last = samples.len() - 1;
+            if samples[last].hash > samples[0].hash {
+                samples.swap(0, last);
+            }
         }
-        self.bytes += sample.seq.len() + SAMPLE_OVERHEAD;
-        samples.push(sample);
     }
 
     /// Called between batches, in input order.
@@ -143,6 +150,9 @@ impl SampleStore {
             let mut bytes = 0;
             self.windows.retain(|_, samples| {
                 samples.retain(|s| s.hash < t);
+                if let Some(max) = (0..samples.len()).max_by_key(|&i| samples[i].hash) {
+                    samples.swap(0, max);
+                }
                 bytes += samples.iter().map(|s| s.seq.len() + SAMPLE_OVERHEAD).sum::<usize>();
                 !samples.is_empty()
             });

@@ -86,6 +86,15 @@ pub const UNEXPECTED_PENALTY: f64 = 1e6;
 /// Two systems of different loci whose e-values are closer than this factor: ambiguous.
 const AMBIGUITY_FACTOR: f64 = 10.0;
 
+/// Probe of a table: every PROBE_STRIDE-th position; the full lookup is done when
+/// the probe finds at least PROBE_MIN_HITS germline k-mers and PROBE_CHANCE_FACTOR
+/// times what a random sequence would show.
+const PROBE_STRIDE: usize = 4;
+const PROBE_MIN_HITS: f64 = 2.0;
+const PROBE_CHANCE_FACTOR: f64 = 2.0;
+/// A system with fewer than 1/SUPPORT_RATIO of the best system's k-mers is not fitted.
+const SUPPORT_RATIO: u32 = 8;
+
 /// System index reported for recombinations between two loci.
 pub const UNEXPECTED: usize = usize::MAX;
 
@@ -119,6 +128,8 @@ pub enum Outcome {
 pub struct Scratch {
     codes: Vec<u8>,
     hits: Vec<Vec<(u32, u64)>>,
+    keys: Vec<(u32, u32)>,
+    ids: Vec<u8>,
     merged: Vec<(u32, u64)>,
     /// The read on the V->J strand, upper case (valid after a detection).
     pub oriented: Vec<u8>,
@@ -180,24 +191,43 @@ impl<'a> Detector<'a> {
         }
         encode(read, &mut scratch.codes);
         scratch.hits.resize_with(self.index.tables.len(), Vec::new);
-        let mut counts = [0u32; 64];
+        // Hits per label-set id, expanded to label bits once per read.
+        let mut id_counts = [0u16; 256];
         for (t, table) in self.index.tables.iter().enumerate() {
             let hits = &mut scratch.hits[t];
             hits.clear();
             let lookup = &table.table;
+            // Keys first, then the loads in a tight loop without branches, so that
+            // the cache misses of a large table overlap instead of queueing.
+            let (keys, ids) = (&mut scratch.keys, &mut scratch.ids);
+            keys.clear();
+            // A large table is mostly out of cache: probe every PROBE_STRIDE-th
+            // position first and skip the table when no germline k-mer shows up.
+            // A table is first probed at every PROBE_STRIDE-th position, and skipped
+            // when it shows no more germline k-mers than chance would.
+            table.seed.for_each_key_strided(&scratch.codes, PROBE_STRIDE, |key| keys.push((0, key as u32)));
+            let found = keys.iter().filter(|&&(_, k)| lookup.contains(k as usize)).count();
+            if (found as f64) < (PROBE_CHANCE_FACTOR * keys.len() as f64 * table.load).max(PROBE_MIN_HITS) {
+                continue;
+            }
+            keys.clear();
+            table.seed.for_each_key(&scratch.codes, |pos, key| keys.push((pos as u32, key as u32)));
+            ids.clear();
+            ids.extend(keys.iter().map(|&(_, k)| lookup.get(k as usize)));
             let sets = &self.clean_sets;
-            table.seed.for_each_key(&scratch.codes, |pos, key| {
-                let id = lookup[key];
+            for (&(pos, _), &id) in keys.iter().zip(ids.iter()) {
                 if id != 0 {
-                    let mask = sets[id as usize];
-                    if mask != 0 {
-                        hits.push((pos as u32, mask));
-                    }
+                    hits.push((pos, sets[id as usize]));
+                    id_counts[id as usize] += 1;
                 }
-            });
-            for &(_, mut m) in hits.iter() {
+            }
+        }
+        let mut counts = [0u32; 64];
+        for (id, &c) in id_counts.iter().enumerate().skip(1) {
+            if c != 0 {
+                let mut m = self.clean_sets[id];
                 while m != 0 {
-                    counts[m.trailing_zeros() as usize] += 1;
+                    counts[m.trailing_zeros() as usize] += c as u32;
                     m &= m - 1;
                 }
             }
@@ -215,11 +245,24 @@ impl<'a> Detector<'a> {
         if hits_per_strand[0] + hits_per_strand[1] == 0 {
             return Outcome::Undetected(Reason::TooFewVJ);
         }
+        // Systems with far fewer germline k-mers than the best one cannot win:
+        // their breakpoint is not searched (their one-sided evidence still counts).
+        let support = |s: usize, strand: usize| {
+            counts[label_bit(s, SIDE_V, strand).trailing_zeros() as usize]
+                + counts[label_bit(s, SIDE_J, strand).trailing_zeros() as usize]
+        };
+        let best_support = (0..self.germline.systems.len())
+            .flat_map(|s| [support(s, FORWARD), support(s, REVERSE)])
+            .max()
+            .unwrap_or(0);
         for strand in [FORWARD, REVERSE] {
             let reverse = strand == REVERSE;
             for (s, system) in self.germline.systems.iter().enumerate() {
                 let v_bit = label_bit(s, SIDE_V, strand);
                 let j_bit = label_bit(s, SIDE_J, strand);
+                if support(s, strand) * SUPPORT_RATIO < best_support {
+                    continue;
+                }
                 let (left, right) = if reverse { (j_bit, v_bit) } else { (v_bit, j_bit) };
                 let table = self.index.system_table[s];
                 let span = self.index.tables[table].seed.span;

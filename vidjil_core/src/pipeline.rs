@@ -47,7 +47,7 @@ impl Default for RunParams {
             merge_distance: 1,
             merge_ratio: 20.0,
             samples_per_window: 200,
-            sample_budget_bytes: 48 << 20,
+            sample_budget_bytes: 32 << 20,
             quiet: true,
         }
     }
