@@ -78,12 +78,19 @@ def add_germline(sub: argparse._SubParsersAction[Parser]) -> None:
     s.add_argument("germline", nargs="?", help="FILE.g[:SYSTEMS] (default: built-in human set)")
 
 
+def add_demo(sub: argparse._SubParsersAction[Parser]) -> None:
+    p = sub.add_parser("demo", help="simulate a small seeded sample and detect its clones")
+    p.add_argument("-o", "--output-dir", type=Path, default=Path("results/demo"))
+    p.add_argument("-q", "--quiet", action="store_true")
+
+
 def build_parser() -> Parser:
     parser = Parser(prog="vidjil", description="V(D)J recombination detection and clone follow-up")
     parser.add_argument("--version", action="store_true", help="print the version and the default germline id")
     sub = parser.add_subparsers(dest="command", parser_class=Parser)
     add_detect(sub)
     add_germline(sub)
+    add_demo(sub)
     return parser
 
 
@@ -137,6 +144,18 @@ def cmd_germline(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_demo(args: argparse.Namespace) -> int:
+    from .demo import make_demo_reads
+    from .detect import DetectOptions, run_detect
+
+    out: Path = args.output_dir
+    reads = make_demo_reads(out / "reads")
+    stats = run_detect(DetectOptions(reads=[str(reads)], output_dir=out, name="demo", quiet=args.quiet))
+    print(f"demo: {stats['reads']['detected']} of {stats['reads']['total']} reads detected, "
+          f"{stats['clones']['reported']} clones; results in {out}/demo.vidjil, demo.airr.tsv, demo.stats.json")
+    return 0
+
+
 def print_version() -> None:
     from .germline import genairr_version
 
@@ -154,6 +173,8 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_detect(args)
         if args.command == "germline":
             return cmd_germline(args)
+        if args.command == "demo":
+            return cmd_demo(args)
         parser.print_help(sys.stderr)
         return 2
     except UserError as exc:

@@ -111,7 +111,13 @@ const SAMPLE_OVERHEAD: usize = 48;
 
 impl SampleStore {
     pub fn new(per_window: usize, budget_bytes: usize) -> SampleStore {
-        SampleStore { per_window, budget_bytes, threshold: u64::MAX, bytes: 0, windows: WindowMap::default() }
+        SampleStore {
+            per_window,
+            budget_bytes,
+            threshold: u64::MAX,
+            bytes: 0,
+            windows: WindowMap::default(),
+        }
     }
 
     pub fn wants(&self, hash: u64) -> bool {
@@ -153,7 +159,10 @@ impl SampleStore {
                 if let Some(max) = (0..samples.len()).max_by_key(|&i| samples[i].hash) {
                     samples.swap(0, max);
                 }
-                bytes += samples.iter().map(|s| s.seq.len() + SAMPLE_OVERHEAD).sum::<usize>();
+                bytes += samples
+                    .iter()
+                    .map(|s| s.seq.len() + SAMPLE_OVERHEAD)
+                    .sum::<usize>();
                 !samples.is_empty()
             });
             self.bytes = bytes;
@@ -263,7 +272,9 @@ pub fn merge_shifted(
 ) -> Vec<(u128, u128)> {
     let mut merges = Vec::new();
     for (key, seq, window_start) in representatives {
-        let Some(me) = stats.get(key).copied() else { continue };
+        let Some(me) = stats.get(key).copied() else {
+            continue;
+        };
         if me.merged_into.is_some() {
             continue;
         }
@@ -288,7 +299,11 @@ pub fn merge_shifted(
                         } else {
                             is_error_variant(other.reads, me.reads, ratio)
                         };
-                        if other.merged_into.is_none() && other.system == me.system && other.pair == me.pair && enough {
+                        if other.merged_into.is_none()
+                            && other.system == me.system
+                            && other.pair == me.pair
+                            && enough
+                        {
                             found.push(v);
                         }
                     }
@@ -319,7 +334,10 @@ pub fn representative(samples: &[Sample], window_len: usize) -> Option<(Vec<u8>,
         return None;
     }
     let left = samples.iter().map(|s| s.window_start as usize).max()?;
-    let right = samples.iter().map(|s| s.seq.len() - s.window_start as usize).max()?;
+    let right = samples
+        .iter()
+        .map(|s| s.seq.len() - s.window_start as usize)
+        .max()?;
     let width = left + right;
     let mut counts = vec![[0u32; 5]; width];
     for s in samples {
@@ -342,7 +360,11 @@ pub fn representative(samples: &[Sample], window_len: usize) -> Option<(Vec<u8>,
     let seq: Vec<u8> = counts[start..end]
         .iter()
         .map(|c| {
-            let (best, n) = c[..4].iter().enumerate().max_by(|a, b| a.1.cmp(b.1).then(b.0.cmp(&a.0))).unwrap();
+            let (best, n) = c[..4]
+                .iter()
+                .enumerate()
+                .max_by(|a, b| a.1.cmp(b.1).then(b.0.cmp(&a.0)))
+                .unwrap();
             if *n == 0 {
                 b'N'
             } else {
@@ -386,7 +408,12 @@ mod tests {
     }
 
     fn stat(reads: u32, system: u16) -> WindowStat {
-        WindowStat { reads, system, length_sum: 100 * reads as u64, ..Default::default() }
+        WindowStat {
+            reads,
+            system,
+            length_sum: 100 * reads as u64,
+            ..Default::default()
+        }
     }
 
     #[test]
@@ -440,14 +467,28 @@ mod tests {
     fn sample_store_is_bounded_and_keeps_lowest_hashes() {
         let mut store = SampleStore::new(3, 10_000);
         for h in [50u64, 10, 40, 30, 20] {
-            store.offer(7, Sample { hash: h, window_start: 0, seq: vec![b'A'; 10].into() });
+            store.offer(
+                7,
+                Sample {
+                    hash: h,
+                    window_start: 0,
+                    seq: vec![b'A'; 10].into(),
+                },
+            );
         }
         let mut hashes: Vec<u64> = store.windows[&7].iter().map(|s| s.hash).collect();
         hashes.sort();
         assert_eq!(hashes, vec![10, 20, 30]);
         let mut small = SampleStore::new(100, 2_000);
         for h in 0..1000u64 {
-            small.offer(h as u128, Sample { hash: mix64(h), window_start: 0, seq: vec![b'C'; 50].into() });
+            small.offer(
+                h as u128,
+                Sample {
+                    hash: mix64(h),
+                    window_start: 0,
+                    seq: vec![b'C'; 50].into(),
+                },
+            );
             small.enforce_budget();
         }
         assert!(small.bytes <= 2_000);

@@ -75,7 +75,12 @@ pub struct DetectParams {
 
 impl Default for DetectParams {
     fn default() -> Self {
-        DetectParams { window: 50, min_window: 30, max_evalue: 1.0, unexpected: false }
+        DetectParams {
+            window: 50,
+            min_window: 30,
+            max_evalue: 1.0,
+            unexpected: false,
+        }
     }
 }
 
@@ -205,13 +210,17 @@ impl<'a> Detector<'a> {
             // position first and skip the table when no germline k-mer shows up.
             // A table is first probed at every PROBE_STRIDE-th position, and skipped
             // when it shows no more germline k-mers than chance would.
-            table.seed.for_each_key_strided(&scratch.codes, PROBE_STRIDE, |key| keys.push((0, key as u32)));
+            table
+                .seed
+                .for_each_key_strided(&scratch.codes, PROBE_STRIDE, |key| keys.push((0, key as u32)));
             let found = keys.iter().filter(|&&(_, k)| lookup.contains(k as usize)).count();
             if (found as f64) < (PROBE_CHANCE_FACTOR * keys.len() as f64 * table.load).max(PROBE_MIN_HITS) {
                 continue;
             }
             keys.clear();
-            table.seed.for_each_key(&scratch.codes, |pos, key| keys.push((pos as u32, key as u32)));
+            table
+                .seed
+                .for_each_key(&scratch.codes, |pos, key| keys.push((pos as u32, key as u32)));
             ids.clear();
             ids.extend(keys.iter().map(|&(_, k)| lookup.get(k as usize)));
             let sets = &self.clean_sets;
@@ -267,13 +276,29 @@ impl<'a> Detector<'a> {
                 let table = self.index.system_table[s];
                 let span = self.index.tables[table].seed.span;
                 let multiplier = self.n_systems * ((len + 1).saturating_sub(span)) as f64;
-                let Some(fit) = self.fit(&scratch.hits[table], left, right, span, span, len, &counts, multiplier)
-                else {
+                let Some(fit) = self.fit(
+                    &scratch.hits[table],
+                    left,
+                    right,
+                    span,
+                    span,
+                    len,
+                    &counts,
+                    multiplier,
+                ) else {
                     continue;
                 };
-                let (e_v, e_j) = if reverse { (fit.e_right, fit.e_left) } else { (fit.e_left, fit.e_right) };
+                let (e_v, e_j) = if reverse {
+                    (fit.e_right, fit.e_left)
+                } else {
+                    (fit.e_left, fit.e_right)
+                };
                 // Incomplete systems need stronger evidence, and lose ties to complete ones.
-                let penalty = if system.incomplete { INCOMPLETE_PENALTY } else { 1.0 };
+                let penalty = if system.incomplete {
+                    INCOMPLETE_PENALTY
+                } else {
+                    1.0
+                };
                 let max = self.params.max_evalue / penalty;
                 if e_v <= max && e_j <= max {
                     passing.push(((e_v + e_j) * penalty, s, fit, strand));
@@ -286,10 +311,16 @@ impl<'a> Detector<'a> {
         }
 
         if passing.is_empty() {
-            let strand = if hits_per_strand[1] > hits_per_strand[0] { REVERSE } else { FORWARD };
+            let strand = if hits_per_strand[1] > hits_per_strand[0] {
+                REVERSE
+            } else {
+                FORWARD
+            };
             if self.params.unexpected {
-                if let Some(d) = self.unexpected(scratch, read, &counts, strand, strand == REVERSE) {
-                    return d;
+                if let Some((_, fit, pair)) =
+                    self.unexpected(scratch, read, &counts, strand, strand == REVERSE)
+                {
+                    return self.finish(read, scratch, UNEXPECTED, Some(pair), strand == REVERSE, fit);
                 }
             }
             let any_v = only_v[0] || only_v[1];
@@ -306,6 +337,15 @@ impl<'a> Detector<'a> {
         }
         passing.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.3.cmp(&b.3)).then(a.1.cmp(&b.1)));
         let (best_e, s, fit, strand) = passing[0];
+        if self.params.unexpected {
+            // A weak fit in one system loses to a much stronger V and J of two loci.
+            if let Some((e, u_fit, pair)) = self.unexpected(scratch, read, &counts, strand, strand == REVERSE)
+            {
+                if e < best_e {
+                    return self.finish(read, scratch, UNEXPECTED, Some(pair), strand == REVERSE, u_fit);
+                }
+            }
+        }
         let systems = &self.germline.systems;
         for &(other_e, s2, _, strand2) in &passing[1..] {
             if other_e >= best_e * AMBIGUITY_FACTOR {
@@ -393,9 +433,15 @@ impl<'a> Detector<'a> {
             // Every right label lies before every left label: at most one side counts.
             let f = whole_read();
             return Some(if f.e_left <= f.e_right {
-                Fit { e_right: f64::INFINITY, ..f }
+                Fit {
+                    e_right: f64::INFINITY,
+                    ..f
+                }
             } else {
-                Fit { e_left: f64::INFINITY, ..f }
+                Fit {
+                    e_left: f64::INFINITY,
+                    ..f
+                }
             });
         }
         let (k_left, last_left, first_right, k_right) = best_split;
@@ -410,7 +456,8 @@ impl<'a> Detector<'a> {
         })
     }
 
-    /// V of one locus joined to J of another (`--unexpected`).
+    /// V of one locus joined to J of another (`--unexpected`): the penalised
+    /// e-value, the fit and the two systems, when both sides pass.
     fn unexpected(
         &self,
         scratch: &mut Scratch,
@@ -418,10 +465,15 @@ impl<'a> Detector<'a> {
         counts: &[u32; 64],
         strand: usize,
         reverse: bool,
-    ) -> Option<Outcome> {
+    ) -> Option<(f64, Fit, (usize, usize))> {
         let systems = &self.germline.systems;
         let best_side = |side: usize| {
-            (0..systems.len()).max_by_key(|&s| (counts[label_bit(s, side, strand).trailing_zeros() as usize], usize::MAX - s))
+            (0..systems.len()).max_by_key(|&s| {
+                (
+                    counts[label_bit(s, side, strand).trailing_zeros() as usize],
+                    usize::MAX - s,
+                )
+            })
         };
         let a = best_side(SIDE_V)?;
         let b = best_side(SIDE_J)?;
@@ -432,22 +484,45 @@ impl<'a> Detector<'a> {
         let j_bit = label_bit(b, SIDE_J, strand);
         let (ta, tb) = (self.index.system_table[a], self.index.system_table[b]);
         scratch.merged.clear();
-        scratch.merged.extend(scratch.hits[ta].iter().map(|&(p, m)| (p, m & v_bit)).filter(|&(_, m)| m != 0));
-        scratch.merged.extend(scratch.hits[tb].iter().map(|&(p, m)| (p, m & j_bit)).filter(|&(_, m)| m != 0));
+        scratch.merged.extend(
+            scratch.hits[ta]
+                .iter()
+                .map(|&(p, m)| (p, m & v_bit))
+                .filter(|&(_, m)| m != 0),
+        );
+        scratch.merged.extend(
+            scratch.hits[tb]
+                .iter()
+                .map(|&(p, m)| (p, m & j_bit))
+                .filter(|&(_, m)| m != 0),
+        );
         scratch.merged.sort_unstable_by_key(|&(p, m)| (p, m));
         let (span_v, span_j) = (self.index.tables[ta].seed.span, self.index.tables[tb].seed.span);
-        let (left, right, ls, rs) = if reverse { (j_bit, v_bit, span_j, span_v) } else { (v_bit, j_bit, span_v, span_j) };
+        let (left, right, ls, rs) = if reverse {
+            (j_bit, v_bit, span_j, span_v)
+        } else {
+            (v_bit, j_bit, span_v, span_j)
+        };
         let merged = std::mem::take(&mut scratch.merged);
         let positions = (read.len() + 1).saturating_sub(span_v.min(span_j)) as f64;
-        let fit = self.fit(&merged, left, right, ls, rs, read.len(), counts, self.n_systems * self.n_systems * positions);
+        let fit = self.fit(
+            &merged,
+            left,
+            right,
+            ls,
+            rs,
+            read.len(),
+            counts,
+            self.n_systems * self.n_systems * positions,
+        );
         scratch.merged = merged;
         let fit = fit?;
         let max = self.params.max_evalue / UNEXPECTED_PENALTY;
-        if fit.e_left <= max && fit.e_right <= max {
-            Some(self.finish(read, scratch, UNEXPECTED, Some((a, b)), reverse, fit))
-        } else {
-            None
-        }
+        (fit.e_left <= max && fit.e_right <= max).then_some((
+            (fit.e_left + fit.e_right) * UNEXPECTED_PENALTY,
+            fit,
+            (a, b),
+        ))
     }
 
     fn finish(
@@ -464,15 +539,29 @@ impl<'a> Detector<'a> {
         if reverse {
             scratch.oriented.extend(revcomp(read));
         } else {
-            scratch.oriented.extend(read.iter().map(|&b| b.to_ascii_uppercase()));
+            scratch
+                .oriented
+                .extend(read.iter().map(|&b| b.to_ascii_uppercase()));
         }
         // V end and J start on the V->J strand; the breakpoint is their midpoint,
         // rounded the same way whatever the strand of the read.
-        let (v_end, j_start) =
-            if reverse { (len - fit.right_start, len - fit.left_end) } else { (fit.left_end, fit.right_start) };
+        let (v_end, j_start) = if reverse {
+            (len - fit.right_start, len - fit.left_end)
+        } else {
+            (fit.left_end, fit.right_start)
+        };
         let breakpoint = (v_end + j_start).div_ceil(2);
-        let (e_v, e_j) = if reverse { (fit.e_right, fit.e_left) } else { (fit.e_left, fit.e_right) };
-        match place_window(&scratch.oriented, breakpoint, self.params.window, self.params.min_window) {
+        let (e_v, e_j) = if reverse {
+            (fit.e_right, fit.e_left)
+        } else {
+            (fit.e_left, fit.e_right)
+        };
+        match place_window(
+            &scratch.oriented,
+            breakpoint,
+            self.params.window,
+            self.params.min_window,
+        ) {
             Ok((window_start, window_len, shifted)) => Outcome::Detected(Detection {
                 system,
                 pair,
@@ -512,7 +601,10 @@ pub fn place_window(
                 continue;
             }
             let s = start as usize;
-            if seq[s..s + w].iter().any(|&b| crate::nuc::CODES[b as usize] >= NOT_ACGT) {
+            if seq[s..s + w]
+                .iter()
+                .any(|&b| crate::nuc::CODES[b as usize] >= NOT_ACGT)
+            {
                 saw_n = true;
                 continue;
             }
@@ -523,12 +615,17 @@ pub fn place_window(
         }
         w = (w - 2).max(min_window);
     }
-    Err(if saw_n { Reason::NInWindow } else { Reason::TooShortForWindow })
+    Err(if saw_n {
+        Reason::NInWindow
+    } else {
+        Reason::TooShortForWindow
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testutil::{dna, tiny_germline};
 
     #[test]
     fn window_centred_when_it_fits() {
@@ -558,5 +655,68 @@ mod tests {
         assert!(start > 80 && w == 50 && shifted);
         let all_n = vec![b'N'; 200];
         assert_eq!(place_window(&all_n, 100, 50, 30), Err(Reason::NInWindow));
+    }
+
+    fn detect(read: &[u8], germline: &Germline) -> Outcome {
+        let index = KmerIndex::build(germline);
+        let detector = Detector::new(&index, germline, DetectParams::default());
+        detector.detect(read, &mut Scratch::default())
+    }
+
+    #[test]
+    fn breakpoint_and_window_on_a_constructed_read() {
+        let v = dna(150, 1);
+        let j = dna(60, 2);
+        let germline = tiny_germline(&v, &j, "10s", "detect_bp");
+        let n_region = b"GGGTTTCCCA";
+        let read: Vec<u8> = [&v[40..], n_region.as_slice(), &j[..50]].concat();
+        let Outcome::Detected(d) = detect(&read, &germline) else {
+            panic!("not detected")
+        };
+        assert_eq!(d.system, 0);
+        assert!(!d.reverse && !d.shifted);
+        // V ends at 110, J starts at 120: the breakpoint is in the N region.
+        assert!((110..=120).contains(&d.breakpoint), "breakpoint {}", d.breakpoint);
+        assert_eq!(d.window_len, 50);
+        assert_eq!(d.window_start, d.breakpoint - 25);
+        let window = &read[d.window_start..d.window_start + 50];
+        assert!(window.windows(10).any(|w| w == n_region));
+        assert!(d.evalue < 1e-20 && d.evalue_v < 1e-10 && d.evalue_j < 1e-10);
+
+        // The same read on the other strand gives the same window.
+        let Outcome::Detected(r) = detect(&revcomp(&read), &germline) else {
+            panic!("reverse not detected")
+        };
+        assert!(r.reverse);
+        assert_eq!(
+            (r.breakpoint, r.window_start, r.window_len),
+            (d.breakpoint, d.window_start, d.window_len)
+        );
+    }
+
+    #[test]
+    fn reasons_for_undetected_reads() {
+        let v = dna(150, 3);
+        let j = dna(60, 4);
+        let germline = tiny_germline(&v, &j, "10s", "detect_reasons");
+        assert_eq!(detect(&v[..20], &germline), Outcome::Undetected(Reason::TooShort));
+        assert_eq!(
+            detect(&dna(200, 5), &germline),
+            Outcome::Undetected(Reason::TooFewVJ)
+        );
+        let only_v: Vec<u8> = [&v[..], &dna(60, 6)].concat();
+        assert_eq!(detect(&only_v, &germline), Outcome::Undetected(Reason::OnlyV));
+        let only_j: Vec<u8> = [&dna(100, 7), &j[..]].concat();
+        assert_eq!(detect(&only_j, &germline), Outcome::Undetected(Reason::OnlyJ));
+        // V forward then J reverse-complemented: no strand fits both.
+        let mixed: Vec<u8> = [&v[..], &revcomp(&j)].concat();
+        assert_eq!(detect(&mixed, &germline), Outcome::Undetected(Reason::Strand));
+        // J at the very end: the window is shifted (W50)
+        let late: Vec<u8> = [&v[..], b"AAC".as_slice(), &j[..16]].concat();
+        let Outcome::Detected(d) = detect(&late, &germline) else {
+            panic!("late J not detected")
+        };
+        assert!(d.shifted && d.window_len == 50);
+        assert_eq!(d.window_start, d.breakpoint - 25 - 10);
     }
 }

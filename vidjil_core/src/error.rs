@@ -11,7 +11,10 @@ pub struct InputError {
 
 impl InputError {
     pub fn new(file: impl AsRef<Path>, message: impl Into<String>) -> InputError {
-        InputError { file: file.as_ref().display().to_string(), message: message.into() }
+        InputError {
+            file: file.as_ref().display().to_string(),
+            message: message.into(),
+        }
     }
 }
 

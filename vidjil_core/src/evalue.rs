@@ -50,7 +50,8 @@ impl LnFactorial {
         if r >= 1.0 {
             return 1.0;
         }
-        let ln_term = self.get(n) - self.get(k) - self.get(n - k) + k as f64 * p.ln() + (n - k) as f64 * q.ln();
+        let ln_term =
+            self.get(n) - self.get(k) - self.get(n - k) + k as f64 * p.ln() + (n - k) as f64 * q.ln();
         (ln_term - (1.0 - r).ln()).exp().min(1.0)
     }
 }
@@ -62,14 +63,22 @@ mod tests {
     fn exact_tail(k: usize, n: usize, p: f64) -> f64 {
         let f = LnFactorial::new();
         (k..=n)
-            .map(|i| (f.get(n) - f.get(i) - f.get(n - i) + i as f64 * p.ln() + (n - i) as f64 * (1.0 - p).ln()).exp())
+            .map(|i| {
+                (f.get(n) - f.get(i) - f.get(n - i) + i as f64 * p.ln() + (n - i) as f64 * (1.0 - p).ln())
+                    .exp()
+            })
             .sum()
     }
 
     #[test]
     fn tail_bound_is_tight_and_above_the_exact_value() {
         let f = LnFactorial::new();
-        for &(k, n, p) in &[(5usize, 100usize, 0.01f64), (20, 150, 0.006), (3, 40, 0.03), (60, 200, 0.1)] {
+        for &(k, n, p) in &[
+            (5usize, 100usize, 0.01f64),
+            (20, 150, 0.006),
+            (3, 40, 0.03),
+            (60, 200, 0.1),
+        ] {
             let exact = exact_tail(k, n, p);
             let bound = f.binomial_tail(k, n, p);
             assert!(bound >= exact * 0.999_999, "{k} {n} {p}: {bound} < {exact}");

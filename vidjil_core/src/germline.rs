@@ -108,7 +108,8 @@ impl Germline {
             .and_then(Value::as_object)
             .ok_or_else(|| InputError::new(&path, "malformed germline preset: no 'systems' object"))?;
 
-        let wanted: Option<Vec<String>> = filter.map(|f| f.split(',').map(|s| s.trim().to_string()).collect());
+        let wanted: Option<Vec<String>> =
+            filter.map(|f| f.split(',').map(|s| s.trim().to_string()).collect());
         if let Some(w) = &wanted {
             for name in w {
                 if !systems_json.contains_key(name) {
@@ -148,13 +149,21 @@ impl Germline {
                     let list = list.as_array().ok_or_else(|| bad("a file list is not a list"))?;
                     for f in list {
                         let rel = f.as_str().ok_or_else(|| bad("a file name is not a string"))?;
-                        let rel_path = if sub.is_empty() { rel.to_string() } else { format!("{sub}/{rel}") };
+                        let rel_path = if sub.is_empty() {
+                            rel.to_string()
+                        } else {
+                            format!("{sub}/{rel}")
+                        };
                         let idx = match file_index.get(&rel_path) {
                             Some(&i) => i,
                             None => {
                                 let full = base.join(&rel_path);
                                 let alleles = read_gene_fasta(&full)?;
-                                files.push(GeneFile { rel_path: rel_path.clone(), path: full, alleles });
+                                files.push(GeneFile {
+                                    rel_path: rel_path.clone(),
+                                    path: full,
+                                    alleles,
+                                });
                                 file_index.insert(rel_path, files.len() - 1);
                                 files.len() - 1
                             }
@@ -194,12 +203,19 @@ impl Germline {
         if systems.len() > MAX_SYSTEMS {
             return Err(InputError::new(
                 &path,
-                format!("{} systems selected; at most {MAX_SYSTEMS} at once", systems.len()),
+                format!(
+                    "{} systems selected; at most {MAX_SYSTEMS} at once",
+                    systems.len()
+                ),
             ));
         }
         let mut germline = Germline {
             path,
-            species: json.get("species").and_then(Value::as_str).unwrap_or("").to_string(),
+            species: json
+                .get("species")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_string(),
             species_taxon_id: json.get("species_taxon_id").and_then(Value::as_i64).unwrap_or(0),
             systems,
             files,
@@ -269,34 +285,46 @@ pub fn segment_type(name: &str) -> Option<char> {
     }
 }
 
+/// The locus most genes of one side belong to (`TRAV14/DV4`, in both TRA and
+/// TRD, does not vote).
 fn side_locus(system: &System, files: &[GeneFile], side: usize) -> String {
+    let mut votes: HashMap<&str, usize> = HashMap::new();
     for f in system.side_files(side) {
         for a in &files[f].alleles {
-            if segment_type(&a.name).is_some() {
-                return a.name[..3].to_string();
+            if segment_type(&a.name).is_some() && !a.name.contains('/') {
+                *votes.entry(&a.name[..3]).or_default() += 1;
             }
         }
     }
-    system.name.chars().take(3).collect()
+    votes
+        .into_iter()
+        .max_by_key(|&(locus, n)| (n, std::cmp::Reverse(locus)))
+        .map(|(locus, _)| locus.to_string())
+        .unwrap_or_else(|| system.name.chars().take(3).collect())
 }
 
 /// Read a germline FASTA file: `>NAME*ALLELE ...` or IMGT `>ACC|NAME*ALLELE|...`.
 pub fn read_gene_fasta(path: &Path) -> Result<Vec<Allele>, InputError> {
-    let text = fs::read(path).map_err(|e| InputError::new(path, format!("cannot read germline file: {e}")))?;
+    let text =
+        fs::read(path).map_err(|e| InputError::new(path, format!("cannot read germline file: {e}")))?;
     let text = String::from_utf8_lossy(&text);
     let mut alleles: Vec<Allele> = Vec::new();
     let mut gapped: Vec<u8> = Vec::new();
     let mut current: Option<String> = None;
-    let finish = |name: Option<String>, gapped: &mut Vec<u8>, alleles: &mut Vec<Allele>| -> Result<(), InputError> {
-        if let Some(name) = name {
-            if gapped.is_empty() {
-                return Err(InputError::new(path, format!("germline sequence '{name}' is empty")));
+    let finish =
+        |name: Option<String>, gapped: &mut Vec<u8>, alleles: &mut Vec<Allele>| -> Result<(), InputError> {
+            if let Some(name) = name {
+                if gapped.is_empty() {
+                    return Err(InputError::new(
+                        path,
+                        format!("germline sequence '{name}' is empty"),
+                    ));
+                }
+                alleles.push(allele_from_gapped(name, gapped));
+                gapped.clear();
             }
-            alleles.push(allele_from_gapped(name, gapped));
-            gapped.clear();
-        }
-        Ok(())
-    };
+            Ok(())
+        };
     for (lineno, line) in text.lines().enumerate() {
         let line = line.trim_end();
         if line.is_empty() || line.starts_with('#') {
@@ -307,14 +335,25 @@ pub fn read_gene_fasta(path: &Path) -> Result<Vec<Allele>, InputError> {
             current = Some(header_name(header));
         } else {
             if current.is_none() {
-                return Err(InputError::new(path, format!("malformed FASTA: line {} before any '>' header", lineno + 1)));
+                return Err(InputError::new(
+                    path,
+                    format!("malformed FASTA: line {} before any '>' header", lineno + 1),
+                ));
             }
             let bytes = line.as_bytes();
-            let ungapped: Vec<u8> = bytes.iter().copied().filter(|&b| b != b'.' && b != b'-').collect();
+            let ungapped: Vec<u8> = bytes
+                .iter()
+                .copied()
+                .filter(|&b| b != b'.' && b != b'-')
+                .collect();
             if let Some(i) = first_invalid(&ungapped) {
                 return Err(InputError::new(
                     path,
-                    format!("malformed FASTA: line {}: '{}' is not a nucleotide", lineno + 1, ungapped[i] as char),
+                    format!(
+                        "malformed FASTA: line {}: '{}' is not a nucleotide",
+                        lineno + 1,
+                        ungapped[i] as char
+                    ),
                 ));
             }
             gapped.extend_from_slice(bytes);
@@ -340,19 +379,35 @@ fn header_name(header: &str) -> String {
 const IMGT_CYS_GAPPED: usize = 309;
 
 fn allele_from_gapped(name: String, gapped: &[u8]) -> Allele {
-    let seq: Vec<u8> = normalize(&gapped.iter().copied().filter(|&b| b != b'.' && b != b'-').collect::<Vec<_>>());
+    let seq: Vec<u8> = normalize(
+        &gapped
+            .iter()
+            .copied()
+            .filter(|&b| b != b'.' && b != b'-')
+            .collect::<Vec<_>>(),
+    );
     let mut anchor = None;
     let mut source = AnchorSource::NotApplicable;
     if segment_type(&name) == Some('V') && gapped.contains(&b'.') && gapped.len() > IMGT_CYS_GAPPED + 2 {
-        let before = gapped[..IMGT_CYS_GAPPED].iter().filter(|&&b| b != b'.' && b != b'-').count();
+        let before = gapped[..IMGT_CYS_GAPPED]
+            .iter()
+            .filter(|&&b| b != b'.' && b != b'-')
+            .count();
         // Some sets are gapped off the IMGT numbering: trust the gaps only on a Cys codon.
-        let is_cys = before + 3 <= seq.len() && &seq[before..before + 2] == b"TG" && matches!(seq[before + 2], b'T' | b'C');
+        let is_cys = before + 3 <= seq.len()
+            && &seq[before..before + 2] == b"TG"
+            && matches!(seq[before + 2], b'T' | b'C');
         if is_cys {
             anchor = Some(before);
             source = AnchorSource::Gaps;
         }
     }
-    Allele { name, seq, anchor, anchor_source: source }
+    Allele {
+        name,
+        seq,
+        anchor,
+        anchor_source: source,
+    }
 }
 
 /// Last in-frame Cys codon (TGT/TGC) in the 3' end of an ungapped V (a V-REGION
@@ -370,11 +425,14 @@ pub fn j_anchor_motif(seq: &[u8]) -> Option<usize> {
     if seq.len() < 12 {
         return None;
     }
-    (0..=seq.len() - 12).find(|&i| {
-        let c = &seq[i..i + 3];
-        (c == b"TGG" || c == b"TTT" || c == b"TTC") && &seq[i + 3..i + 5] == b"GG" && &seq[i + 9..i + 11] == b"GG"
-    })
-    .map(|i| i + 2)
+    (0..=seq.len() - 12)
+        .find(|&i| {
+            let c = &seq[i..i + 3];
+            (c == b"TGG" || c == b"TTT" || c == b"TTC")
+                && &seq[i + 3..i + 5] == b"GG"
+                && &seq[i + 9..i + 11] == b"GG"
+        })
+        .map(|i| i + 2)
 }
 
 #[cfg(test)]
@@ -383,13 +441,19 @@ mod tests {
 
     #[test]
     fn header_styles() {
-        assert_eq!(header_name("M99641|IGHV1-18*01|Homo sapiens|F|V-REGION|"), "IGHV1-18*01");
+        assert_eq!(
+            header_name("M99641|IGHV1-18*01|Homo sapiens|F|V-REGION|"),
+            "IGHV1-18*01"
+        );
         assert_eq!(header_name("IGHV1-18*01 some comment"), "IGHV1-18*01");
     }
 
     #[test]
     fn filter_syntax() {
-        assert_eq!(split_filter("a/b/homo-sapiens.g:IGH,TRG"), ("a/b/homo-sapiens.g", Some("IGH,TRG")));
+        assert_eq!(
+            split_filter("a/b/homo-sapiens.g:IGH,TRG"),
+            ("a/b/homo-sapiens.g", Some("IGH,TRG"))
+        );
         assert_eq!(split_filter("a/b/homo-sapiens.g"), ("a/b/homo-sapiens.g", None));
     }
 

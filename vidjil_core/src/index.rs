@@ -137,7 +137,8 @@ impl KmerIndex {
             for side in [SIDE_V, SIDE_J] {
                 for f in system.side_files(side) {
                     for allele in &germline.files[f].alleles {
-                        for (strand, seq) in [(FORWARD, allele.seq.clone()), (REVERSE, revcomp(&allele.seq))] {
+                        for (strand, seq) in [(FORWARD, allele.seq.clone()), (REVERSE, revcomp(&allele.seq))]
+                        {
                             let bit = label_bit(s, side, strand);
                             let bit_index = bit.trailing_zeros() as usize;
                             encode(&seq, &mut codes);
@@ -161,7 +162,11 @@ impl KmerIndex {
             .map(|(seed, map)| {
                 let size = seed.table_size();
                 let load = map.len() as f64 / size as f64;
-                SeedTable { table: DirectTable::from_entries(size, map.into_iter()), seed, load }
+                SeedTable {
+                    table: DirectTable::from_entries(size, map.into_iter()),
+                    seed,
+                    load,
+                }
             })
             .collect();
         let load = (0..n_labels)
@@ -172,7 +177,13 @@ impl KmerIndex {
             .collect();
         let mut label_sets = builder.sets;
         label_sets.resize(256, 0);
-        KmerIndex { tables, system_table, label_sets, load, n_labels }
+        KmerIndex {
+            tables,
+            system_table,
+            label_sets,
+            load,
+            n_labels,
+        }
     }
 
     /// Bytes held by the lookup tables.
@@ -189,7 +200,10 @@ struct SetBuilder {
 
 impl SetBuilder {
     fn new() -> SetBuilder {
-        SetBuilder { sets: vec![0], transitions: vec![[0u8; 64]] }
+        SetBuilder {
+            sets: vec![0],
+            transitions: vec![[0u8; 64]],
+        }
     }
 
     fn add(&mut self, id: u8, bit: u64) -> u8 {

@@ -14,3 +14,43 @@ pub mod seed;
 
 #[cfg(feature = "python")]
 mod python;
+
+#[cfg(test)]
+pub(crate) mod testutil {
+    use crate::germline::Germline;
+
+    /// Deterministic pseudo-random DNA.
+    pub fn dna(len: usize, seed: u64) -> Vec<u8> {
+        let mut x = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
+        (0..len)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                b"ACGT"[(x >> 33) as usize % 4]
+            })
+            .collect()
+    }
+
+    /// A one-system preset (`TRG`, V and J of one allele each) written in a temp dir.
+    pub fn tiny_germline(v: &[u8], j: &[u8], seed: &str, tag: &str) -> Germline {
+        let dir = std::env::temp_dir().join(format!("vidjil_core_{tag}_{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(
+            dir.join("V.fa"),
+            format!(">TRGV9*01\n{}\n", String::from_utf8_lossy(v)),
+        )
+        .unwrap();
+        std::fs::write(
+            dir.join("J.fa"),
+            format!(">TRGJ1*01\n{}\n", String::from_utf8_lossy(j)),
+        )
+        .unwrap();
+        let preset = format!(
+            r#"{{"systems": {{"TRG": {{"recombinations": [{{"5": ["V.fa"], "3": ["J.fa"]}}],
+            "parameters": {{"seed": "{seed}"}}}}}}}}"#
+        );
+        std::fs::write(dir.join("t.g"), preset).unwrap();
+        Germline::load(dir.join("t.g").to_str().unwrap()).unwrap()
+    }
+}

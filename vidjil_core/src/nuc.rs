@@ -31,7 +31,14 @@ pub static CODES: [u8; 256] = build_codes();
 
 const fn build_complement() -> [u8; 256] {
     let mut t = [b'N'; 256];
-    let pairs = [(b'A', b'T'), (b'C', b'G'), (b'G', b'C'), (b'T', b'A'), (b'U', b'A'), (b'N', b'N')];
+    let pairs = [
+        (b'A', b'T'),
+        (b'C', b'G'),
+        (b'G', b'C'),
+        (b'T', b'A'),
+        (b'U', b'A'),
+        (b'N', b'N'),
+    ];
     let mut i = 0;
     while i < pairs.len() {
         let (a, b) = pairs[i];

@@ -3,8 +3,8 @@
 //! back in input order, so results never depend on the number of threads.
 
 use crate::clones::{
-    for_each_variant, merge_shifted, merge_variants, mix64, pack_window, representative, unpack_window, Sample, SampleStore,
-    WindowMap, WindowStat, MAX_WINDOW,
+    for_each_variant, merge_shifted, merge_variants, mix64, pack_window, representative, unpack_window,
+    Sample, SampleStore, WindowMap, WindowStat, MAX_WINDOW,
 };
 use crate::detect::{DetectParams, Detector, Outcome, Reason, Scratch, N_REASONS, UNEXPECTED};
 use crate::error::InputError;
@@ -57,15 +57,18 @@ impl RunParams {
     pub fn validate(&self) -> Result<(), String> {
         let d = &self.detect;
         if d.window > MAX_WINDOW || d.window < d.min_window || d.min_window < 10 {
-            return Err(format!("--window must be between {} and {MAX_WINDOW}", d.min_window.max(10)));
+            return Err(format!(
+                "--window must be between {} and {MAX_WINDOW}",
+                d.min_window.max(10)
+            ));
         }
-        if !(d.max_evalue > 0.0) {
+        if d.max_evalue.is_nan() || d.max_evalue <= 0.0 {
             return Err("--e-value must be positive".into());
         }
         if self.merge_distance > 2 {
             return Err("--merge-distance must be 0, 1 or 2".into());
         }
-        if !(self.merge_ratio >= 1.0) {
+        if self.merge_ratio.is_nan() || self.merge_ratio < 1.0 {
             return Err("--merge-ratio must be at least 1".into());
         }
         if self.threads == 0 {
@@ -176,7 +179,11 @@ impl Diversity {
         Diversity {
             shannon,
             evenness: if s > 1 { shannon / (s as f64).ln() } else { 0.0 },
-            simpson: if n > 1.0 { 1.0 - pairs / (n * (n - 1.0)) } else { 0.0 },
+            simpson: if n > 1.0 {
+                1.0 - pairs / (n * (n - 1.0))
+            } else {
+                0.0
+            },
             clones: s,
         }
     }
@@ -263,15 +270,34 @@ impl Merger {
             t.absorb(o);
         }
         for hit in out.hits {
-            let sys = if hit.system == UNEXPECTED_CODE { self.n_systems } else { hit.system as usize };
+            let sys = if hit.system == UNEXPECTED_CODE {
+                self.n_systems
+            } else {
+                hit.system as usize
+            };
             r.systems[sys].add(hit.length as u64);
             r.detected.add(hit.length as u64);
             r.shifted_reads += hit.shifted as u64;
-            self.stats.entry(hit.key).or_default().add(hit.hash, hit.system, hit.pair, hit.shifted, hit.length);
+            self.stats.entry(hit.key).or_default().add(
+                hit.hash,
+                hit.system,
+                hit.pair,
+                hit.shifted,
+                hit.length,
+            );
             if let Some((start, end, window_start)) = hit.sample {
                 if self.store.wants(hit.hash) {
-                    let seq = out.samples[start as usize..end as usize].to_vec().into_boxed_slice();
-                    self.store.offer(hit.key, Sample { hash: hit.hash, window_start, seq });
+                    let seq = out.samples[start as usize..end as usize]
+                        .to_vec()
+                        .into_boxed_slice();
+                    self.store.offer(
+                        hit.key,
+                        Sample {
+                            hash: hit.hash,
+                            window_start,
+                            seq,
+                        },
+                    );
                 }
             }
         }
@@ -286,7 +312,11 @@ fn progress(quiet: bool, reads: u64, started: Instant, last: &mut Instant, done:
     *last = Instant::now();
     let secs = started.elapsed().as_secs_f64().max(1e-9);
     let mut err = std::io::stderr().lock();
-    let _ = write!(err, "\r  {reads} reads processed, {:.0} reads/s   ", reads as f64 / secs);
+    let _ = write!(
+        err,
+        "\r  {reads} reads processed, {:.0} reads/s   ",
+        reads as f64 / secs
+    );
     if done {
         let _ = writeln!(err);
     }
@@ -310,7 +340,10 @@ pub fn run(
     let read_error: Mutex<Option<InputError>> = Mutex::new(None);
     let reads_per_file: Mutex<Vec<u64>> = Mutex::new(Vec::new());
     let mut merger = Merger {
-        result: RunResult { systems: vec![Tally::default(); n_systems + 1], ..Default::default() },
+        result: RunResult {
+            systems: vec![Tally::default(); n_systems + 1],
+            ..Default::default()
+        },
         stats: WindowMap::default(),
         store: SampleStore::new(params.samples_per_window, params.sample_budget_bytes),
         n_systems,
@@ -346,7 +379,8 @@ pub fn run(
             scope.spawn(move || {
                 let mut scratch = Scratch::default();
                 for batch in batch_rx {
-                    let out = process_batch(detector, &batch, threshold.load(Ordering::Relaxed), &mut scratch);
+                    let out =
+                        process_batch(detector, &batch, threshold.load(Ordering::Relaxed), &mut scratch);
                     if out_tx.send(out).is_err() {
                         break;
                     }
@@ -371,7 +405,13 @@ pub fn run(
     if let Some(e) = read_error.into_inner().unwrap() {
         return Err(e);
     }
-    progress(params.quiet, merger.result.total.reads, started, &mut Instant::now(), true);
+    progress(
+        params.quiet,
+        merger.result.total.reads,
+        started,
+        &mut Instant::now(),
+        true,
+    );
     let mut result = merger.result;
     result.reads_per_file = reads_per_file.into_inner().unwrap();
     result.seconds_detection = started.elapsed().as_secs_f64();
@@ -444,12 +484,20 @@ fn build_clones(
     // Representatives of the largest clones, then the windows they show shifted.
     let mut reps: HashMap<u128, Option<Representative>> = HashMap::new();
     let n_rep = params.representatives;
-    let top: Vec<u128> = ranked(&stats, params.min_reads).iter().take(n_rep).map(|(k, _)| *k).collect();
+    let top: Vec<u128> = ranked(&stats, params.min_reads)
+        .iter()
+        .take(n_rep)
+        .map(|(k, _)| *k)
+        .collect();
     compute_representatives(&top, &mut reps, &mut store, detector, params.threads);
     if params.merge_distance > 0 {
         let with_rep: Vec<(u128, Vec<u8>, usize)> = top
             .iter()
-            .filter_map(|k| reps[k].as_ref().map(|r| (*k, r.sequence.as_bytes().to_vec(), r.window_start)))
+            .filter_map(|k| {
+                reps[k]
+                    .as_ref()
+                    .map(|r| (*k, r.sequence.as_bytes().to_vec(), r.window_start))
+            })
             .collect();
         merges.extend(merge_shifted(
             &mut stats,
@@ -475,7 +523,10 @@ fn build_clones(
     }
     result.distribution = decades.into_iter().map(|(d, (w, r))| (d, w, r)).collect();
     result.diversity = Diversity::of(all.iter().map(|(_, s)| s.reads as u64));
-    let mut kept: Vec<(u128, WindowStat)> = all.into_iter().filter(|(_, s)| s.reads >= params.min_reads).collect();
+    let mut kept: Vec<(u128, WindowStat)> = all
+        .into_iter()
+        .filter(|(_, s)| s.reads >= params.min_reads)
+        .collect();
     result.clones_above_min = kept.len() as u64;
     result.reads_in_clones_above_min = kept.iter().map(|(_, s)| s.reads as u64).sum();
     if params.max_clones > 0 {
@@ -490,8 +541,10 @@ fn build_clones(
         .iter()
         .enumerate()
         .map(|(rank, (key, s))| {
-            let mut merged: Vec<(u32, u128)> =
-                absorbed.get(key).map(|v| v.iter().map(|k| (stats[k].reads, *k)).collect()).unwrap_or_default();
+            let mut merged: Vec<(u32, u128)> = absorbed
+                .get(key)
+                .map(|v| v.iter().map(|k| (stats[k].reads, *k)).collect())
+                .unwrap_or_default();
             merged.sort_unstable_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
             let window = unpack_window(*key);
             let mut near: Option<(u32, u128)> = None;
@@ -504,7 +557,11 @@ fn build_clones(
             });
             CloneResult {
                 window: to_string(*key),
-                system: if s.system == UNEXPECTED_CODE { UNEXPECTED } else { s.system as usize },
+                system: if s.system == UNEXPECTED_CODE {
+                    UNEXPECTED
+                } else {
+                    s.system as usize
+                },
                 pair: (s.system == UNEXPECTED_CODE).then_some((s.pair.0 as usize, s.pair.1 as usize)),
                 reads: s.reads as u64,
                 shifted_reads: s.shifted as u64,
@@ -512,7 +569,11 @@ fn build_clones(
                 merged_count: merged.len(),
                 merged_windows: merged.iter().take(20).map(|&(_, k)| to_string(k)).collect(),
                 average_length: s.length_sum as f64 / s.reads.max(1) as f64,
-                representative: if rank < n_rep { reps.get(key).cloned().flatten() } else { None },
+                representative: if rank < n_rep {
+                    reps.get(key).cloned().flatten()
+                } else {
+                    None
+                },
                 near_duplicate_of: near.map(|(_, k)| to_string(k)),
             }
         })
@@ -526,9 +587,14 @@ pub fn parallel_map<T: Sync, R: Send>(items: &[T], threads: usize, f: impl Fn(&T
     }
     let chunk = items.len().div_ceil(threads.max(1));
     std::thread::scope(|scope| {
-        let handles: Vec<_> =
-            items.chunks(chunk).map(|c| scope.spawn(|| c.iter().map(&f).collect::<Vec<R>>())).collect();
-        handles.into_iter().flat_map(|h| h.join().expect("worker thread panicked")).collect()
+        let handles: Vec<_> = items
+            .chunks(chunk)
+            .map(|c| scope.spawn(|| c.iter().map(&f).collect::<Vec<R>>()))
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().expect("worker thread panicked"))
+            .collect()
     })
 }
 

@@ -11,7 +11,12 @@ use pyo3::types::{PyDict, PyList};
 use std::sync::Arc;
 use std::time::Instant;
 
-pyo3::create_exception!(vidjil.vidjil_core, InputError, PyValueError, "Bad input: the message names the file and the problem.");
+pyo3::create_exception!(
+    vidjil.vidjil_core,
+    InputError,
+    PyValueError,
+    "Bad input: the message names the file and the problem."
+);
 
 fn input_error(e: crate::error::InputError) -> PyErr {
     InputError::new_err(e.to_string())
@@ -39,7 +44,11 @@ impl PyGermline {
                 Ok::<_, crate::error::InputError>((g, i, t.elapsed().as_secs_f64()))
             })
             .map_err(input_error)?;
-        Ok(PyGermline { germline: Arc::new(germline), index: Arc::new(index), load_seconds: secs })
+        Ok(PyGermline {
+            germline: Arc::new(germline),
+            index: Arc::new(index),
+            load_seconds: secs,
+        })
     }
 
     #[getter]
@@ -143,7 +152,12 @@ impl PyGermline {
         e_value: f64,
         unexpected: bool,
     ) -> PyResult<Bound<'py, PyDict>> {
-        let params = DetectParams { window, max_evalue: e_value, unexpected, ..Default::default() };
+        let params = DetectParams {
+            window,
+            max_evalue: e_value,
+            unexpected,
+            ..Default::default()
+        };
         let detector = Detector::new(&self.index, &self.germline, params);
         let mut scratch = Scratch::default();
         let d = PyDict::new(py);
@@ -161,7 +175,10 @@ impl PyGermline {
                 d.set_item("reverse", det.reverse)?;
                 d.set_item("breakpoint", det.breakpoint)?;
                 let oriented = String::from_utf8_lossy(&scratch.oriented).to_string();
-                d.set_item("window", &oriented[det.window_start..det.window_start + det.window_len])?;
+                d.set_item(
+                    "window",
+                    &oriented[det.window_start..det.window_start + det.window_len],
+                )?;
                 d.set_item("window_start", det.window_start)?;
                 d.set_item("shifted", det.shifted)?;
                 d.set_item("oriented", oriented)?;
@@ -197,7 +214,11 @@ fn result_to_dict<'py>(py: Python<'py>, g: &PyGermline, r: &RunResult) -> PyResu
     d.set_item("detected", tally(py, r.detected)?)?;
     let systems = PyDict::new(py);
     for (i, t) in r.systems.iter().enumerate() {
-        let name = if i == g.germline.systems.len() { "unexpected".to_string() } else { g.system_name(i) };
+        let name = if i == g.germline.systems.len() {
+            "unexpected".to_string()
+        } else {
+            g.system_name(i)
+        };
         systems.set_item(name, tally(py, *t)?)?;
     }
     d.set_item("systems", systems)?;
@@ -282,7 +303,12 @@ fn detect<'py>(
 ) -> PyResult<Bound<'py, PyDict>> {
     let defaults = RunParams::default();
     let params = RunParams {
-        detect: DetectParams { window, max_evalue: e_value, unexpected, ..Default::default() },
+        detect: DetectParams {
+            window,
+            max_evalue: e_value,
+            unexpected,
+            ..Default::default()
+        },
         threads: if threads == 0 { defaults.threads } else { threads },
         min_reads,
         max_clones,
@@ -293,14 +319,17 @@ fn detect<'py>(
         ..defaults
     };
     let (g, i) = (germline.germline.clone(), germline.index.clone());
-    let result = py.detach(move || pipeline::run(&g, &i, paths, &params)).map_err(input_error)?;
+    let result = py
+        .detach(move || pipeline::run(&g, &i, paths, &params))
+        .map_err(input_error)?;
     result_to_dict(py, germline, &result)
 }
 
 /// Only decompress and parse the reads: (reads, bases).
 #[pyfunction]
 fn parse_only(py: Python<'_>, paths: Vec<String>) -> PyResult<(u64, u64)> {
-    py.detach(move || pipeline::parse_only(paths)).map_err(input_error)
+    py.detach(move || pipeline::parse_only(paths))
+        .map_err(input_error)
 }
 
 #[pymodule]

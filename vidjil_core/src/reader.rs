@@ -67,7 +67,11 @@ pub struct SeqReader {
 
 impl SeqReader {
     pub fn open(path: &str) -> Result<SeqReader, InputError> {
-        let display = if path == "-" { "<stdin>".to_string() } else { path.to_string() };
+        let display = if path == "-" {
+            "<stdin>".to_string()
+        } else {
+            path.to_string()
+        };
         let raw: Box<dyn Read + Send> = if path == "-" {
             Box::new(io::stdin())
         } else {
@@ -75,7 +79,9 @@ impl SeqReader {
             Box::new(f)
         };
         let mut buffered = BufReader::with_capacity(BUFFER, raw);
-        let head = buffered.fill_buf().map_err(|e| InputError::new(&display, format!("cannot read: {e}")))?;
+        let head = buffered
+            .fill_buf()
+            .map_err(|e| InputError::new(&display, format!("cannot read: {e}")))?;
         let gzip = head.len() >= 2 && head[0] == 0x1f && head[1] == 0x8b;
         let mut input: Box<dyn BufRead + Send> = if gzip {
             Box::new(BufReader::with_capacity(BUFFER, MultiGzDecoder::new(buffered)))
@@ -114,7 +120,10 @@ impl SeqReader {
     /// Next line without its line end into `self.line`; false at end of input.
     fn next_line(&mut self) -> Result<bool, InputError> {
         self.line.clear();
-        let n = self.input.read_until(b'\n', &mut self.line).map_err(|e| self.io_err(e))?;
+        let n = self
+            .input
+            .read_until(b'\n', &mut self.line)
+            .map_err(|e| self.io_err(e))?;
         if n == 0 {
             return Ok(false);
         }
@@ -162,17 +171,22 @@ impl SeqReader {
             }
         }
         if self.line[0] != b'@' {
-            return Err(self.err(format!("line {}: FASTQ record does not start with '@'", self.line_number)));
+            return Err(self.err(format!(
+                "line {}: FASTQ record does not start with '@'",
+                self.line_number
+            )));
         }
         batch.names.extend_from_slice(header_id(&self.line[1..]));
-        let seq_len;
         if !self.next_line()? {
             return Err(self.err(format!("record {} is truncated (no sequence)", self.records + 1)));
         }
-        seq_len = self.line.len();
+        let seq_len = self.line.len();
         batch.seqs.extend_from_slice(&self.line);
         if !self.next_line()? || self.line.first() != Some(&b'+') {
-            return Err(self.err(format!("line {}: FASTQ record without '+' line", self.line_number)));
+            return Err(self.err(format!(
+                "line {}: FASTQ record without '+' line",
+                self.line_number
+            )));
         }
         if !self.next_line()? || self.line.len() != seq_len {
             return Err(self.err(format!(
@@ -194,7 +208,10 @@ impl SeqReader {
                     continue;
                 }
                 if self.line[0] != b'>' {
-                    return Err(self.err(format!("line {}: FASTA sequence before any '>' header", self.line_number)));
+                    return Err(self.err(format!(
+                        "line {}: FASTA sequence before any '>' header",
+                        self.line_number
+                    )));
                 }
                 break self.line[1..].to_vec();
             },
@@ -207,7 +224,9 @@ impl SeqReader {
                     self.pending_header = Some(self.line[1..].to_vec());
                     break;
                 }
-                Some(_) => batch.seqs.extend(self.line.iter().filter(|b| !b.is_ascii_whitespace())),
+                Some(_) => batch
+                    .seqs
+                    .extend(self.line.iter().filter(|b| !b.is_ascii_whitespace())),
             }
         }
         Ok(true)
@@ -228,7 +247,11 @@ fn header_id(header: &[u8]) -> &[u8] {
     &header[..end]
 }
 
-fn detect_format(input: &mut Box<dyn BufRead + Send>, display: &str, gzip: bool) -> Result<Format, InputError> {
+fn detect_format(
+    input: &mut Box<dyn BufRead + Send>,
+    display: &str,
+    gzip: bool,
+) -> Result<Format, InputError> {
     loop {
         let buf = input.fill_buf().map_err(|e| {
             if gzip {
@@ -298,7 +321,11 @@ impl BatchReader {
     }
 
     pub fn next_batch(&mut self) -> Result<Option<Batch>, InputError> {
-        let mut batch = Batch { number: self.next_number, first_ordinal: self.next_ordinal, ..Default::default() };
+        let mut batch = Batch {
+            number: self.next_number,
+            first_ordinal: self.next_ordinal,
+            ..Default::default()
+        };
         while batch.len() < self.max_reads && batch.bases() < self.max_bases {
             if self.current.is_none() {
                 if self.next_path >= self.paths.len() {
@@ -353,7 +380,10 @@ mod tests {
         let mut out = Vec::new();
         while let Some(b) = r.next_batch()? {
             for i in 0..b.len() {
-                out.push((String::from_utf8_lossy(b.name(i)).into(), String::from_utf8_lossy(b.seq(i)).into()));
+                out.push((
+                    String::from_utf8_lossy(b.name(i)).into(),
+                    String::from_utf8_lossy(b.seq(i)).into(),
+                ));
             }
         }
         Ok(out)
@@ -374,9 +404,15 @@ mod tests {
     #[test]
     fn bad_inputs_are_named() {
         let empty = write_tmp("empty.fa", b"");
-        assert!(read_all(vec![empty.clone()]).unwrap_err().to_string().starts_with(&empty));
+        assert!(read_all(vec![empty.clone()])
+            .unwrap_err()
+            .to_string()
+            .starts_with(&empty));
         let text = write_tmp("text.txt", b"hello world\n");
-        assert!(read_all(vec![text]).unwrap_err().message.contains("not a FASTA or FASTQ"));
+        assert!(read_all(vec![text])
+            .unwrap_err()
+            .message
+            .contains("not a FASTA or FASTQ"));
         let bad = write_tmp("bad.fa", b">r1\nACGT\n>r2\nAC*T\n");
         let e = read_all(vec![bad]).unwrap_err();
         assert!(e.message.contains("record 2") && e.message.contains("'*'"), "{e}");

@@ -40,11 +40,15 @@ impl Seed {
             || !shape.starts_with('#')
             || !shape.ends_with('#')
         {
-            return Err(format!("invalid seed '{name}' (expected e.g. 10s, 12s, 9c or #####-#####)"));
+            return Err(format!(
+                "invalid seed '{name}' (expected e.g. 10s, 12s, 9c or #####-#####)"
+            ));
         }
         let weight = shape.bytes().filter(|&b| b == b'#').count() as u32;
         if !(4..=MAX_WEIGHT).contains(&weight) || shape.len() > 32 {
-            return Err(format!("seed '{name}' has weight {weight}; allowed 4..={MAX_WEIGHT}, span <= 32"));
+            return Err(format!(
+                "seed '{name}' has weight {weight}; allowed 4..={MAX_WEIGHT}, span <= 32"
+            ));
         }
         let span = shape.len();
         let mut runs = Vec::new();
@@ -61,7 +65,12 @@ impl Seed {
                 i += 1;
             }
         }
-        Ok(Seed { shape, weight, span, runs })
+        Ok(Seed {
+            shape,
+            weight,
+            span,
+            runs,
+        })
     }
 
     /// Number of distinct keys (size of a direct-address table).
@@ -86,7 +95,11 @@ impl Seed {
         if codes.len() < span {
             return;
         }
-        let mask: u64 = if span == 32 { u64::MAX } else { (1u64 << (2 * span)) - 1 };
+        let mask: u64 = if span == 32 {
+            u64::MAX
+        } else {
+            (1u64 << (2 * span)) - 1
+        };
         let mut x = 0u64;
         // Number of consecutive A/C/G/T codes ending at the current base.
         let mut valid = 0usize;
@@ -134,7 +147,8 @@ mod tests {
     use super::*;
 
     fn pack(s: &[u8]) -> usize {
-        s.iter().fold(0usize, |k, &b| (k << 2) | CODES[b as usize] as usize)
+        s.iter()
+            .fold(0usize, |k, &b| (k << 2) | CODES[b as usize] as usize)
     }
 
     #[test]
@@ -155,14 +169,20 @@ mod tests {
         let mut keys = Vec::new();
         seed.for_each_key(&codes, |pos, key| keys.push((pos, key)));
         // spans: ACGTTG, CGTTGC, GTTGCA -> keys ACG+TG, CGT+GC, GTT+CA
-        assert_eq!(keys, vec![(0, pack(b"ACGTG")), (1, pack(b"CGTGC")), (2, pack(b"GTTCA"))]);
+        assert_eq!(
+            keys,
+            vec![(0, pack(b"ACGTG")), (1, pack(b"CGTGC")), (2, pack(b"GTTCA"))]
+        );
     }
 
     #[test]
     fn strided_keys_match_the_sliding_ones() {
         let seed = Seed::parse("12s").unwrap();
         let mut codes = Vec::new();
-        encode(b"ACGTTGCATGCATGCCATGACNGTACGATCGATCGTAGCTAGCTAGGATCGA", &mut codes);
+        encode(
+            b"ACGTTGCATGCATGCCATGACNGTACGATCGATCGTAGCTAGCTAGGATCGA",
+            &mut codes,
+        );
         let mut all = Vec::new();
         seed.for_each_key(&codes, |pos, key| all.push((pos, key)));
         let mut strided = Vec::new();

@@ -1,0 +1,40 @@
+# Entry points: `make demo` (set up, then run the demo) and `make test` (set up,
+# then run every test; this is what .ci/run calls).
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: setup demo test test-rust test-python lint bench clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml vidjil_core/Cargo.toml vidjil_core/Cargo.lock $(wildcard vidjil_core/src/*.rs)
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet "maturin==1.16.0"
+	$(VENV)/bin/maturin develop --release --extras test --quiet
+	touch $(STAMP)
+
+demo: setup
+	$(VENV)/bin/vidjil demo -o results/demo
+
+test: setup test-rust lint test-python
+
+test-rust:
+	cd vidjil_core && cargo test --locked
+	cd vidjil_core && (cargo clippy --version >/dev/null 2>&1 && cargo clippy --locked --all-targets --features python -- -D warnings || echo "clippy not installed: skipped")
+	cd vidjil_core && (cargo fmt --version >/dev/null 2>&1 && cargo fmt --check || echo "rustfmt not installed: skipped")
+
+lint:
+	$(VENV)/bin/ruff check vidjil tests bench
+	$(VENV)/bin/mypy
+
+test-python:
+	$(VENV)/bin/pytest -q
+
+bench: setup
+	$(PY) bench/run_bench.py
+
+clean:
+	rm -rf $(VENV) vidjil_core/target results
