@@ -28,6 +28,7 @@ test-rust:
 
 lint:
 	$(VENV)/bin/ruff check vidjil tests bench
+	$(VENV)/bin/ruff format --check vidjil tests bench
 	$(VENV)/bin/mypy
 
 test-python:

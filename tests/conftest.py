@@ -85,7 +85,14 @@ class SimulatedSample:
 def simulate_sample(
     directory: Path, loci: list[str], per_locus: int, reads: int, seed: int, **spec: float
 ) -> SimulatedSample:
-    from vidjil.simulate import ReadSpec, clone_sizes, generate_reads, simulate_clones, write_fastq, write_truth
+    from vidjil.simulate import (
+        ReadSpec,
+        clone_sizes,
+        generate_reads,
+        simulate_clones,
+        write_fastq,
+        write_truth,
+    )
 
     clones = simulate_clones(loci, per_locus, seed=seed, shm=False)
     sizes = clone_sizes(len(clones), reads, random.Random(seed))

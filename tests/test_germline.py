@@ -56,7 +56,9 @@ def test_system_filter(vidjil52: Path) -> None:
         Germline(f"{vidjil52}:IGH,XYZ")
 
 
-def write_preset(tmp: Path, v_fasta: str, j_fasta: str = ">IGHJ4*02\nACTACTTTGACTACTGGGGCCAGGGAACCCTGGTCACCGTCTCCTCAG\n") -> Path:
+def write_preset(
+    tmp: Path, v_fasta: str, j_fasta: str = ">IGHJ4*02\nACTACTTTGACTACTGGGGCCAGGGAACCCTGGTCACCGTCTCCTCAG\n"
+) -> Path:
     (tmp / "sp").mkdir(exist_ok=True)
     (tmp / "sp" / "V.fa").write_text(v_fasta)
     (tmp / "sp" / "J.fa").write_text(j_fasta)

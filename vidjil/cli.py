@@ -151,8 +151,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
     out: Path = args.output_dir
     reads = make_demo_reads(out / "reads")
     stats = run_detect(DetectOptions(reads=[str(reads)], output_dir=out, name="demo", quiet=args.quiet))
-    print(f"demo: {stats['reads']['detected']} of {stats['reads']['total']} reads detected, "
-          f"{stats['clones']['reported']} clones; results in {out}/demo.vidjil, demo.airr.tsv, demo.stats.json")
+    print(
+        f"demo: {stats['reads']['detected']} of {stats['reads']['total']} reads detected, "
+        f"{stats['clones']['reported']} clones; results in {out}/demo.vidjil, demo.airr.tsv, demo.stats.json"
+    )
     return 0
 
 

@@ -9,7 +9,7 @@ import resource
 import sys
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -52,7 +52,7 @@ def sample_name_of(reads: list[str]) -> str:
 
 
 def _now() -> str:
-    return datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
+    return datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S")
 
 
 def peak_memory_mb() -> float:
@@ -61,7 +61,7 @@ def peak_memory_mb() -> float:
 
 
 def _input_files(reads: list[str]) -> list[dict[str, Any]]:
-    inputs = []
+    inputs: list[dict[str, Any]] = []
     for path in reads:
         if path == "-":
             inputs.append({"path": "-", "size": None})

@@ -28,7 +28,14 @@ SPECIES = {
 SYSTEMS: list[tuple[str, str, str, str, str, list[tuple[list[str], list[str], list[str]]]]] = [
     ("TRA", "A", "#268bd2", "13s", "T-cell receptor, alpha locus", [(["TRAV"], [], ["TRAJ"])]),
     ("TRB", "B", "#cb4b16", "12s", "T-cell receptor, beta locus", [(["TRBV"], ["TRBD"], ["TRBJ"])]),
-    ("TRB+", "b", "#eb6b36", "12s", "T-cell receptor, beta locus, incomplete Db-Jb", [(["TRBD"], [], ["TRBJ"])]),
+    (
+        "TRB+",
+        "b",
+        "#eb6b36",
+        "12s",
+        "T-cell receptor, beta locus, incomplete Db-Jb",
+        [(["TRBD"], [], ["TRBJ"])],
+    ),
     ("TRG", "G", "#dc322f", "10s", "T-cell receptor, gamma locus", [(["TRGV"], [], ["TRGJ"])]),
     ("TRD", "D", "#b58900", "10s", "T-cell receptor, delta locus", [(["TRDV"], ["TRDD"], ["TRDJ"])]),
     (
@@ -40,7 +47,14 @@ SYSTEMS: list[tuple[str, str, str, str, str, list[tuple[list[str], list[str], li
         [(["TRDV"], ["TRDD"], ["TRAJ"]), (["TRDD"], [], ["TRAJ"])],
     ),
     ("IGH", "H", "#6c71c4", "12s", "Immunoglobulin, heavy locus", [(["IGHV"], ["IGHD"], ["IGHJ"])]),
-    ("IGH+", "h", "#8c91e4", "12s", "Immunoglobulin, heavy locus, incomplete Dh-Jh", [(["IGHD"], [], ["IGHJ"])]),
+    (
+        "IGH+",
+        "h",
+        "#8c91e4",
+        "12s",
+        "Immunoglobulin, heavy locus, incomplete Dh-Jh",
+        [(["IGHD"], [], ["IGHJ"])],
+    ),
     ("IGK", "K", "#2aa198", "10s", "Immunoglobulin, kappa locus", [(["IGKV"], [], ["IGKJ"])]),
     ("IGL", "L", "#d33682", "10s", "Immunoglobulin, lambda locus", [(["IGLV"], [], ["IGLJ"])]),
 ]
@@ -186,10 +200,7 @@ def build_germline(species: str, out: Path) -> dict[str, Any]:
         "source": {"package": "GenAIRR", "version": genairr_version(), "configs": sources},
         "species": info["name"],
         "preset": g_file.name,
-        "files": {
-            str(p.relative_to(out)): sha256_file(p)
-            for p in sorted([g_file, *fasta_dir.glob("*.fa")])
-        },
+        "files": {str(p.relative_to(out)): sha256_file(p) for p in sorted([g_file, *fasta_dir.glob("*.fa")])},
         "alleles": counts,
         "anchors_not_found": loaded.missing_anchors(),
     }

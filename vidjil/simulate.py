@@ -14,7 +14,7 @@ import random
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
+from typing import BinaryIO, cast
 
 from .genairr_refs import CONFIGS
 
@@ -149,7 +149,10 @@ def generate_reads(
         if i < 0:
             seq, origin = noise_read(length, rng), "noise"
         else:
-            seq, origin = _mutate(cut_read(clones[i], length, rng, spec.amplicon), spec.error_rate, rng), clones[i].clone_id
+            seq, origin = (
+                _mutate(cut_read(clones[i], length, rng, spec.amplicon), spec.error_rate, rng),
+                clones[i].clone_id,
+            )
         if rng.random() < spec.reverse_fraction:
             seq = revcomp(seq)
         yield f"read{k + 1}", seq, origin
@@ -159,7 +162,9 @@ def write_fastq(path: Path, reads: Iterator[tuple[str, str, str]], with_origin: 
     """Write reads as FASTQ (gzip if the name ends in .gz), atomically. Returns the count."""
     tmp = path.with_name(f".{path.name}.tmp")
     n = 0
-    raw: IO[bytes] = gzip.open(tmp, "wb", compresslevel=4) if path.suffix == ".gz" else open(tmp, "wb")
+    raw: BinaryIO = (
+        cast(BinaryIO, gzip.GzipFile(tmp, "wb", compresslevel=4)) if path.suffix == ".gz" else open(tmp, "wb")
+    )
     with raw, io.TextIOWrapper(raw, encoding="ascii", write_through=False) as out:
         for name, seq, origin in reads:
             header = f"{name} {origin}" if with_origin else name

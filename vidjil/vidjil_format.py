@@ -118,9 +118,7 @@ def vidjil_document(
             "segmented": [detected],
             "germline": {name: [t["reads"]] for name, t in result["systems"].items()},
             "_undetected": {key: [t["reads"]] for key, t in result["reasons"].items()},
-            "_distribution": [
-                {"min_reads": d, "clones": w, "reads": r} for d, w, r in result["distribution"]
-            ],
+            "_distribution": [{"min_reads": d, "clones": w, "reads": r} for d, w, r in result["distribution"]],
         },
         "germlines": germline,
         "diversity": {

@@ -1,0 +1,75 @@
+"""Clones found on reads simulated with GenAIRR (seeded; 7 loci; sequencing errors;
+both strands; non-recombined noise reads), against the known truth."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import SimulatedSample, simulate_sample
+
+LOCI = ["IGH", "IGK", "IGL", "TRA", "TRB", "TRG", "TRD"]
+MIN_READS = 5
+
+
+@pytest.fixture(scope="module")
+def sample(tmp_path_factory: pytest.TempPathFactory) -> SimulatedSample:
+    return simulate_sample(tmp_path_factory.mktemp("sim"), LOCI, 30, 25_000, seed=29, error_rate=0.004)
+
+
+def recall_precision(doc: dict[str, Any], truth: list[dict[str, str]]) -> tuple[float, float, list[str]]:
+    """Recall: true clones of >= 5 reads whose junction is in a reported clone of >= 5
+    reads. Precision: reported clones of >= 5 reads that contain a true junction."""
+    reported = [c for c in doc["clones"] if c["reads"][0] >= MIN_READS]
+    expected = [t for t in truth if int(t["reads"]) >= MIN_READS]
+    found: set[str] = set()
+    real = 0
+    for clone in reported:
+        hits = [t["clone_id"] for t in truth if t["junction"] in clone["sequence"]]
+        real += bool(hits)
+        found.update(hits)
+    missed = [f"{t['clone_id']} ({t['reads']} reads)" for t in expected if t["clone_id"] not in found]
+    return 1 - len(missed) / len(expected), real / len(reported), missed
+
+
+def run_detect(sample: SimulatedSample, out: Path, *extra: str) -> dict[str, Any]:
+    cmd = [sys.executable, "-m", "vidjil.cli", "detect", str(sample.reads), "-o", str(out), "-b", "s"]
+    result = subprocess.run([*cmd, "-q", "-z", "all", *extra], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    return json.loads((out / "s.vidjil").read_text())
+
+
+def test_default_germline_finds_the_true_clones(sample: SimulatedSample, tmp_path: Path) -> None:
+    doc = run_detect(sample, tmp_path)
+    recall, precision, missed = recall_precision(doc, sample.clones)
+    print(f"default germline: recall {recall:.4f}, precision {precision:.4f}; missed {missed}")
+    assert recall >= 0.97, missed
+    assert precision >= 0.97
+
+
+def test_vidjil52_germline_finds_the_true_clones(sample: SimulatedSample, vidjil52: Path, tmp_path: Path) -> None:
+    doc = run_detect(sample, tmp_path, "-g", str(vidjil52))
+    recall, precision, missed = recall_precision(doc, sample.clones)
+    print(f"vidjil-52 germline: recall {recall:.4f}, precision {precision:.4f}; missed {missed}")
+    assert recall >= 0.97, missed
+    assert precision >= 0.97
+
+
+def test_large_clones_are_counted_within_3_percent(sample: SimulatedSample, tmp_path: Path) -> None:
+    doc = run_detect(sample, tmp_path)
+    for truth in sorted(sample.clones, key=lambda t: -int(t["reads"]))[:10]:
+        counted = sum(c["reads"][0] for c in doc["clones"] if truth["junction"] in c["sequence"])
+        assert abs(counted - int(truth["reads"])) <= 0.03 * int(truth["reads"]), truth["clone_id"]
+
+
+def test_merging_error_variants_is_what_keeps_precision(sample: SimulatedSample, tmp_path: Path) -> None:
+    merged = run_detect(sample, tmp_path / "merged")
+    unmerged = run_detect(sample, tmp_path / "unmerged", "--merge-distance", "0")
+    _, precision_merged, _ = recall_precision(merged, sample.clones)
+    _, precision_unmerged, _ = recall_precision(unmerged, sample.clones)
+    assert len(unmerged["clones"]) > len(merged["clones"])
+    assert precision_merged > precision_unmerged
