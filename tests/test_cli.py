@@ -214,3 +214,20 @@ def test_version() -> None:
     result = run("--version")
     assert result.returncode == 0
     assert result.stdout.startswith("vidjil ") and "genairr-2.3.1" in result.stdout
+
+
+def test_memory_bound_on_distinct_windows(small_sample: SimulatedSample, tmp_path: Path) -> None:
+    full = detect(small_sample.reads, tmp_path / "full", "-q")
+    bounded = detect(small_sample.reads, tmp_path / "bounded", "-q", "--max-windows", "300", "-t", "1")
+    again = detect(small_sample.reads, tmp_path / "again", "-q", "--max-windows", "300", "-t", "2")
+    stats = json.loads((tmp_path / "bounded" / "s.stats.json").read_text())
+    full_stats = json.loads((tmp_path / "full" / "s.stats.json").read_text())
+    assert full_stats["windows"]["distinct"] > 300
+    assert stats["windows"]["dropped_for_memory"] > 0
+    assert stats["windows"]["reads_dropped_for_memory"] > 0
+    # with 300 windows for 735, the large clones keep at least 95% of their reads (shifted
+    # single reads are dropped before they can be merged); threads do not change the result
+    assert [c["id"] for c in bounded["clones"][:5]] == [c["id"] for c in full["clones"][:5]]
+    for ours, reference in zip(bounded["clones"][:5], full["clones"][:5], strict=True):
+        assert ours["reads"][0] >= 0.95 * reference["reads"][0]
+    assert [(c["id"], c["reads"]) for c in bounded["clones"]] == [(c["id"], c["reads"]) for c in again["clones"]]

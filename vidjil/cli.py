@@ -65,6 +65,13 @@ def add_detect(sub: argparse._SubParsersAction[Parser]) -> None:
         default=20.0,
         help="merge only into clones with at least this many times more reads (default 20)",
     )
+    p.add_argument(
+        "--max-windows",
+        type=int,
+        default=1 << 20,
+        help="distinct windows kept in memory; beyond, error variants are merged and the smallest "
+        "windows dropped (default 1048576)",
+    )
     p.add_argument("-q", "--quiet", action="store_true", help="no progress on stderr")
 
 
@@ -115,6 +122,7 @@ def cmd_detect(args: argparse.Namespace) -> int:
             representatives=args.representatives,
             merge_distance=args.merge_distance,
             merge_ratio=args.merge_ratio,
+            max_windows=args.max_windows,
             quiet=args.quiet,
         )
     )

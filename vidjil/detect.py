@@ -39,6 +39,7 @@ class DetectOptions:
     representatives: int = 100
     merge_distance: int = 1
     merge_ratio: float = 20.0
+    max_windows: int = 1 << 20
     quiet: bool = False
     command_line: str = field(default_factory=lambda: " ".join(sys.argv))
 
@@ -95,6 +96,7 @@ def run_detect(opts: DetectOptions) -> dict[str, Any]:
             representatives=opts.representatives,
             merge_distance=opts.merge_distance,
             merge_ratio=opts.merge_ratio,
+            max_windows=opts.max_windows,
             quiet=opts.quiet,
         )
     except InputError as exc:
@@ -176,6 +178,7 @@ def stats_document(
             "representatives": opts.representatives,
             "merge_distance": opts.merge_distance,
             "merge_ratio": opts.merge_ratio,
+            "max_windows": opts.max_windows,
             "threads": opts.threads or os.cpu_count(),
         },
         "reads": {
@@ -196,6 +199,8 @@ def stats_document(
         "windows": {
             "distinct": result["distinct_windows"],
             "merged_into_larger": result["merged_windows"],
+            "dropped_for_memory": result["dropped_windows"],
+            "reads_dropped_for_memory": result["dropped_reads"],
         },
         "clones": {
             "reported": len(result["clones"]),

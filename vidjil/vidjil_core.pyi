@@ -44,6 +44,7 @@ def detect(
     representatives: int = 100,
     merge_distance: int = 1,
     merge_ratio: float = 20.0,
+    max_windows: int = 1048576,
     quiet: bool = True,
 ) -> dict[str, Any]: ...
 def parse_only(paths: list[str]) -> tuple[int, int]: ...

@@ -72,7 +72,8 @@ pub struct WindowStat {
     pub pair: (u8, u8),
     /// Reads merged from variants (already included in `reads`).
     pub merged_reads: u32,
-    pub merged_into: Option<u128>,
+    /// Merged into a larger window (its reads are counted there).
+    pub merged: bool,
 }
 
 impl WindowStat {
@@ -148,6 +149,22 @@ impl SampleStore {
         }
     }
 
+    /// Drop the samples of windows no longer counted.
+    pub fn retain_windows(&mut self, keep: impl Fn(&u128) -> bool) {
+        let mut bytes = 0;
+        self.windows.retain(|k, samples| {
+            let kept = keep(k);
+            if kept {
+                bytes += samples
+                    .iter()
+                    .map(|s| s.seq.len() + SAMPLE_OVERHEAD)
+                    .sum::<usize>();
+            }
+            kept
+        });
+        self.bytes = bytes;
+    }
+
     /// Called between batches, in input order.
     pub fn enforce_budget(&mut self) {
         while self.bytes > self.budget_bytes && self.threshold > 1 {
@@ -216,14 +233,14 @@ pub fn merge_variants(stats: &mut WindowMap<WindowStat>, distance: usize, ratio:
     large.sort_unstable_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
     for &(_, key) in &large {
         let me = stats[&key];
-        if me.merged_into.is_some() {
+        if me.merged {
             continue;
         }
         let window = unpack_window(key);
         let mut absorbed: Vec<u128> = Vec::new();
         for_each_variant(&window, distance, &mut |v| {
             if let Some(other) = stats.get(&v) {
-                if other.merged_into.is_none()
+                if !other.merged
                     && other.system == me.system
                     && other.pair == me.pair
                     && is_error_variant(other.reads, me.reads, ratio)
@@ -245,7 +262,7 @@ pub fn merge_variants(stats: &mut WindowMap<WindowStat>, distance: usize, ratio:
 /// Move the reads of window `from` into window `into`.
 fn absorb(stats: &mut WindowMap<WindowStat>, into: u128, from: u128) {
     let other = stats.get_mut(&from).expect("absorbed window exists");
-    other.merged_into = Some(into);
+    other.merged = true;
     let (reads, shifted, length) = (other.reads, other.shifted, other.length_sum);
     let me = stats.get_mut(&into).expect("absorbing window exists");
     me.reads += reads;
@@ -275,7 +292,7 @@ pub fn merge_shifted(
         let Some(me) = stats.get(key).copied() else {
             continue;
         };
-        if me.merged_into.is_some() {
+        if me.merged {
             continue;
         }
         let w = unpack_window(*key).len();
@@ -299,11 +316,7 @@ pub fn merge_shifted(
                         } else {
                             is_error_variant(other.reads, me.reads, ratio)
                         };
-                        if other.merged_into.is_none()
-                            && other.system == me.system
-                            && other.pair == me.pair
-                            && enough
-                        {
+                        if !other.merged && other.system == me.system && other.pair == me.pair && enough {
                             found.push(v);
                         }
                     }
@@ -317,13 +330,40 @@ pub fn merge_shifted(
         found.sort_unstable();
         found.dedup();
         for v in found {
-            if stats[&v].merged_into.is_none() {
+            if !stats[&v].merged {
                 absorb(stats, *key, v);
                 merges.push((*key, v));
             }
         }
     }
     merges
+}
+
+/// Keep at most `max` windows: error variants are first merged into their clones,
+/// then the windows with the fewest reads are dropped (1 read, then 2, ...) until
+/// 3/4 of `max` remain. Returns (windows, reads) dropped. Called between batches in
+/// input order, so that the result does not depend on the number of threads.
+pub fn compact(stats: &mut WindowMap<WindowStat>, max: usize, distance: usize, ratio: f64) -> (u64, u64) {
+    if stats.len() <= max {
+        return (0, 0);
+    }
+    merge_variants(stats, distance, ratio);
+    stats.retain(|_, s| !s.merged);
+    let target = max * 3 / 4;
+    let (mut windows, mut reads) = (0u64, 0u64);
+    let mut limit = 1;
+    while stats.len() > target {
+        stats.retain(|_, s| {
+            let keep = s.reads > limit;
+            if !keep {
+                windows += 1;
+                reads += s.reads as u64;
+            }
+            keep
+        });
+        limit += 1;
+    }
+    (windows, reads)
 }
 
 /// Column-wise consensus of the samples, aligned on their window, over the
@@ -433,9 +473,28 @@ mod tests {
         assert_eq!(merges, vec![(big, error)]);
         assert_eq!(stats[&big].reads, 103);
         assert_eq!(stats[&big].merged_reads, 3);
-        assert_eq!(stats[&error].merged_into, Some(big));
-        assert!(stats[&sibling].merged_into.is_none());
+        assert!(stats[&error].merged);
+        assert!(!stats[&sibling].merged);
         assert!(merge_variants(&mut stats.clone(), 0, 10.0).is_empty());
+    }
+
+    #[test]
+    fn compaction_merges_errors_then_drops_the_smallest_windows() {
+        let mut stats = WindowMap::default();
+        let big = b"ACGTACGTACGTACGTACGT".to_vec();
+        stats.insert(pack_window(&big), stat(100, 0));
+        let mut error = big.clone();
+        error[3] = b'A';
+        stats.insert(pack_window(&error), stat(1, 0));
+        for i in 0..40u64 {
+            let w = crate::testutil::dna(20, 100 + i);
+            stats.insert(pack_window(&w), stat(if i < 30 { 1 } else { 2 }, 0));
+        }
+        assert_eq!(compact(&mut stats, 100, 1, 20.0), (0, 0));
+        let (windows, reads) = compact(&mut stats, 20, 1, 20.0);
+        assert_eq!((windows, reads), (30, 30));
+        assert_eq!(stats.len(), 11);
+        assert_eq!(stats[&pack_window(&big)].reads, 101);
     }
 
     #[test]
@@ -460,7 +519,7 @@ mod tests {
         expected.sort();
         assert_eq!(absorbed, expected);
         assert_eq!(stats[&main].reads, 58);
-        assert!(stats[&unrelated].merged_into.is_none());
+        assert!(!stats[&unrelated].merged);
     }
 
     #[test]

@@ -3,8 +3,8 @@
 //! back in input order, so results never depend on the number of threads.
 
 use crate::clones::{
-    for_each_variant, merge_shifted, merge_variants, mix64, pack_window, representative, unpack_window,
-    Sample, SampleStore, WindowMap, WindowStat, MAX_WINDOW,
+    compact, for_each_variant, merge_shifted, merge_variants, mix64, pack_window, representative,
+    unpack_window, Sample, SampleStore, WindowMap, WindowStat, MAX_WINDOW,
 };
 use crate::detect::{DetectParams, Detector, Outcome, Reason, Scratch, N_REASONS, UNEXPECTED};
 use crate::error::InputError;
@@ -33,6 +33,8 @@ pub struct RunParams {
     pub merge_ratio: f64,
     pub samples_per_window: usize,
     pub sample_budget_bytes: usize,
+    /// Distinct windows kept while reading (memory bound, see `clones::compact`).
+    pub max_windows: usize,
     pub quiet: bool,
 }
 
@@ -48,6 +50,7 @@ impl Default for RunParams {
             merge_ratio: 20.0,
             samples_per_window: 200,
             sample_budget_bytes: 32 << 20,
+            max_windows: 1 << 20,
             quiet: true,
         }
     }
@@ -70,6 +73,9 @@ impl RunParams {
         }
         if self.merge_ratio.is_nan() || self.merge_ratio < 1.0 {
             return Err("--merge-ratio must be at least 1".into());
+        }
+        if self.max_windows < 100 {
+            return Err("--max-windows must be at least 100".into());
         }
         if self.threads == 0 {
             return Err("--threads must be at least 1".into());
@@ -137,6 +143,9 @@ pub struct RunResult {
     pub shifted_reads: u64,
     pub distinct_windows: u64,
     pub merged_windows: u64,
+    /// Windows (and their reads) dropped to keep at most `max_windows`.
+    pub dropped_windows: u64,
+    pub dropped_reads: u64,
     pub clones: Vec<CloneResult>,
     /// Clones with at least `min_reads` reads (before `max_clones`).
     pub clones_above_min: u64,
@@ -254,14 +263,15 @@ fn process_batch(detector: &Detector, batch: &Batch, threshold: u64, scratch: &m
 }
 
 /// Merges batch outputs in input order.
-struct Merger {
+struct Merger<'a> {
     result: RunResult,
     stats: WindowMap<WindowStat>,
     store: SampleStore,
     n_systems: usize,
+    params: &'a RunParams,
 }
 
-impl Merger {
+impl Merger<'_> {
     fn merge(&mut self, out: BatchOut) {
         let r = &mut self.result;
         r.total.reads += out.reads;
@@ -302,6 +312,14 @@ impl Merger {
             }
         }
         self.store.enforce_budget();
+        if self.stats.len() > self.params.max_windows {
+            let p = self.params;
+            let (windows, reads) = compact(&mut self.stats, p.max_windows, p.merge_distance, p.merge_ratio);
+            self.result.dropped_windows += windows;
+            self.result.dropped_reads += reads;
+            let stats = &self.stats;
+            self.store.retain_windows(|k| stats.contains_key(k));
+        }
     }
 }
 
@@ -347,6 +365,7 @@ pub fn run(
         stats: WindowMap::default(),
         store: SampleStore::new(params.samples_per_window, params.sample_budget_bytes),
         n_systems,
+        params,
     };
 
     std::thread::scope(|scope| {
@@ -425,7 +444,7 @@ pub fn run(
 fn ranked(stats: &WindowMap<WindowStat>, min_reads: u32) -> Vec<(u128, WindowStat)> {
     let mut kept: Vec<(u128, WindowStat)> = stats
         .iter()
-        .filter(|(_, s)| s.merged_into.is_none() && s.reads >= min_reads)
+        .filter(|(_, s)| !s.merged && s.reads >= min_reads)
         .map(|(&k, &s)| (k, s))
         .collect();
     kept.sort_unstable_by(|a, b| b.1.reads.cmp(&a.1.reads).then(a.0.cmp(&b.0)));
@@ -477,7 +496,7 @@ fn build_clones(
     detector: &Detector,
     params: &RunParams,
 ) {
-    result.distinct_windows = stats.len() as u64;
+    result.distinct_windows = stats.len() as u64 + result.dropped_windows;
     result.sample_threshold = store.threshold as f64 / u64::MAX as f64;
     let mut merges = merge_variants(&mut stats, params.merge_distance, params.merge_ratio);
 
@@ -550,7 +569,7 @@ fn build_clones(
             let mut near: Option<(u32, u128)> = None;
             for_each_variant(&window, 1, &mut |v| {
                 if let Some(o) = stats.get(&v) {
-                    if o.merged_into.is_none() && o.reads > s.reads && near.is_none_or(|n| (o.reads, v) > n) {
+                    if !o.merged && o.reads > s.reads && near.is_none_or(|n| (o.reads, v) > n) {
                         near = Some((o.reads, v));
                     }
                 }

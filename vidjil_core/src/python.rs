@@ -232,6 +232,8 @@ fn result_to_dict<'py>(py: Python<'py>, g: &PyGermline, r: &RunResult) -> PyResu
     d.set_item("shifted_reads", r.shifted_reads)?;
     d.set_item("distinct_windows", r.distinct_windows)?;
     d.set_item("merged_windows", r.merged_windows)?;
+    d.set_item("dropped_windows", r.dropped_windows)?;
+    d.set_item("dropped_reads", r.dropped_reads)?;
     d.set_item("clones_above_min", r.clones_above_min)?;
     d.set_item("reads_in_clones_above_min", r.reads_in_clones_above_min)?;
     d.set_item("distribution", r.distribution.clone())?;
@@ -284,7 +286,7 @@ fn result_to_dict<'py>(py: Python<'py>, g: &PyGermline, r: &RunResult) -> PyResu
 /// Detect V(D)J recombinations in reads and cluster them into clones.
 #[pyfunction]
 #[pyo3(signature = (germline, paths, *, window=50, e_value=1.0, unexpected=false, threads=0, min_reads=5,
-    max_clones=0, representatives=100, merge_distance=1, merge_ratio=20.0, quiet=true))]
+    max_clones=0, representatives=100, merge_distance=1, merge_ratio=20.0, max_windows=1048576, quiet=true))]
 #[allow(clippy::too_many_arguments)]
 fn detect<'py>(
     py: Python<'py>,
@@ -299,6 +301,7 @@ fn detect<'py>(
     representatives: usize,
     merge_distance: usize,
     merge_ratio: f64,
+    max_windows: usize,
     quiet: bool,
 ) -> PyResult<Bound<'py, PyDict>> {
     let defaults = RunParams::default();
@@ -315,6 +318,7 @@ fn detect<'py>(
         representatives,
         merge_distance,
         merge_ratio,
+        max_windows,
         quiet,
         ..defaults
     };
