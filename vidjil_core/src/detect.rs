@@ -95,6 +95,8 @@ const AMBIGUITY_FACTOR: f64 = 10.0;
 /// the probe finds at least PROBE_MIN_HITS germline k-mers and PROBE_CHANCE_FACTOR
 /// times what a random sequence would show.
 const PROBE_STRIDE: usize = 4;
+/// Distinct seeds of the selected systems (16 systems at most, 4 seeds in Vidjil presets).
+const MAX_TABLES: usize = 16;
 const PROBE_MIN_HITS: f64 = 2.0;
 const PROBE_CHANCE_FACTOR: f64 = 2.0;
 /// A system with fewer than 1/SUPPORT_RATIO of the best system's k-mers is not fitted.
@@ -195,34 +197,50 @@ impl<'a> Detector<'a> {
             return Outcome::Undetected(Reason::TooShort);
         }
         encode(read, &mut scratch.codes);
-        scratch.hits.resize_with(self.index.tables.len(), Vec::new);
-        // Hits per label-set id, expanded to label bits once per read.
-        let mut id_counts = [0u16; 256];
-        for (t, table) in self.index.tables.iter().enumerate() {
-            let hits = &mut scratch.hits[t];
-            hits.clear();
-            let lookup = &table.table;
-            // Keys first, then the loads in a tight loop without branches, so that
-            // the cache misses of a large table overlap instead of queueing.
-            let (keys, ids) = (&mut scratch.keys, &mut scratch.ids);
-            keys.clear();
-            // A large table is mostly out of cache: probe every PROBE_STRIDE-th
-            // position first and skip the table when no germline k-mer shows up.
-            // A table is first probed at every PROBE_STRIDE-th position, and skipped
-            // when it shows no more germline k-mers than chance would.
-            table
-                .seed
-                .for_each_key_strided(&scratch.codes, PROBE_STRIDE, |key| keys.push((0, key as u32)));
-            let found = keys.iter().filter(|&&(_, k)| lookup.contains(k as usize)).count();
-            if (found as f64) < (PROBE_CHANCE_FACTOR * keys.len() as f64 * table.load).max(PROBE_MIN_HITS) {
+        let tables = &self.index.tables;
+        scratch.hits.resize_with(tables.len(), Vec::new);
+        // Probe: at every PROBE_STRIDE-th position, the germline k-mers of each
+        // table in its small presence filter (x holds the last 32 bases; each seed
+        // reads its key from the low bits).
+        let mut probes = [0u32; MAX_TABLES];
+        let mut found = [0u32; MAX_TABLES];
+        let (mut x, mut valid) = (0u64, 0usize);
+        for (i, &c) in scratch.codes.iter().enumerate() {
+            if c >= NOT_ACGT {
+                (x, valid) = (0, 0);
                 continue;
             }
+            x = (x << 2) | c as u64;
+            valid += 1;
+            if i % PROBE_STRIDE == 0 {
+                for (t, table) in tables.iter().enumerate() {
+                    if valid >= table.seed.span {
+                        probes[t] += 1;
+                        found[t] += table.filter.may_contain(table.seed.key(x)) as u32;
+                    }
+                }
+            }
+        }
+        // Hits per label-set id, expanded to label bits once per read.
+        let mut id_counts = [0u16; 256];
+        for (t, table) in tables.iter().enumerate() {
+            let hits = &mut scratch.hits[t];
+            hits.clear();
+            // Skip a table that shows no more germline k-mers than chance would.
+            let chance = PROBE_CHANCE_FACTOR * probes[t] as f64 * table.filter.load;
+            if (found[t] as f64) < chance.max(PROBE_MIN_HITS) {
+                continue;
+            }
+            let keys = &mut scratch.keys;
             keys.clear();
             table
                 .seed
                 .for_each_key(&scratch.codes, |pos, key| keys.push((pos as u32, key as u32)));
+            // The loads in a tight loop without branches, so that the cache
+            // misses of a large table overlap instead of queueing.
+            let ids = &mut scratch.ids;
             ids.clear();
-            ids.extend(keys.iter().map(|&(_, k)| lookup.get(k as usize)));
+            ids.extend(keys.iter().map(|&(_, k)| table.table.get(k as usize)));
             let sets = &self.clean_sets;
             for (&(pos, _), &id) in keys.iter().zip(ids.iter()) {
                 if id != 0 {
@@ -232,7 +250,7 @@ impl<'a> Detector<'a> {
             }
         }
         let mut counts = [0u32; 64];
-        for (id, &c) in id_counts.iter().enumerate().skip(1) {
+        for (id, &c) in id_counts.iter().enumerate().take(self.index.n_sets).skip(1) {
             if c != 0 {
                 let mut m = self.clean_sets[id];
                 while m != 0 {

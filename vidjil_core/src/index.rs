@@ -32,6 +32,56 @@ pub struct SeedTable {
     pub table: DirectTable,
     /// Fraction of the keys carrying any label.
     pub load: f64,
+    /// Small presence filter of the keys, for the probe of each read.
+    pub filter: PresenceFilter,
+}
+
+/// One bit per (hashed) key with a label: 1 MB at most, so that probing a read
+/// stays in cache whatever the size of the table.
+pub struct PresenceFilter {
+    bits: Vec<u64>,
+    /// Hash bits kept; keys are used as they are when the key space is that small.
+    log_size: u32,
+    hashed: bool,
+    /// Fraction of bits set: the chance that a random key passes.
+    pub load: f64,
+}
+
+const FILTER_LOG_SIZE: u32 = 23;
+
+impl PresenceFilter {
+    fn new(key_bits: u32, keys: impl Iterator<Item = u32>) -> PresenceFilter {
+        let hashed = key_bits > FILTER_LOG_SIZE;
+        let log_size = key_bits.min(FILTER_LOG_SIZE);
+        let mut filter = PresenceFilter {
+            bits: vec![0u64; (1usize << log_size).div_ceil(64)],
+            log_size,
+            hashed,
+            load: 0.0,
+        };
+        for k in keys {
+            let i = filter.index(k as usize);
+            filter.bits[i >> 6] |= 1u64 << (i & 63);
+        }
+        let set: u32 = filter.bits.iter().map(|w| w.count_ones()).sum();
+        filter.load = set as f64 / (1u64 << log_size) as f64;
+        filter
+    }
+
+    #[inline(always)]
+    fn index(&self, key: usize) -> usize {
+        if self.hashed {
+            ((key as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15) >> (64 - self.log_size)) as usize
+        } else {
+            key
+        }
+    }
+
+    #[inline(always)]
+    pub fn may_contain(&self, key: usize) -> bool {
+        let i = self.index(key);
+        self.bits[i >> 6] & (1u64 << (i & 63)) != 0
+    }
 }
 
 /// Label-set ids of a key space, one byte per key: one memory access per lookup.
@@ -103,8 +153,10 @@ pub struct KmerIndex {
     pub tables: Vec<SeedTable>,
     /// Table used by each system.
     pub system_table: Vec<usize>,
-    /// Label-set id -> mask of label bits (id 0 = no label).
+    /// Label-set id -> mask of label bits (id 0 = no label); 256 entries.
     pub label_sets: Vec<u64>,
+    /// Ids in use (below 255, the overflow id).
+    pub n_sets: usize,
     /// Per label bit: fraction of the key space carrying that label (index load).
     pub load: Vec<f64>,
     /// Number of label bits in use (4 per system).
@@ -162,10 +214,12 @@ impl KmerIndex {
             .map(|(seed, map)| {
                 let size = seed.table_size();
                 let load = map.len() as f64 / size as f64;
+                let filter = PresenceFilter::new(2 * seed.weight, map.keys().copied());
                 SeedTable {
                     table: DirectTable::from_entries(size, map.into_iter()),
                     seed,
                     load,
+                    filter,
                 }
             })
             .collect();
@@ -176,19 +230,24 @@ impl KmerIndex {
             })
             .collect();
         let mut label_sets = builder.sets;
+        let n_sets = label_sets.len();
         label_sets.resize(256, 0);
         KmerIndex {
             tables,
             system_table,
             label_sets,
+            n_sets,
             load,
             n_labels,
         }
     }
 
-    /// Bytes held by the lookup tables.
+    /// Bytes held by the lookup tables and their filters.
     pub fn table_bytes(&self) -> usize {
-        self.tables.iter().map(|t| t.table.bytes()).sum()
+        self.tables
+            .iter()
+            .map(|t| t.table.bytes() + t.filter.bits.len() * 8)
+            .sum()
     }
 }
 
@@ -258,6 +317,8 @@ mod tests {
         let j_fwd = index.label_sets[table.table.get(key_of(b"GGATCAGGT")) as usize];
         assert_eq!(j_fwd, label_bit(0, SIDE_J, FORWARD));
         assert!(!table.table.contains(key_of(b"AAAAAAAAA")));
+        assert!(table.filter.may_contain(key_of(b"ACGTACGGT")));
+        assert!(!table.filter.may_contain(key_of(b"AAAAAAAAA")));
         // 2 x 21 + 2 x 19 distinct 9-mers, at most, over 4^9 keys
         assert!(table.load > 0.0 && table.load <= 80.0 / 262144.0);
     }

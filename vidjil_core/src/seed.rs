@@ -13,6 +13,13 @@ pub struct Seed {
     pub span: usize,
     /// Contiguous runs of `#` as (shift from the right end of the span, length).
     runs: Vec<(u32, u32)>,
+    /// The same for one or two runs, as shifts and masks: key =
+    /// ((x >> hi_shift) & hi_mask) << lo_bits | ((x >> lo_shift) & lo_mask).
+    hi_shift: u32,
+    hi_mask: u64,
+    lo_bits: u32,
+    lo_shift: u32,
+    lo_mask: u64,
 }
 
 pub const MAX_WEIGHT: u32 = 13;
@@ -65,7 +72,24 @@ impl Seed {
                 i += 1;
             }
         }
+        let mask = |len: u32| {
+            if len == 32 {
+                u64::MAX
+            } else {
+                (1u64 << (2 * len)) - 1
+            }
+        };
+        let (hi, lo) = match runs.as_slice() {
+            [one] => (*one, (0, 0)),
+            [first, second] => (*first, *second),
+            _ => ((0, 0), (0, 0)),
+        };
         Ok(Seed {
+            hi_shift: 2 * hi.0,
+            hi_mask: mask(hi.1),
+            lo_bits: 2 * lo.1,
+            lo_shift: 2 * lo.0,
+            lo_mask: if lo.1 == 0 { 0 } else { mask(lo.1) },
             shape,
             weight,
             span,
@@ -81,6 +105,10 @@ impl Seed {
     /// Key of the packed span `x` (base j of the span at bits 2*(span-1-j)).
     #[inline(always)]
     pub fn key(&self, x: u64) -> usize {
+        if self.runs.len() <= 2 {
+            let hi = ((x >> self.hi_shift) & self.hi_mask) << self.lo_bits;
+            return (hi | ((x >> self.lo_shift) & self.lo_mask)) as usize;
+        }
         let mut key = 0u64;
         for &(shift, len) in &self.runs {
             key = (key << (2 * len)) | ((x >> (2 * shift)) & ((1u64 << (2 * len)) - 1));
@@ -189,6 +217,17 @@ mod tests {
         seed.for_each_key_strided(&codes, 3, |key| strided.push(key));
         let expected: Vec<usize> = all.iter().filter(|(p, _)| p % 3 == 0).map(|&(_, k)| k).collect();
         assert_eq!(strided, expected);
+    }
+
+    #[test]
+    fn keys_of_three_runs_use_the_general_path() {
+        let seed = Seed::parse("##-#-##").unwrap();
+        let mut codes = Vec::new();
+        encode(b"ACGTTGCA", &mut codes);
+        let mut keys = Vec::new();
+        seed.for_each_key(&codes, |_, key| keys.push(key));
+        // ACGTTGC -> AC + T + GC ; CGTTGCA -> CG + T + CA
+        assert_eq!(keys, vec![pack(b"ACTGC"), pack(b"CGTCA")]);
     }
 
     #[test]
