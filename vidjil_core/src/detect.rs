@@ -91,10 +91,15 @@ pub const UNEXPECTED_PENALTY: f64 = 1e6;
 /// Two systems of different loci whose e-values are closer than this factor: ambiguous.
 const AMBIGUITY_FACTOR: f64 = 10.0;
 
-/// Probe of a table: every PROBE_STRIDE-th position; the full lookup is done when
-/// the probe finds at least PROBE_MIN_HITS germline k-mers and PROBE_CHANCE_FACTOR
-/// times what a random sequence would show.
-const PROBE_STRIDE: usize = 4;
+/// k-mers are looked up at every STRIDE-th position; a table is used for a read
+/// when at least PROBE_MIN_HITS of them pass its presence filter, and
+/// PROBE_CHANCE_FACTOR times what a random sequence would show.
+const STRIDE: usize = 4;
+/// Sampled k-mer positions among `positions`.
+fn grid(positions: usize) -> usize {
+    positions.div_ceil(STRIDE)
+}
+
 /// Distinct seeds of the selected systems (16 systems at most, 4 seeds in Vidjil presets).
 const MAX_TABLES: usize = 16;
 const PROBE_MIN_HITS: f64 = 2.0;
@@ -135,7 +140,7 @@ pub enum Outcome {
 pub struct Scratch {
     codes: Vec<u8>,
     hits: Vec<Vec<(u32, u64)>>,
-    keys: Vec<(u32, u32)>,
+    sparse: Vec<Vec<(u32, u32)>>,
     ids: Vec<u8>,
     merged: Vec<(u32, u64)>,
     /// The read on the V->J strand, upper case (valid after a detection).
@@ -156,9 +161,10 @@ pub struct Detector<'a> {
 /// Result of the breakpoint search for one system.
 #[derive(Clone, Copy, Debug)]
 struct Fit {
-    /// End of the last left k-mer and start of the first right k-mer, read coordinates.
-    left_end: usize,
-    right_start: usize,
+    /// Start of the last left k-mer and of the first right k-mer, read coordinates.
+    last_left: usize,
+    first_right: usize,
+    left_span: usize,
     e_left: f64,
     e_right: f64,
 }
@@ -199,11 +205,16 @@ impl<'a> Detector<'a> {
         encode(read, &mut scratch.codes);
         let tables = &self.index.tables;
         scratch.hits.resize_with(tables.len(), Vec::new);
-        // Probe: at every PROBE_STRIDE-th position, the germline k-mers of each
-        // table in its small presence filter (x holds the last 32 bases; each seed
-        // reads its key from the low bits).
-        let mut probes = [0u32; MAX_TABLES];
-        let mut found = [0u32; MAX_TABLES];
+        // One pass over the read: for each table, the k-mers starting at every
+        // STRIDE-th position (x holds the last 32 bases; each seed reads its key
+        // from the low bits), kept when the table's small presence filter may
+        // hold them. Statistics are computed on this sample; the breakpoint is
+        // refined at every position afterwards.
+        let mut sampled = [0u32; MAX_TABLES];
+        for keys in scratch.sparse.iter_mut() {
+            keys.clear();
+        }
+        scratch.sparse.resize_with(tables.len(), Vec::new);
         let (mut x, mut valid) = (0u64, 0usize);
         for (i, &c) in scratch.codes.iter().enumerate() {
             if c >= NOT_ACGT {
@@ -212,11 +223,13 @@ impl<'a> Detector<'a> {
             }
             x = (x << 2) | c as u64;
             valid += 1;
-            if i % PROBE_STRIDE == 0 {
-                for (t, table) in tables.iter().enumerate() {
-                    if valid >= table.seed.span {
-                        probes[t] += 1;
-                        found[t] += table.filter.may_contain(table.seed.key(x)) as u32;
+            for (t, table) in tables.iter().enumerate() {
+                let span = table.seed.span;
+                if valid >= span && (i + 1 - span) % STRIDE == 0 {
+                    sampled[t] += 1;
+                    let key = table.seed.key(x);
+                    if table.filter.may_contain(key) {
+                        scratch.sparse[t].push(((i + 1 - span) as u32, key as u32));
                     }
                 }
             }
@@ -227,15 +240,11 @@ impl<'a> Detector<'a> {
             let hits = &mut scratch.hits[t];
             hits.clear();
             // Skip a table that shows no more germline k-mers than chance would.
-            let chance = PROBE_CHANCE_FACTOR * probes[t] as f64 * table.filter.load;
-            if (found[t] as f64) < chance.max(PROBE_MIN_HITS) {
+            let keys = &scratch.sparse[t];
+            let chance = PROBE_CHANCE_FACTOR * sampled[t] as f64 * table.filter.load;
+            if (keys.len() as f64) < chance.max(PROBE_MIN_HITS) {
                 continue;
             }
-            let keys = &mut scratch.keys;
-            keys.clear();
-            table
-                .seed
-                .for_each_key(&scratch.codes, |pos, key| keys.push((pos as u32, key as u32)));
             // The loads in a tight loop without branches, so that the cache
             // misses of a large table overlap instead of queueing.
             let ids = &mut scratch.ids;
@@ -261,7 +270,7 @@ impl<'a> Detector<'a> {
         }
 
         // Best fit of each system on each strand. The split point is chosen among
-        // every position of the read, so the e-value is corrected by their number.
+        // the sampled positions of the read, so the e-value is corrected by their number.
         let mut passing: Vec<(f64, usize, Fit, usize)> = Vec::new();
         let mut only_v = [false; 2];
         let mut only_j = [false; 2];
@@ -293,7 +302,7 @@ impl<'a> Detector<'a> {
                 let (left, right) = if reverse { (j_bit, v_bit) } else { (v_bit, j_bit) };
                 let table = self.index.system_table[s];
                 let span = self.index.tables[table].seed.span;
-                let multiplier = self.n_systems * ((len + 1).saturating_sub(span)) as f64;
+                let multiplier = self.n_systems * grid((len + 1).saturating_sub(span)) as f64;
                 let Some(fit) = self.fit(
                     &scratch.hits[table],
                     left,
@@ -338,6 +347,8 @@ impl<'a> Detector<'a> {
                 if let Some((_, fit, pair)) =
                     self.unexpected(scratch, read, &counts, strand, strand == REVERSE)
                 {
+                    let (left, right) = self.sides(pair.0, pair.1, strand);
+                    let fit = self.refine(&scratch.codes, fit, left, right);
                     return self.finish(read, scratch, UNEXPECTED, Some(pair), strand == REVERSE, fit);
                 }
             }
@@ -360,6 +371,8 @@ impl<'a> Detector<'a> {
             if let Some((e, u_fit, pair)) = self.unexpected(scratch, read, &counts, strand, strand == REVERSE)
             {
                 if e < best_e {
+                    let (left, right) = self.sides(pair.0, pair.1, strand);
+                    let u_fit = self.refine(&scratch.codes, u_fit, left, right);
                     return self.finish(read, scratch, UNEXPECTED, Some(pair), strand == REVERSE, u_fit);
                 }
             }
@@ -378,7 +391,21 @@ impl<'a> Detector<'a> {
                 return Outcome::Undetected(Reason::Ambiguous);
             }
         }
+        let (left, right) = self.sides(s, s, strand);
+        let fit = self.refine(&scratch.codes, fit, left, right);
         self.finish(read, scratch, s, None, strand == REVERSE, fit)
+    }
+
+    /// (table, label bit) of the left and right sides of a read on `strand`,
+    /// with V from system `v` and J from system `j`.
+    fn sides(&self, v: usize, j: usize, strand: usize) -> ((usize, u64), (usize, u64)) {
+        let v_side = (self.index.system_table[v], label_bit(v, SIDE_V, strand));
+        let j_side = (self.index.system_table[j], label_bit(j, SIDE_J, strand));
+        if strand == REVERSE {
+            (j_side, v_side)
+        } else {
+            (v_side, j_side)
+        }
     }
 
     /// Breakpoint maximising left labels before it and right labels after it.
@@ -401,7 +428,7 @@ impl<'a> Detector<'a> {
         }
         let p_left = self.index.load[left.trailing_zeros() as usize];
         let p_right = self.index.load[right.trailing_zeros() as usize];
-        let positions = |span: usize| (len + 1).saturating_sub(span);
+        let positions = |span: usize| grid((len + 1).saturating_sub(span));
         // One side only (or sides in the wrong order): each side's evidence over the whole read.
         let whole_read = || {
             let side = |k: usize, span: usize, p: f64| {
@@ -412,8 +439,9 @@ impl<'a> Detector<'a> {
                 }
             };
             Fit {
-                left_end: 0,
-                right_start: 0,
+                last_left: 0,
+                first_right: 0,
+                left_span,
                 e_left: side(total_left, left_span, p_left),
                 e_right: side(total_right, right_span, p_right),
             }
@@ -463,12 +491,15 @@ impl<'a> Detector<'a> {
             });
         }
         let (k_left, last_left, first_right, k_right) = best_split;
-        let left_end = (last_left + left_span).min(len);
-        let n_left = last_left + 1;
-        let n_right = positions(right_span).saturating_sub(first_right).max(k_right);
+        // Sampled positions up to the last left hit, and from the first right hit.
+        let n_left = last_left / STRIDE + 1;
+        let n_right = ((len + 1).saturating_sub(right_span) - first_right)
+            .div_ceil(STRIDE)
+            .max(k_right);
         Some(Fit {
-            left_end,
-            right_start: first_right,
+            last_left,
+            first_right,
+            left_span,
             e_left: multiplier * self.lnf.binomial_tail(k_left, n_left.max(k_left), p_left),
             e_right: multiplier * self.lnf.binomial_tail(k_right, n_right, p_right),
         })
@@ -522,7 +553,7 @@ impl<'a> Detector<'a> {
             (v_bit, j_bit, span_v, span_j)
         };
         let merged = std::mem::take(&mut scratch.merged);
-        let positions = (read.len() + 1).saturating_sub(span_v.min(span_j)) as f64;
+        let positions = grid((read.len() + 1).saturating_sub(span_v.min(span_j))) as f64;
         let fit = self.fit(
             &merged,
             left,
@@ -541,6 +572,50 @@ impl<'a> Detector<'a> {
             fit,
             (a, b),
         ))
+    }
+
+    /// The breakpoint at every position between the last sampled left hit and
+    /// the first sampled right hit: the split there that maximises left labels
+    /// before it and right labels after it.
+    fn refine(&self, codes: &[u8], fit: Fit, left: (usize, u64), right: (usize, u64)) -> Fit {
+        let (a, b) = (fit.last_left, fit.first_right);
+        if b <= a + 1 {
+            return fit;
+        }
+        let mut labels: Vec<(usize, bool)> = Vec::with_capacity(2 * (b - a));
+        for (table, bit, is_left) in [(left.0, left.1, true), (right.0, right.1, false)] {
+            let t = &self.index.tables[table];
+            let end = (b - 1 + t.seed.span).min(codes.len());
+            t.seed.for_each_key(&codes[a + 1..end], |offset, key| {
+                let pos = a + 1 + offset;
+                if pos < b && self.clean_sets[t.table.get(key) as usize] & bit != 0 {
+                    labels.push((pos, is_left));
+                }
+            });
+        }
+        labels.sort_unstable();
+        // Split before labels[j]: lefts among labels[..j] + rights among labels[j..].
+        let rights = labels.iter().filter(|l| !l.1).count();
+        let (mut best, mut best_j) = (rights, 0);
+        let (mut lefts_before, mut rights_before) = (0, 0);
+        for (j, &(_, is_left)) in labels.iter().enumerate() {
+            if is_left {
+                lefts_before += 1;
+            } else {
+                rights_before += 1;
+            }
+            let score = lefts_before + rights - rights_before;
+            if score > best {
+                (best, best_j) = (score, j + 1);
+            }
+        }
+        let last_left = labels[..best_j].iter().rev().find(|l| l.1).map_or(a, |l| l.0);
+        let first_right = labels[best_j..].iter().find(|l| !l.1).map_or(b, |l| l.0);
+        Fit {
+            last_left,
+            first_right,
+            ..fit
+        }
     }
 
     fn finish(
@@ -563,10 +638,11 @@ impl<'a> Detector<'a> {
         }
         // V end and J start on the V->J strand; the breakpoint is their midpoint,
         // rounded the same way whatever the strand of the read.
+        let left_end = (fit.last_left + fit.left_span).min(len);
         let (v_end, j_start) = if reverse {
-            (len - fit.right_start, len - fit.left_end)
+            (len - fit.first_right, len - left_end)
         } else {
-            (fit.left_end, fit.right_start)
+            (left_end, fit.first_right)
         };
         let breakpoint = (v_end + j_start).div_ceil(2);
         let (e_v, e_j) = if reverse {
