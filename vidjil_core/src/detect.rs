@@ -211,10 +211,12 @@ impl<'a> Detector<'a> {
         // hold them. Statistics are computed on this sample; the breakpoint is
         // refined at every position afterwards.
         let mut sampled = [0u32; MAX_TABLES];
+        let mut kept = [0usize; MAX_TABLES];
+        scratch.sparse.resize_with(tables.len(), Vec::new);
         for keys in scratch.sparse.iter_mut() {
             keys.clear();
+            keys.resize(len / STRIDE + 2, (0, 0));
         }
-        scratch.sparse.resize_with(tables.len(), Vec::new);
         let (mut x, mut valid) = (0u64, 0usize);
         for (i, &c) in scratch.codes.iter().enumerate() {
             if c >= NOT_ACGT {
@@ -226,13 +228,17 @@ impl<'a> Detector<'a> {
             for (t, table) in tables.iter().enumerate() {
                 let span = table.seed.span;
                 if valid >= span && (i + 1 - span) % STRIDE == 0 {
-                    sampled[t] += 1;
+                    // Written whatever the filter says, kept by moving on: no
+                    // branch waits on the filter's memory.
                     let key = table.seed.key(x);
-                    if table.filter.may_contain(key) {
-                        scratch.sparse[t].push(((i + 1 - span) as u32, key as u32));
-                    }
+                    scratch.sparse[t][kept[t]] = ((i + 1 - span) as u32, key as u32);
+                    kept[t] += table.filter.may_contain(key) as usize;
+                    sampled[t] += 1;
                 }
             }
+        }
+        for (keys, &n) in scratch.sparse.iter_mut().zip(kept.iter()) {
+            keys.truncate(n);
         }
         // Hits per label-set id, expanded to label bits once per read.
         let mut id_counts = [0u16; 256];
