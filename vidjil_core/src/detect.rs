@@ -589,13 +589,26 @@ impl<'a> Detector<'a> {
             return fit;
         }
         let mut labels: Vec<(usize, bool)> = Vec::with_capacity(2 * (b - a));
-        for (table, bit, is_left) in [(left.0, left.1, true), (right.0, right.1, false)] {
+        // One scan per table (V and J share it, unless the recombination is unexpected).
+        let scans: &[(usize, u64, u64)] = if left.0 == right.0 {
+            &[(left.0, left.1, right.1)]
+        } else {
+            &[(left.0, left.1, 0), (right.0, 0, right.1)]
+        };
+        for &(table, left_bit, right_bit) in scans {
             let t = &self.index.tables[table];
             let end = (b - 1 + t.seed.span).min(codes.len());
             t.seed.for_each_key(&codes[a + 1..end], |offset, key| {
                 let pos = a + 1 + offset;
-                if pos < b && self.clean_sets[t.table.get(key) as usize] & bit != 0 {
-                    labels.push((pos, is_left));
+                // The filter (in cache) spares most loads of the large table.
+                if pos < b && t.filter.may_contain(key) {
+                    let mask = self.clean_sets[t.table.get(key) as usize];
+                    if mask & left_bit != 0 {
+                        labels.push((pos, true));
+                    }
+                    if mask & right_bit != 0 {
+                        labels.push((pos, false));
+                    }
                 }
             });
         }
