@@ -36,7 +36,7 @@ pub struct SeedTable {
     pub filter: PresenceFilter,
 }
 
-/// One bit per (hashed) key with a label: 128 kB at most, so that probing a read
+/// One bit per (hashed) key with a label: 256 kB at most, so that probing a read
 /// stays in cache whatever the size of the table.
 pub struct PresenceFilter {
     bits: Vec<u64>,
@@ -47,7 +47,7 @@ pub struct PresenceFilter {
     pub load: f64,
 }
 
-const FILTER_LOG_SIZE: u32 = 20;
+const FILTER_LOG_SIZE: u32 = 21;
 
 impl PresenceFilter {
     fn new(key_bits: u32, keys: impl Iterator<Item = u32>) -> PresenceFilter {
