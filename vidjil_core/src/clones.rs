@@ -87,6 +87,18 @@ impl WindowStat {
         self.shifted += shifted as u32;
         self.length_sum += length as u64;
     }
+
+    /// Add the counts of the same window seen in another batch.
+    pub fn absorb(&mut self, other: &WindowStat) {
+        if self.reads == 0 || other.min_hash < self.min_hash {
+            self.min_hash = other.min_hash;
+            self.system = other.system;
+            self.pair = other.pair;
+        }
+        self.reads += other.reads;
+        self.shifted += other.shifted;
+        self.length_sum += other.length_sum;
+    }
 }
 
 /// One sampled read: the read on the V->J strand and where the window starts in it.

@@ -198,67 +198,79 @@ impl Diversity {
     }
 }
 
-struct Hit {
-    key: u128,
-    system: u16,
-    pair: (u8, u8),
-    shifted: bool,
-    length: u32,
-    hash: u64,
-    /// Range of the oriented read in `BatchOut::samples`, and the window start in it.
-    sample: Option<(u32, u32, u32)>,
-}
-
+/// What a worker hands back for one batch: counts, and the windows of the batch
+/// already aggregated (the merge then costs one update per window, not per read).
 struct BatchOut {
     number: u64,
     reads: u64,
     length: u64,
     reasons: [Tally; N_REASONS],
-    hits: Vec<Hit>,
-    samples: Vec<u8>,
+    /// Per system, plus unexpected recombinations last.
+    systems: Vec<Tally>,
+    shifted: u64,
+    windows: Vec<(u128, WindowStat)>,
+    samples: Vec<(u128, Sample)>,
 }
 
 const UNEXPECTED_CODE: u16 = u16::MAX;
 
-fn process_batch(detector: &Detector, batch: &Batch, threshold: u64, scratch: &mut Scratch) -> BatchOut {
+fn process_batch(
+    detector: &Detector,
+    batch: &Batch,
+    threshold: u64,
+    n_systems: usize,
+    scratch: &mut Scratch,
+) -> BatchOut {
     let mut out = BatchOut {
         number: batch.number,
         reads: batch.len() as u64,
         length: batch.bases() as u64,
         reasons: [Tally::default(); N_REASONS],
-        hits: Vec::with_capacity(batch.len()),
+        systems: vec![Tally::default(); n_systems + 1],
+        shifted: 0,
+        windows: Vec::new(),
         samples: Vec::new(),
     };
+    let mut windows: WindowMap<WindowStat> = WindowMap::default();
     for i in 0..batch.len() {
         let read = batch.seq(i);
         match detector.detect(read, scratch) {
             Outcome::Undetected(reason) => out.reasons[reason as usize].add(read.len() as u64),
             Outcome::Detected(d) => {
-                let window = &scratch.oriented[d.window_start..d.window_start + d.window_len];
+                let key = pack_window(&scratch.oriented[d.window_start..d.window_start + d.window_len]);
                 let hash = mix64(batch.first_ordinal + i as u64);
-                let sample = (hash < threshold).then(|| {
-                    let start = out.samples.len() as u32;
-                    out.samples.extend_from_slice(&scratch.oriented);
-                    (start, out.samples.len() as u32, d.window_start as u32)
-                });
+                if hash < threshold {
+                    let seq = scratch.oriented.clone().into_boxed_slice();
+                    out.samples.push((
+                        key,
+                        Sample {
+                            hash,
+                            window_start: d.window_start as u32,
+                            seq,
+                        },
+                    ));
+                }
                 let (system, pair) = if d.system == UNEXPECTED {
                     let (a, b) = d.pair.unwrap_or((0, 0));
                     (UNEXPECTED_CODE, (a as u8, b as u8))
                 } else {
                     (d.system as u16, (0, 0))
                 };
-                out.hits.push(Hit {
-                    key: pack_window(window),
-                    system,
-                    pair,
-                    shifted: d.shifted,
-                    length: read.len() as u32,
-                    hash,
-                    sample,
-                });
+                out.systems[if d.system == UNEXPECTED {
+                    n_systems
+                } else {
+                    d.system
+                }]
+                .add(read.len() as u64);
+                out.shifted += d.shifted as u64;
+                windows
+                    .entry(key)
+                    .or_default()
+                    .add(hash, system, pair, d.shifted, read.len() as u32);
             }
         }
     }
+    out.windows = windows.into_iter().collect();
     out
 }
 
@@ -267,7 +279,6 @@ struct Merger<'a> {
     result: RunResult,
     stats: WindowMap<WindowStat>,
     store: SampleStore,
-    n_systems: usize,
     params: &'a RunParams,
 }
 
@@ -279,37 +290,16 @@ impl Merger<'_> {
         for (t, o) in r.reasons.iter_mut().zip(out.reasons) {
             t.absorb(o);
         }
-        for hit in out.hits {
-            let sys = if hit.system == UNEXPECTED_CODE {
-                self.n_systems
-            } else {
-                hit.system as usize
-            };
-            r.systems[sys].add(hit.length as u64);
-            r.detected.add(hit.length as u64);
-            r.shifted_reads += hit.shifted as u64;
-            self.stats.entry(hit.key).or_default().add(
-                hit.hash,
-                hit.system,
-                hit.pair,
-                hit.shifted,
-                hit.length,
-            );
-            if let Some((start, end, window_start)) = hit.sample {
-                if self.store.wants(hit.hash) {
-                    let seq = out.samples[start as usize..end as usize]
-                        .to_vec()
-                        .into_boxed_slice();
-                    self.store.offer(
-                        hit.key,
-                        Sample {
-                            hash: hit.hash,
-                            window_start,
-                            seq,
-                        },
-                    );
-                }
-            }
+        for (t, o) in r.systems.iter_mut().zip(out.systems) {
+            r.detected.absorb(o);
+            t.absorb(o);
+        }
+        r.shifted_reads += out.shifted;
+        for (key, window) in out.windows {
+            self.stats.entry(key).or_default().absorb(&window);
+        }
+        for (key, sample) in out.samples {
+            self.store.offer(key, sample);
         }
         self.store.enforce_budget();
         if self.stats.len() > self.params.max_windows {
@@ -364,13 +354,12 @@ pub fn run(
         },
         stats: WindowMap::default(),
         store: SampleStore::new(params.samples_per_window, params.sample_budget_bytes),
-        n_systems,
         params,
     };
 
     std::thread::scope(|scope| {
-        let (batch_tx, batch_rx) = bounded::<Batch>(params.threads * 2);
-        let (out_tx, out_rx) = bounded::<BatchOut>(params.threads * 2);
+        let (batch_tx, batch_rx) = bounded::<Batch>(params.threads * 4);
+        let (out_tx, out_rx) = bounded::<BatchOut>(params.threads * 4);
         let read_error = &read_error;
         let reads_per_file = &reads_per_file;
         scope.spawn(move || {
@@ -398,8 +387,13 @@ pub fn run(
             scope.spawn(move || {
                 let mut scratch = Scratch::default();
                 for batch in batch_rx {
-                    let out =
-                        process_batch(detector, &batch, threshold.load(Ordering::Relaxed), &mut scratch);
+                    let out = process_batch(
+                        detector,
+                        &batch,
+                        threshold.load(Ordering::Relaxed),
+                        n_systems,
+                        &mut scratch,
+                    );
                     if out_tx.send(out).is_err() {
                         break;
                     }
