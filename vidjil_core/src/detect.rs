@@ -210,7 +210,8 @@ impl<'a> Detector<'a> {
         // from the low bits), kept when the table's small presence filter may
         // hold them. Statistics are computed on this sample; the breakpoint is
         // refined at every position afterwards.
-        let mut sampled = [0usize; MAX_TABLES];
+        let mut sampled = [0u32; MAX_TABLES];
+        let mut kept = [0usize; MAX_TABLES];
         scratch.sparse.resize_with(tables.len(), Vec::new);
         for keys in scratch.sparse.iter_mut() {
             keys.clear();
@@ -227,28 +228,17 @@ impl<'a> Detector<'a> {
             for (t, table) in tables.iter().enumerate() {
                 let span = table.seed.span;
                 if valid >= span && (i + 1 - span) % STRIDE == 0 {
-                    scratch.sparse[t][sampled[t]] = ((i + 1 - span) as u32, table.seed.key(x) as u32);
+                    // Written whatever the filter says, kept by moving on: no
+                    // branch waits on the filter's memory.
+                    let key = table.seed.key(x);
+                    scratch.sparse[t][kept[t]] = ((i + 1 - span) as u32, key as u32);
+                    kept[t] += table.filter.may_contain(key) as usize;
                     sampled[t] += 1;
                 }
             }
         }
-        // The filter bits are loaded in a loop of their own (independent loads
-        // overlap), then the keys that may be in the table are packed in front.
-        for (t, table) in tables.iter().enumerate() {
-            let keys = &mut scratch.sparse[t];
-            keys.truncate(sampled[t]);
-            let bits = &mut scratch.ids;
-            bits.clear();
-            bits.extend(
-                keys.iter()
-                    .map(|&(_, k)| table.filter.may_contain(k as usize) as u8),
-            );
-            let mut kept = 0;
-            for j in 0..keys.len() {
-                keys[kept] = keys[j];
-                kept += bits[j] as usize;
-            }
-            keys.truncate(kept);
+        for (keys, &n) in scratch.sparse.iter_mut().zip(kept.iter()) {
+            keys.truncate(n);
         }
         // Hits per label-set id, expanded to label bits once per read.
         let mut id_counts = [0u16; 256];
