@@ -156,6 +156,9 @@ pub struct Detector<'a> {
     clean_sets: Vec<u64>,
     n_systems: f64,
     min_span: usize,
+    /// Tables whose k-mers ending at position i are sampled, by i % STRIDE
+    /// (those starting at a multiple of STRIDE).
+    sampled_at: [Vec<usize>; STRIDE],
 }
 
 /// Result of the breakpoint search for one system.
@@ -190,6 +193,11 @@ impl<'a> Detector<'a> {
             clean_sets,
             n_systems: germline.systems.len() as f64,
             min_span,
+            sampled_at: std::array::from_fn(|r| {
+                (0..index.tables.len())
+                    .filter(|&t| (index.tables[t].seed.span - 1) % STRIDE == r)
+                    .collect()
+            }),
         }
     }
 
@@ -225,9 +233,10 @@ impl<'a> Detector<'a> {
             }
             x = (x << 2) | c as u64;
             valid += 1;
-            for (t, table) in tables.iter().enumerate() {
+            for &t in &self.sampled_at[i % STRIDE] {
+                let table = &tables[t];
                 let span = table.seed.span;
-                if valid >= span && (i + 1 - span) % STRIDE == 0 {
+                if valid >= span {
                     // Written whatever the filter says, kept by moving on: no
                     // branch waits on the filter's memory.
                     let key = table.seed.key(x);
