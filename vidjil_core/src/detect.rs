@@ -2,9 +2,9 @@
 //! V|J breakpoint, check both sides against chance, and cut the window.
 
 use crate::evalue::LnFactorial;
-use crate::germline::Germline;
+use crate::germline::{Germline, MAX_SYSTEMS};
 use crate::index::{label_bit, KmerIndex, FORWARD, REVERSE, SIDE_J, SIDE_V};
-use crate::nuc::{revcomp, NOT_ACGT};
+use crate::nuc::{revcomp_into, NOT_ACGT};
 use crate::seed::encode;
 
 /// Why a read was not detected. The order is the order of the reports.
@@ -141,6 +141,7 @@ pub struct Scratch {
     codes: Vec<u8>,
     hits: Vec<Vec<(u32, u64)>>,
     sparse: Vec<Vec<(u32, u32)>>,
+    labels: Vec<(usize, bool)>,
     ids: Vec<u8>,
     merged: Vec<(u32, u64)>,
     /// The read on the V->J strand, upper case (valid after a detection).
@@ -162,7 +163,7 @@ pub struct Detector<'a> {
 }
 
 /// Result of the breakpoint search for one system.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, Default)]
 struct Fit {
     /// Start of the last left k-mer and of the first right k-mer, read coordinates.
     last_left: usize,
@@ -286,7 +287,9 @@ impl<'a> Detector<'a> {
 
         // Best fit of each system on each strand. The split point is chosen among
         // the sampled positions of the read, so the e-value is corrected by their number.
-        let mut passing: Vec<(f64, usize, Fit, usize)> = Vec::new();
+        // At most 2 strands x 16 systems: on the stack.
+        let mut passing_buffer = [(0f64, 0usize, Fit::default(), 0usize); 2 * MAX_SYSTEMS];
+        let mut n_passing = 0;
         let mut only_v = [false; 2];
         let mut only_j = [false; 2];
         let mut hits_per_strand = [0u32; 2];
@@ -343,7 +346,8 @@ impl<'a> Detector<'a> {
                 };
                 let max = self.params.max_evalue / penalty;
                 if e_v <= max && e_j <= max {
-                    passing.push(((e_v + e_j) * penalty, s, fit, strand));
+                    passing_buffer[n_passing] = ((e_v + e_j) * penalty, s, fit, strand);
+                    n_passing += 1;
                 } else if e_v <= max {
                     only_v[strand] = true;
                 } else if e_j <= max {
@@ -352,6 +356,7 @@ impl<'a> Detector<'a> {
             }
         }
 
+        let passing = &mut passing_buffer[..n_passing];
         if passing.is_empty() {
             let strand = if hits_per_strand[1] > hits_per_strand[0] {
                 REVERSE
@@ -363,7 +368,7 @@ impl<'a> Detector<'a> {
                     self.unexpected(scratch, read, &counts, strand, strand == REVERSE)
                 {
                     let (left, right) = self.sides(pair.0, pair.1, strand);
-                    let fit = self.refine(&scratch.codes, fit, left, right);
+                    let fit = self.refine(scratch, fit, left, right);
                     return self.finish(read, scratch, UNEXPECTED, Some(pair), strand == REVERSE, fit);
                 }
             }
@@ -387,7 +392,7 @@ impl<'a> Detector<'a> {
             {
                 if e < best_e {
                     let (left, right) = self.sides(pair.0, pair.1, strand);
-                    let u_fit = self.refine(&scratch.codes, u_fit, left, right);
+                    let u_fit = self.refine(scratch, u_fit, left, right);
                     return self.finish(read, scratch, UNEXPECTED, Some(pair), strand == REVERSE, u_fit);
                 }
             }
@@ -407,7 +412,7 @@ impl<'a> Detector<'a> {
             }
         }
         let (left, right) = self.sides(s, s, strand);
-        let fit = self.refine(&scratch.codes, fit, left, right);
+        let fit = self.refine(scratch, fit, left, right);
         self.finish(read, scratch, s, None, strand == REVERSE, fit)
     }
 
@@ -592,12 +597,14 @@ impl<'a> Detector<'a> {
     /// The breakpoint at every position between the last sampled left hit and
     /// the first sampled right hit: the split there that maximises left labels
     /// before it and right labels after it.
-    fn refine(&self, codes: &[u8], fit: Fit, left: (usize, u64), right: (usize, u64)) -> Fit {
+    fn refine(&self, scratch: &mut Scratch, fit: Fit, left: (usize, u64), right: (usize, u64)) -> Fit {
+        let codes = &scratch.codes;
         let (a, b) = (fit.last_left, fit.first_right);
         if b <= a + 1 {
             return fit;
         }
-        let mut labels: Vec<(usize, bool)> = Vec::with_capacity(2 * (b - a));
+        let labels = &mut scratch.labels;
+        labels.clear();
         // One scan per table (V and J share it, unless the recombination is unexpected).
         let scans: &[(usize, u64, u64)] = if left.0 == right.0 {
             &[(left.0, left.1, right.1)]
@@ -658,7 +665,7 @@ impl<'a> Detector<'a> {
         let len = read.len();
         scratch.oriented.clear();
         if reverse {
-            scratch.oriented.extend(revcomp(read));
+            revcomp_into(read, &mut scratch.oriented);
         } else {
             scratch
                 .oriented
@@ -747,6 +754,7 @@ pub fn place_window(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::nuc::revcomp;
     use crate::testutil::{dna, tiny_germline};
 
     #[test]

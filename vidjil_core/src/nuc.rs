@@ -56,6 +56,11 @@ pub fn revcomp(seq: &[u8]) -> Vec<u8> {
     seq.iter().rev().map(|&b| COMPLEMENT[b as usize]).collect()
 }
 
+/// Append the reverse complement of `seq` to `out` (no allocation).
+pub fn revcomp_into(seq: &[u8], out: &mut Vec<u8>) {
+    out.extend(seq.iter().rev().map(|&b| COMPLEMENT[b as usize]));
+}
+
 /// Upper-case ACGT; anything else that is a nucleotide letter becomes N.
 pub fn normalize(seq: &[u8]) -> Vec<u8> {
     seq.iter()

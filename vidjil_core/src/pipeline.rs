@@ -240,7 +240,7 @@ fn process_batch(
                 let key = pack_window(&scratch.oriented[d.window_start..d.window_start + d.window_len]);
                 let hash = mix64(batch.first_ordinal + i as u64);
                 if hash < threshold {
-                    let seq = scratch.oriented.clone().into_boxed_slice();
+                    let seq: Box<[u8]> = scratch.oriented.as_slice().into();
                     out.samples.push((
                         key,
                         Sample {
