@@ -137,23 +137,30 @@ impl SampleStore {
         hash < self.threshold
     }
 
-    pub fn offer(&mut self, key: u128, sample: Sample) {
-        if !self.wants(sample.hash) {
+    /// Keep this read if it is among the `per_window` lowest hashes of its window
+    /// (the sequence is copied only then).
+    pub fn offer(&mut self, key: u128, hash: u64, window_start: u32, seq: &[u8]) {
+        if !self.wants(hash) {
             return;
         }
         let samples = self.windows.entry(key).or_default();
+        let sample = || Sample {
+            hash,
+            window_start,
+            seq: seq.into(),
+        };
         // samples[0] always holds the largest hash of the window.
         if samples.len() >= self.per_window {
-            if sample.hash >= samples[0].hash {
+            if hash >= samples[0].hash {
                 return;
             }
-            self.bytes = self.bytes + sample.seq.len() - samples[0].seq.len();
-            samples[0] = sample;
+            self.bytes = self.bytes + seq.len() - samples[0].seq.len();
+            samples[0] = sample();
             let max = (0..samples.len()).max_by_key(|&i| samples[i].hash).unwrap_or(0);
             samples.swap(0, max);
         } else {
-            self.bytes += sample.seq.len() + SAMPLE_OVERHEAD;
-            samples.push(sample);
+            self.bytes += seq.len() + SAMPLE_OVERHEAD;
+            samples.push(sample());
             let last = samples.len() - 1;
             if samples[last].hash > samples[0].hash {
                 samples.swap(0, last);
@@ -538,28 +545,14 @@ mod tests {
     fn sample_store_is_bounded_and_keeps_lowest_hashes() {
         let mut store = SampleStore::new(3, 10_000);
         for h in [50u64, 10, 40, 30, 20] {
-            store.offer(
-                7,
-                Sample {
-                    hash: h,
-                    window_start: 0,
-                    seq: vec![b'A'; 10].into(),
-                },
-            );
+            store.offer(7, h, 0, &[b'A'; 10]);
         }
         let mut hashes: Vec<u64> = store.windows[&7].iter().map(|s| s.hash).collect();
         hashes.sort();
         assert_eq!(hashes, vec![10, 20, 30]);
         let mut small = SampleStore::new(100, 2_000);
         for h in 0..1000u64 {
-            small.offer(
-                h as u128,
-                Sample {
-                    hash: mix64(h),
-                    window_start: 0,
-                    seq: vec![b'C'; 50].into(),
-                },
-            );
+            small.offer(h as u128, mix64(h), 0, &[b'C'; 50]);
             small.enforce_budget();
         }
         assert!(small.bytes <= 2_000);

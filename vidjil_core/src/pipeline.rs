@@ -209,7 +209,16 @@ struct BatchOut {
     systems: Vec<Tally>,
     shifted: u64,
     windows: Vec<(u128, WindowStat)>,
-    samples: Vec<(u128, Sample)>,
+    /// Reads that may be sampled, on the V->J strand, concatenated in `sample_bases`.
+    samples: Vec<SampleRef>,
+    sample_bases: Vec<u8>,
+}
+
+struct SampleRef {
+    key: u128,
+    hash: u64,
+    window_start: u32,
+    range: (u32, u32),
 }
 
 const UNEXPECTED_CODE: u16 = u16::MAX;
@@ -230,6 +239,7 @@ fn process_batch(
         shifted: 0,
         windows: Vec::new(),
         samples: Vec::new(),
+        sample_bases: Vec::new(),
     };
     let mut windows: WindowMap<WindowStat> = WindowMap::default();
     for i in 0..batch.len() {
@@ -240,15 +250,15 @@ fn process_batch(
                 let key = pack_window(&scratch.oriented[d.window_start..d.window_start + d.window_len]);
                 let hash = mix64(batch.first_ordinal + i as u64);
                 if hash < threshold {
-                    let seq: Box<[u8]> = scratch.oriented.as_slice().into();
-                    out.samples.push((
+                    let start = out.sample_bases.len() as u32;
+                    out.sample_bases.extend_from_slice(&scratch.oriented);
+                    let range = (start, out.sample_bases.len() as u32);
+                    out.samples.push(SampleRef {
                         key,
-                        Sample {
-                            hash,
-                            window_start: d.window_start as u32,
-                            seq,
-                        },
-                    ));
+                        hash,
+                        window_start: d.window_start as u32,
+                        range,
+                    });
                 }
                 let (system, pair) = if d.system == UNEXPECTED {
                     let (a, b) = d.pair.unwrap_or((0, 0));
@@ -298,8 +308,9 @@ impl Merger<'_> {
         for (key, window) in out.windows {
             self.stats.entry(key).or_default().absorb(&window);
         }
-        for (key, sample) in out.samples {
-            self.store.offer(key, sample);
+        for s in out.samples {
+            let seq = &out.sample_bases[s.range.0 as usize..s.range.1 as usize];
+            self.store.offer(s.key, s.hash, s.window_start, seq);
         }
         self.store.enforce_budget();
         if self.stats.len() > self.params.max_windows {
