@@ -35,7 +35,7 @@ test-python:
 	$(VENV)/bin/pytest -q
 
 bench: setup
-	$(PY) bench/run_bench.py
+	$(PY) bench/run_bench.py --repeat 5
 
 clean:
 	rm -rf $(VENV) vidjil_core/target results

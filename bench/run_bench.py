@@ -136,7 +136,7 @@ def main() -> None:
         "# Benchmark results",
         "",
         f"Measured {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, commit {commit.strip() or '?'}, "
-        f"with `python bench/run_bench.py` (fastest of {args.repeat} runs each).",
+        f"with `python bench/run_bench.py --repeat {args.repeat}` (fastest of {args.repeat} runs each).",
         f"Machine: {os.cpu_count()} cores ({cpu}), Python {platform.python_version()}.",
         f"Input: `{fastq.name}`, {one['reads']:,} reads (7 loci, 150-300 nt, 0.3% substitutions,",
         "both strands, 5% non-recombined reads), default germline set (GenAIRR, human).",

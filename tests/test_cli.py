@@ -231,3 +231,25 @@ def test_memory_bound_on_distinct_windows(small_sample: SimulatedSample, tmp_pat
     for ours, reference in zip(bounded["clones"][:5], full["clones"][:5], strict=True):
         assert ours["reads"][0] >= 0.95 * reference["reads"][0]
     assert [(c["id"], c["reads"]) for c in bounded["clones"]] == [(c["id"], c["reads"]) for c in again["clones"]]
+
+
+def test_unwritable_output_is_refused_before_any_work(small_sample: SimulatedSample, tmp_path: Path) -> None:
+    a_file = tmp_path / "file"
+    a_file.write_text("not a folder")
+    result = run("detect", str(small_sample.reads), "-o", str(a_file), "-q")
+    assert result.returncode == 2 and "not a folder" in result.stderr and result.stderr.count("\n") == 1
+    result = run("detect", str(small_sample.reads), "-o", "/proc/vidjil-test/out", "-q")
+    assert result.returncode == 2 and result.stderr.startswith("vidjil: error: /proc/vidjil-test/out")
+    assert a_file.read_text() == "not a folder"
+
+
+def test_demo_reads_are_byte_identical(tmp_path: Path) -> None:
+    from vidjil.demo import make_demo_reads
+
+    first = make_demo_reads(tmp_path / "a", reads=2000)
+    second = make_demo_reads(tmp_path / "b", reads=2000)
+    assert first.read_bytes() == second.read_bytes()
+    truth = (tmp_path / "a" / "demo.truth.tsv").read_text().splitlines()
+    leukemic = truth[1].split("\t")
+    assert leukemic[0] == "IGH-1" and int(leukemic[8]) == 400
+    assert all(int(row.split("\t")[8]) < 400 for row in truth[2:])

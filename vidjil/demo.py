@@ -13,15 +13,18 @@ DEMO_SEED = 20161102
 
 
 def make_demo_reads(out_dir: Path, reads: int = 20_000, leukemic_fraction: float = 0.2) -> Path:
-    """Write `demo.fastq.gz` and `demo.truth.tsv`; the first IGH clone is the leukemic one."""
+    """Write `demo.fastq.gz` and `demo.truth.tsv`; the first IGH clone (IGH-1) is the
+    leukemic one, the largest clone of the sample."""
     out_dir.mkdir(parents=True, exist_ok=True)
     clones = simulate_clones(DEMO_LOCI, 30, seed=DEMO_SEED, shm=False)
     rng = random.Random(DEMO_SEED)
     spec = ReadSpec()
-    background = round(reads * (1 - spec.noise_fraction) * (1 - leukemic_fraction))
-    sizes = clone_sizes(len(clones) - 1, background, rng)
-    leukemic = round(reads * (1 - spec.noise_fraction) * leukemic_fraction)
-    sizes = [leukemic, *sizes]
+    # reads = clones + noise reads; the leukemic clone is `leukemic_fraction` of all
+    # reads, the others share the rest of the recombined reads (flatter than the
+    # default so that none comes close to the leukemic clone).
+    recombined = round(reads * (1 - spec.noise_fraction))
+    leukemic = round(reads * leukemic_fraction)
+    sizes = [leukemic, *clone_sizes(len(clones) - 1, recombined - leukemic, rng, skew=0.8)]
     fastq = out_dir / "demo.fastq.gz"
     write_fastq(fastq, generate_reads(clones, sizes, DEMO_SEED, spec))
     write_truth(out_dir / "demo.truth.tsv", clones, sizes)

@@ -75,11 +75,27 @@ def _input_files(reads: list[str]) -> list[dict[str, Any]]:
     return inputs
 
 
+def check_output_dir(out: Path) -> None:
+    """Refuse an output folder that cannot be written before any work starts."""
+    existing = out
+    while not existing.exists():
+        if existing.parent == existing:
+            break
+        existing = existing.parent
+    if existing == out and not out.is_dir():
+        raise UserError(f"{out}: output path exists and is not a folder")
+    if existing != out and not existing.is_dir():
+        raise UserError(f"{out}: cannot create the output folder ({existing} is not a folder)")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise UserError(f"{out}: output folder is not writable ({existing})")
+
+
 def run_detect(opts: DetectOptions) -> dict[str, Any]:
     """Detect, cluster and write the three outputs. Returns the stats document."""
     started = _now()
     t0 = time.perf_counter()
     name = opts.name or sample_name_of(opts.reads)
+    check_output_dir(opts.output_dir)
     inputs = _input_files(opts.reads)
     germline = load_germline(opts.germline, opts.species, quiet=opts.quiet)
     identity = germline_identity(germline)
@@ -131,10 +147,13 @@ def run_detect(opts: DetectOptions) -> dict[str, Any]:
     stats["peak_memory_mb"] = round(peak_memory_mb(), 1)
     rows = airr_rows(result, name, identity["id"])
     out = opts.output_dir
-    with atomic_outputs() as outputs:
-        outputs.write(out / f"{name}.vidjil", lambda h: json.dump(document, h, indent=1))
-        outputs.write(out / f"{name}.airr.tsv", lambda h: write_airr(h, rows))
-        outputs.write(out / f"{name}.stats.json", lambda h: json.dump(stats, h, indent=2))
+    try:
+        with atomic_outputs() as outputs:
+            outputs.write(out / f"{name}.vidjil", lambda h: json.dump(document, h, indent=1))
+            outputs.write(out / f"{name}.airr.tsv", lambda h: write_airr(h, rows))
+            outputs.write(out / f"{name}.stats.json", lambda h: json.dump(stats, h, indent=2))
+    except OSError as exc:
+        raise UserError(f"{out}: cannot write the outputs: {exc.strerror or exc}") from None
     if not opts.quiet:
         det, total = result["detected"]["reads"], result["total"]["reads"]
         print(
@@ -179,7 +198,7 @@ def stats_document(
             "merge_distance": opts.merge_distance,
             "merge_ratio": opts.merge_ratio,
             "max_windows": opts.max_windows,
-            "threads": opts.threads or os.cpu_count(),
+            "threads": result["threads"],
         },
         "reads": {
             "total": total["reads"],

@@ -163,7 +163,7 @@ def write_fastq(path: Path, reads: Iterator[tuple[str, str, str]], with_origin: 
     tmp = path.with_name(f".{path.name}.tmp")
     n = 0
     raw: BinaryIO = (
-        cast(BinaryIO, gzip.GzipFile(tmp, "wb", compresslevel=4)) if path.suffix == ".gz" else open(tmp, "wb")
+        cast(BinaryIO, gzip.GzipFile(tmp, "wb", compresslevel=4, mtime=0)) if path.suffix == ".gz" else open(tmp, "wb")
     )
     with raw, io.TextIOWrapper(raw, encoding="ascii", write_through=False) as out:
         for name, seq, origin in reads:

@@ -8,8 +8,17 @@ VIDJIL_JSON_VERSION = "2016b"
 
 # Below this share of detected reads, the sample gets warning W20 as in Vidjil.
 FEW_DETECTED = 0.10
-# A clone whose representative is covered by fewer sampled reads gets W51.
+# A clone whose representative is shorter than this fraction of its average read
+# length gets W51 (Vidjil's coverage).
 LOW_COVERAGE = 0.5
+
+
+def coverage(clone: dict[str, Any]) -> float | None:
+    """Length of the representative over the clone's average read length."""
+    rep = clone.get("representative")
+    if not rep or not clone["average_length"]:
+        return None
+    return float(min(1.0, len(rep["sequence"]) / clone["average_length"]))
 
 
 def _warn(code: str, msg: str, level: str = "warn") -> dict[str, str]:
@@ -21,9 +30,9 @@ def clone_warnings(clone: dict[str, Any]) -> list[dict[str, str]]:
     warnings = []
     if clone["shifted_reads"] * 2 > clone["reads"]:
         warnings.append(_warn("W50", "Short or shifted window", "info"))
-    rep = clone.get("representative")
-    if rep and rep["coverage"] < LOW_COVERAGE:
-        warnings.append(_warn("W51", f"Low coverage of the representative ({rep['coverage']:.2f})"))
+    cov = coverage(clone)
+    if cov is not None and cov < LOW_COVERAGE:
+        warnings.append(_warn("W51", f"Low coverage of the representative ({cov:.2f})"))
     if clone.get("near_duplicate_of"):
         warnings.append(
             _warn("W53", f"Similar to another clone {clone['near_duplicate_of']} (one substitution, not merged)")
@@ -45,8 +54,12 @@ def clone_entry(clone: dict[str, Any], rank: int) -> dict[str, Any]:
     if rep:
         start = rep["window_start"]
         # Positions are 1-based, closed.
-        entry["_coverage"] = [round(rep["coverage"], 3)]
-        entry["_coverage_info"] = [f"{rep['samples']} sampled reads"]
+        cov = coverage(clone) or 0.0
+        entry["_coverage"] = [round(cov, 3)]
+        entry["_coverage_info"] = [
+            f"{len(rep['sequence'])} bp ({100 * cov:.0f}% of {clone['average_length']:.1f} bp), "
+            f"from {rep['samples']} sampled reads"
+        ]
         seg["window"] = {"start": start + 1, "stop": start + len(clone["window"])}
         if rep["evalue"] is not None:
             seg["evalue"] = {"val": f"{rep['evalue']:.6e}"}

@@ -323,10 +323,13 @@ fn detect<'py>(
         ..defaults
     };
     let (g, i) = (germline.germline.clone(), germline.index.clone());
+    let threads = params.threads;
     let result = py
         .detach(move || pipeline::run(&g, &i, paths, &params))
         .map_err(input_error)?;
-    result_to_dict(py, germline, &result)
+    let d = result_to_dict(py, germline, &result)?;
+    d.set_item("threads", threads)?;
+    Ok(d)
 }
 
 /// Only decompress and parse the reads: (reads, bases).
