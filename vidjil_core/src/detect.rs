@@ -141,6 +141,8 @@ pub struct Scratch {
     codes: Vec<u8>,
     hits: Vec<Vec<(u32, u64)>>,
     sparse: Vec<Vec<(u32, u32)>>,
+    packed: Vec<u64>,
+    run: Vec<u32>,
     labels: Vec<(usize, bool)>,
     ids: Vec<u8>,
     merged: Vec<(u32, u64)>,
@@ -157,9 +159,6 @@ pub struct Detector<'a> {
     clean_sets: Vec<u64>,
     n_systems: f64,
     min_span: usize,
-    /// Tables whose k-mers ending at position i are sampled, by i % STRIDE
-    /// (those starting at a multiple of STRIDE).
-    sampled_at: [Vec<usize>; STRIDE],
 }
 
 /// Result of the breakpoint search for one system.
@@ -194,11 +193,6 @@ impl<'a> Detector<'a> {
             clean_sets,
             n_systems: germline.systems.len() as f64,
             min_span,
-            sampled_at: std::array::from_fn(|r| {
-                (0..index.tables.len())
-                    .filter(|&t| (index.tables[t].seed.span - 1) % STRIDE == r)
-                    .collect()
-            }),
         }
     }
 
@@ -219,39 +213,42 @@ impl<'a> Detector<'a> {
         // from the low bits), kept when the table's small presence filter may
         // hold them. Statistics are computed on this sample; the breakpoint is
         // refined at every position afterwards.
+        // x and the count of consecutive A/C/G/T bases ending at each position.
+        let (packed, run) = (&mut scratch.packed, &mut scratch.run);
+        packed.resize(len, 0);
+        run.resize(len, 0);
+        let (mut x, mut valid) = (0u64, 0u32);
+        for ((&c, p), r) in scratch.codes.iter().zip(packed.iter_mut()).zip(run.iter_mut()) {
+            let acgt = c < NOT_ACGT;
+            // Branch-free: a non-ACGT code resets the k-mer and the run.
+            x = ((x << 2) | (c & 3) as u64) * acgt as u64;
+            valid = (valid + 1) * acgt as u32;
+            *p = x;
+            *r = valid;
+        }
         let mut sampled = [0u32; MAX_TABLES];
-        let mut kept = [0usize; MAX_TABLES];
         scratch.sparse.resize_with(tables.len(), Vec::new);
-        for keys in scratch.sparse.iter_mut() {
+        for (t, table) in tables.iter().enumerate() {
+            let span = table.seed.span;
+            let keys = &mut scratch.sparse[t];
             keys.clear();
             keys.resize(len / STRIDE + 2, (0, 0));
-        }
-        let (mut x, mut valid) = (0u64, 0usize);
-        for (i, &c) in scratch.codes.iter().enumerate() {
-            if c >= NOT_ACGT {
-                (x, valid) = (0, 0);
-                continue;
-            }
-            x = (x << 2) | c as u64;
-            valid += 1;
-            for &t in &self.sampled_at[i % STRIDE] {
-                let table = &tables[t];
-                let span = table.seed.span;
-                if valid >= span {
+            let mut kept = 0;
+            // k-mers starting at multiples of STRIDE end at span-1, span-1+STRIDE, ...
+            for i in (span - 1..len).step_by(STRIDE) {
+                if run[i] as usize >= span {
                     // Written whatever the filter says, kept by moving on: no
                     // branch waits on the filter's memory.
-                    let key = table.seed.key(x);
-                    scratch.sparse[t][kept[t]] = ((i + 1 - span) as u32, key as u32);
-                    kept[t] += table.filter.may_contain(key) as usize;
+                    let key = table.seed.key(packed[i]);
+                    keys[kept] = ((i + 1 - span) as u32, key as u32);
+                    kept += table.filter.may_contain(key) as usize;
                     sampled[t] += 1;
                 }
             }
+            keys.truncate(kept);
         }
-        for (keys, &n) in scratch.sparse.iter_mut().zip(kept.iter()) {
-            keys.truncate(n);
-        }
-        // Hits per label-set id, expanded to label bits once per read.
-        let mut id_counts = [0u16; 256];
+        // Hits per label bit (system, side, strand).
+        let mut counts = [0u32; 64];
         for (t, table) in tables.iter().enumerate() {
             let hits = &mut scratch.hits[t];
             hits.clear();
@@ -269,22 +266,15 @@ impl<'a> Detector<'a> {
             let sets = &self.clean_sets;
             for (&(pos, _), &id) in keys.iter().zip(ids.iter()) {
                 if id != 0 {
-                    hits.push((pos, sets[id as usize]));
-                    id_counts[id as usize] += 1;
+                    let mut m = sets[id as usize];
+                    hits.push((pos, m));
+                    while m != 0 {
+                        counts[m.trailing_zeros() as usize] += 1;
+                        m &= m - 1;
+                    }
                 }
             }
         }
-        let mut counts = [0u32; 64];
-        for (id, &c) in id_counts.iter().enumerate().take(self.index.n_sets).skip(1) {
-            if c != 0 {
-                let mut m = self.clean_sets[id];
-                while m != 0 {
-                    counts[m.trailing_zeros() as usize] += c as u32;
-                    m &= m - 1;
-                }
-            }
-        }
-
         // Best fit of each system on each strand. The split point is chosen among
         // the sampled positions of the read, so the e-value is corrected by their number.
         // At most 2 strands x 16 systems: on the stack.
