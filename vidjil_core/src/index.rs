@@ -155,8 +155,6 @@ pub struct KmerIndex {
     pub system_table: Vec<usize>,
     /// Label-set id -> mask of label bits (id 0 = no label); 256 entries.
     pub label_sets: Vec<u64>,
-    /// Ids in use (below 255, the overflow id).
-    pub n_sets: usize,
     /// Per label bit: fraction of the key space carrying that label (index load).
     pub load: Vec<f64>,
     /// Number of label bits in use (4 per system).
@@ -230,13 +228,11 @@ impl KmerIndex {
             })
             .collect();
         let mut label_sets = builder.sets;
-        let n_sets = label_sets.len();
         label_sets.resize(256, 0);
         KmerIndex {
             tables,
             system_table,
             label_sets,
-            n_sets,
             load,
             n_labels,
         }
