@@ -146,7 +146,7 @@ pub struct Scratch {
     labels: Vec<(usize, bool)>,
     ids: Vec<u8>,
     merged: Vec<(u32, u64)>,
-    /// The read on the V->J strand, upper case (valid after a detection).
+    /// The read on the V->J strand, upper case, filled by `orient` when needed.
     pub oriented: Vec<u8>,
 }
 
@@ -653,14 +653,6 @@ impl<'a> Detector<'a> {
         fit: Fit,
     ) -> Outcome {
         let len = read.len();
-        scratch.oriented.clear();
-        if reverse {
-            revcomp_into(read, &mut scratch.oriented);
-        } else {
-            scratch
-                .oriented
-                .extend(read.iter().map(|&b| b.to_ascii_uppercase()));
-        }
         // V end and J start on the V->J strand; the breakpoint is their midpoint,
         // rounded the same way whatever the strand of the read.
         let left_end = (fit.last_left + fit.left_span).min(len);
@@ -675,12 +667,17 @@ impl<'a> Detector<'a> {
         } else {
             (fit.e_left, fit.e_right)
         };
-        match place_window(
-            &scratch.oriented,
-            breakpoint,
-            self.params.window,
-            self.params.min_window,
-        ) {
+        // N in a window of the V->J strand, looked up in the codes of the read.
+        let codes = &scratch.codes;
+        let has_n = |start: usize, w: usize| {
+            let range = if reverse {
+                len - start - w..len - start
+            } else {
+                start..start + w
+            };
+            codes[range].iter().any(|&c| c >= NOT_ACGT)
+        };
+        match place_window_by(len, breakpoint, self.params.window, self.params.min_window, has_n) {
             Ok((window_start, window_len, shifted)) => Outcome::Detected(Detection {
                 system,
                 pair,
@@ -709,7 +706,23 @@ pub fn place_window(
     window: usize,
     min_window: usize,
 ) -> Result<(usize, usize, bool), Reason> {
-    let len = seq.len() as isize;
+    place_window_by(seq.len(), breakpoint, window, min_window, |s, w| {
+        seq[s..s + w]
+            .iter()
+            .any(|&b| crate::nuc::CODES[b as usize] >= NOT_ACGT)
+    })
+}
+
+/// `place_window` on a sequence of `len` nt where `has_n(start, w)` tells whether
+/// a window holds a base that is not A/C/G/T.
+pub fn place_window_by(
+    len: usize,
+    breakpoint: usize,
+    window: usize,
+    min_window: usize,
+    has_n: impl Fn(usize, usize) -> bool,
+) -> Result<(usize, usize, bool), Reason> {
+    let len = len as isize;
     let mut saw_n = false;
     let mut w = window;
     while w >= min_window {
@@ -720,10 +733,7 @@ pub fn place_window(
                 continue;
             }
             let s = start as usize;
-            if seq[s..s + w]
-                .iter()
-                .any(|&b| crate::nuc::CODES[b as usize] >= NOT_ACGT)
-            {
+            if has_n(s, w) {
                 saw_n = true;
                 continue;
             }
@@ -739,6 +749,36 @@ pub fn place_window(
     } else {
         Reason::TooShortForWindow
     })
+}
+
+/// The read on the V->J strand, upper case.
+pub fn orient(read: &[u8], reverse: bool, out: &mut Vec<u8>) {
+    out.clear();
+    if reverse {
+        revcomp_into(read, out);
+    } else {
+        out.extend(read.iter().map(|&b| b.to_ascii_uppercase()));
+    }
+}
+
+/// Packed window of a detection, from the codes of the read (no copy of the read).
+pub fn window_key(scratch: &Scratch, d: &Detection) -> u128 {
+    let codes = &scratch.codes;
+    let len = codes.len();
+    let mut key: u128 = 1;
+    if d.reverse {
+        for &c in codes[len - d.window_start - d.window_len..len - d.window_start]
+            .iter()
+            .rev()
+        {
+            key = (key << 2) | (3 - c) as u128;
+        }
+    } else {
+        for &c in &codes[d.window_start..d.window_start + d.window_len] {
+            key = (key << 2) | c as u128;
+        }
+    }
+    key
 }
 
 #[cfg(test)]
@@ -803,6 +843,16 @@ mod tests {
         assert!(window.windows(10).any(|w| w == n_region));
         assert!(d.evalue < 1e-20 && d.evalue_v < 1e-10 && d.evalue_j < 1e-10);
 
+        let mut scratch = Scratch::default();
+        let index = KmerIndex::build(&germline);
+        let detector = Detector::new(&index, &germline, DetectParams::default());
+        let rc = revcomp(&read);
+        let Outcome::Detected(r) = detector.detect(&rc, &mut scratch) else {
+            panic!("reverse not detected")
+        };
+        assert_eq!(window_key(&scratch, &r), crate::clones::pack_window(window));
+        orient(&rc, true, &mut scratch.oriented);
+        assert_eq!(scratch.oriented, read);
         // The same read on the other strand gives the same window.
         let Outcome::Detected(r) = detect(&revcomp(&read), &germline) else {
             panic!("reverse not detected")

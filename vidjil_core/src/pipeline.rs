@@ -3,10 +3,12 @@
 //! back in input order, so results never depend on the number of threads.
 
 use crate::clones::{
-    compact, for_each_variant, merge_shifted, merge_variants, mix64, pack_window, representative,
-    unpack_window, Sample, SampleStore, WindowMap, WindowStat, MAX_WINDOW,
+    compact, for_each_variant, merge_shifted, merge_variants, mix64, representative, unpack_window, Sample,
+    SampleStore, WindowMap, WindowStat, MAX_WINDOW,
 };
-use crate::detect::{DetectParams, Detector, Outcome, Reason, Scratch, N_REASONS, UNEXPECTED};
+use crate::detect::{
+    orient, window_key, DetectParams, Detector, Outcome, Reason, Scratch, N_REASONS, UNEXPECTED,
+};
 use crate::error::InputError;
 use crate::germline::Germline;
 use crate::index::KmerIndex;
@@ -247,10 +249,11 @@ fn process_batch(
         match detector.detect(read, scratch) {
             Outcome::Undetected(reason) => out.reasons[reason as usize].add(read.len() as u64),
             Outcome::Detected(d) => {
-                let key = pack_window(&scratch.oriented[d.window_start..d.window_start + d.window_len]);
+                let key = window_key(scratch, &d);
                 let hash = mix64(batch.first_ordinal + i as u64);
                 if hash < threshold {
                     let start = out.sample_bases.len() as u32;
+                    orient(read, d.reverse, &mut scratch.oriented);
                     out.sample_bases.extend_from_slice(&scratch.oriented);
                     let range = (start, out.sample_bases.len() as u32);
                     out.samples.push(SampleRef {

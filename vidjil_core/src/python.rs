@@ -174,6 +174,7 @@ impl PyGermline {
                 }
                 d.set_item("reverse", det.reverse)?;
                 d.set_item("breakpoint", det.breakpoint)?;
+                crate::detect::orient(sequence.as_bytes(), det.reverse, &mut scratch.oriented);
                 let oriented = String::from_utf8_lossy(&scratch.oriented).to_string();
                 d.set_item(
                     "window",
