@@ -196,10 +196,6 @@ impl<'a> Detector<'a> {
         }
     }
 
-    pub fn params(&self) -> &DetectParams {
-        &self.params
-    }
-
     pub fn detect(&self, read: &[u8], scratch: &mut Scratch) -> Outcome {
         let len = read.len();
         if len < self.params.min_window.max(2 * self.min_span) {

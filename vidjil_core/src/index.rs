@@ -157,8 +157,6 @@ pub struct KmerIndex {
     pub label_sets: Vec<u64>,
     /// Per label bit: fraction of the key space carrying that label (index load).
     pub load: Vec<f64>,
-    /// Number of label bits in use (4 per system).
-    pub n_labels: usize,
 }
 
 impl KmerIndex {
@@ -234,7 +232,6 @@ impl KmerIndex {
             system_table,
             label_sets,
             load,
-            n_labels,
         }
     }
 

@@ -146,24 +146,6 @@ impl Seed {
     }
 }
 
-impl Seed {
-    /// Call `f(key)` for the spans starting at every `stride`-th position that are
-    /// made of A/C/G/T only.
-    #[inline]
-    pub fn for_each_key_strided(&self, codes: &[u8], stride: usize, mut f: impl FnMut(usize)) {
-        let span = self.span;
-        let mut start = 0;
-        while start + span <= codes.len() {
-            let window = &codes[start..start + span];
-            if window.iter().all(|&c| c < NOT_ACGT) {
-                let x = window.iter().fold(0u64, |x, &c| (x << 2) | c as u64);
-                f(self.key(x));
-            }
-            start += stride;
-        }
-    }
-}
-
 /// 2-bit codes of a sequence (`NOT_ACGT` for N and other letters).
 pub fn encode(seq: &[u8], out: &mut Vec<u8>) {
     out.clear();
@@ -201,22 +183,6 @@ mod tests {
             keys,
             vec![(0, pack(b"ACGTG")), (1, pack(b"CGTGC")), (2, pack(b"GTTCA"))]
         );
-    }
-
-    #[test]
-    fn strided_keys_match_the_sliding_ones() {
-        let seed = Seed::parse("12s").unwrap();
-        let mut codes = Vec::new();
-        encode(
-            b"ACGTTGCATGCATGCCATGACNGTACGATCGATCGTAGCTAGCTAGGATCGA",
-            &mut codes,
-        );
-        let mut all = Vec::new();
-        seed.for_each_key(&codes, |pos, key| all.push((pos, key)));
-        let mut strided = Vec::new();
-        seed.for_each_key_strided(&codes, 3, |key| strided.push(key));
-        let expected: Vec<usize> = all.iter().filter(|(p, _)| p % 3 == 0).map(|&(_, k)| k).collect();
-        assert_eq!(strided, expected);
     }
 
     #[test]
