@@ -55,3 +55,18 @@ def test_alternatives_lengths_any_allele_and_omitted_regions() -> None:
     junctions = parse_header("IGHV3-48*01 0/AA/6 IGHJ4*02  [IGH]  ({CARENSGYD!DYW}, {CARENSGY!FDYW})")
     assert junctions.junctions_aa == ["CARENSGYD!DYW", "CARENSGY!FDYW"]
     assert junctions.matches("IGHV3-48*01 0/AA/6 IGHJ4*02", "IGH", "CARENSGY!FDYWG")
+
+
+def test_an_expectation_without_n_regions_names_genes_only() -> None:
+    e = parse_header("TRDV2 TRAJ29 [TRA+D]")
+    assert e.matches("TRDV2*01 0/GGA/4 TRDD3*01 4//7 TRAJ29*01", "TRA+D", None)
+    assert e.matches("TRDV2*02 3//1 TRAJ29*01", "TRA+D", None)
+    assert not e.matches("TRDV1*01 3//1 TRAJ29*01", "TRA+D", None)
+    assert not e.matches("TRDV2*01 3//1 TRAJ30*01", "TRA+D", None)
+    with_d = parse_header("IGHV1-46*01 IGHD2-21*02 IGHJ5*02  [IGH]")
+    assert with_d.matches("IGHV1-46*01 1/AC/2 IGHD2-21*02 0//3 IGHJ5*02", "IGH", None)
+    assert not with_d.matches("IGHV1-46*01 1/AC/2 IGHD3-3*01 0//3 IGHJ5*02", "IGH", None)
+    assert not with_d.matches("IGHV1-46*01 1/AC/3 IGHJ5*02", "IGH", None)
+    # With N regions, the structure is exact: an extra D fails.
+    exact = parse_header("IGHV3-48*01 0/AA/6 IGHJ4*02  [IGH]")
+    assert not exact.matches("IGHV3-48*01 0/AA/6 IGHD1-1*01 0//2 IGHJ4*02", "IGH", None)

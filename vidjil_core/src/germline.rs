@@ -20,6 +20,9 @@ pub struct Allele {
     /// the J Trp/Phe codon. `None` for D genes, flanks and alleles where not found.
     pub anchor: Option<usize>,
     pub anchor_source: AnchorSource,
+    /// The gene region `[start, end)` when `seq` also carries a genomic flank
+    /// (`+up`/`+down` files whose plain sibling file holds the region); `None`: all.
+    pub region: Option<(usize, usize)>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -221,7 +224,41 @@ impl Germline {
             files,
         };
         germline.compute_anchors();
+        germline.find_regions();
         Ok(germline)
+    }
+
+    /// Alleles of `X+down.fa` / `X+up.fa` carry a flank after / before the gene; when
+    /// `X.fa` sits beside them, the gene region is the part equal to its allele of the
+    /// same name. Designation chooses alleles on the region only: a flank is known
+    /// for some alleles and not others, and must not decide between them.
+    fn find_regions(&mut self) {
+        for file in &mut self.files {
+            let name = file.path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+            let (plain, down) = if name.contains("+down") {
+                (name.replace("+down", ""), true)
+            } else if name.contains("+up") {
+                (name.replace("+up", ""), false)
+            } else {
+                continue;
+            };
+            let Ok(regions) = read_gene_fasta(&file.path.with_file_name(plain)) else {
+                continue;
+            };
+            let by_name: HashMap<&str, &[u8]> =
+                regions.iter().map(|a| (a.name.as_str(), &a.seq[..])).collect();
+            for allele in &mut file.alleles {
+                let Some(region) = by_name.get(allele.name.as_str()) else {
+                    continue;
+                };
+                let len = region.len();
+                if down && allele.seq.starts_with(region) {
+                    allele.region = Some((0, len));
+                } else if !down && allele.seq.ends_with(region) {
+                    allele.region = Some((allele.seq.len() - len, allele.seq.len()));
+                }
+            }
+        }
     }
 
     fn compute_anchors(&mut self) {
@@ -377,6 +414,8 @@ fn header_name(header: &str) -> String {
 
 /// IMGT gapped position 310 (1-based) is the first nt of the conserved Cys codon.
 const IMGT_CYS_GAPPED: usize = 309;
+/// In a gapped J, positions 36..38 (1-based) are the J-Trp/Phe 118 codon.
+const IMGT_J118_GAPPED: usize = 35;
 
 fn allele_from_gapped(name: String, gapped: &[u8]) -> Allele {
     let seq: Vec<u8> = normalize(
@@ -402,11 +441,26 @@ fn allele_from_gapped(name: String, gapped: &[u8]) -> Allele {
             source = AnchorSource::Gaps;
         }
     }
+    if segment_type(&name) == Some('J')
+        && gapped.first() == Some(&b'.')
+        && gapped.len() > IMGT_J118_GAPPED + 2
+    {
+        let before = gapped[..IMGT_J118_GAPPED]
+            .iter()
+            .filter(|&&b| b != b'.' && b != b'-')
+            .count();
+        // Not every J has the motif W/F-G-X-G (TRGJP1: F-A-E-G); the numbering finds them.
+        if before + 3 <= seq.len() && matches!(&seq[before..before + 3], b"TGG" | b"TTT" | b"TTC") {
+            anchor = Some(before + 2);
+            source = AnchorSource::Gaps;
+        }
+    }
     Allele {
         name,
         seq,
         anchor,
         anchor_source: source,
+        region: None,
     }
 }
 
@@ -464,6 +518,16 @@ mod tests {
         assert_eq!(j_anchor_motif(j), Some(16));
         let v = b"GACACGGCCGTGTATTACTGTGCGAGAGA";
         assert_eq!(v_anchor_motif(v), Some(18));
+    }
+
+    #[test]
+    fn j_anchor_from_imgt_gaps_without_the_motif() {
+        // TRGJP1*01: F-A-E-G, no W/F-G-X-G motif; IMGT numbering puts Phe118 at 36..38.
+        let gapped = b"............ATACCACTGGTTGGTTCAAGATATTTGCTGAAGGGACTAAGCTCATAGTAACTTCACC";
+        let a = allele_from_gapped("TRGJP1*01".into(), gapped);
+        assert_eq!(j_anchor_motif(&a.seq), None);
+        assert_eq!(a.anchor, Some(25));
+        assert_eq!(&a.seq[23..26], b"TTT");
     }
 
     #[test]

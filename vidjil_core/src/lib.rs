@@ -1,7 +1,9 @@
 //! vidjil_core: detection of V(D)J recombinations in reads and their clustering
 //! into clones. Plain Rust; the Python bindings live behind the `python` feature.
 
+pub mod align;
 pub mod clones;
+pub mod designate;
 pub mod detect;
 pub mod error;
 pub mod evalue;

@@ -1,6 +1,7 @@
 //! PyO3 bindings: a thin layer over the Rust core. The heavy work runs with the
 //! GIL released.
 
+use crate::designate::{airr_cigar, DesignParams, Designation, Designer, Role};
 use crate::detect::{DetectParams, Detector, Outcome, Reason, Scratch, UNEXPECTED};
 use crate::germline::{AnchorSource, Germline};
 use crate::index::KmerIndex;
@@ -8,7 +9,7 @@ use crate::pipeline::{self, RunParams, RunResult, Tally};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
 pyo3::create_exception!(
@@ -27,6 +28,8 @@ fn input_error(e: crate::error::InputError) -> PyErr {
 struct PyGermline {
     germline: Arc<Germline>,
     index: Arc<KmerIndex>,
+    /// Built on first use (designation only).
+    designer: OnceLock<Arc<Designer>>,
     #[pyo3(get)]
     load_seconds: f64,
 }
@@ -47,6 +50,7 @@ impl PyGermline {
         Ok(PyGermline {
             germline: Arc::new(germline),
             index: Arc::new(index),
+            designer: OnceLock::new(),
             load_seconds: secs,
         })
     }
@@ -190,9 +194,65 @@ impl PyGermline {
         }
         Ok(d)
     }
+
+    /// Detect then designate one read: the dict of `detect_read`, plus
+    /// `designation` (a dict, see `designation_to_dict`) for a detected read.
+    #[pyo3(signature = (sequence, window=50, e_value=1.0, unexpected=false, e_value_d=0.05,
+        several_d=false, alternatives=0))]
+    #[allow(clippy::too_many_arguments)]
+    fn designate_read<'py>(
+        &self,
+        py: Python<'py>,
+        sequence: &str,
+        window: usize,
+        e_value: f64,
+        unexpected: bool,
+        e_value_d: f64,
+        several_d: bool,
+        alternatives: usize,
+    ) -> PyResult<Bound<'py, PyDict>> {
+        let d = self.detect_read(py, sequence, window, e_value, unexpected)?;
+        if let Some(oriented) = d.get_item("oriented")? {
+            let oriented: String = oriented.extract()?;
+            let name: String = d.get_item("system")?.expect("detected").extract()?;
+            let system = self
+                .germline
+                .systems
+                .iter()
+                .position(|s| s.name == name)
+                .unwrap_or(UNEXPECTED);
+            let pair = match d.get_item("pair")? {
+                Some(p) => {
+                    let (a, b): (String, String) = p.extract()?;
+                    let find = |n: &str| self.germline.systems.iter().position(|s| s.name == n);
+                    find(&a).zip(find(&b))
+                }
+                None => None,
+            };
+            let params = DesignParams {
+                max_evalue: e_value,
+                max_evalue_d: e_value_d,
+                several_d,
+                alternatives,
+            };
+            let designer = self.designer();
+            let result = designer.designate(oriented.as_bytes(), system, pair, &params);
+            d.set_item(
+                "designation",
+                designation_to_dict(py, &result, oriented.as_bytes())?,
+            )?;
+        }
+        Ok(d)
+    }
 }
 
 impl PyGermline {
+    fn designer(&self) -> Arc<Designer> {
+        self.designer
+            .get_or_init(|| Arc::new(Designer::new(&self.germline)))
+            .clone()
+    }
+
     fn system_name(&self, s: usize) -> String {
         if s == UNEXPECTED {
             "unexpected".to_string()
@@ -200,6 +260,83 @@ impl PyGermline {
             self.germline.systems[s].name.clone()
         }
     }
+}
+
+fn role_key(role: Role) -> &'static str {
+    match role {
+        Role::Five => "5",
+        Role::Four => "4",
+        Role::Three => "3",
+    }
+}
+
+/// A designation as a dict: name, e-values, segments (0-based, ends exclusive),
+/// inserts, junction, alignment rows; or `{"failed": reason}`.
+fn designation_to_dict<'py>(
+    py: Python<'py>,
+    result: &Result<Designation, String>,
+    seq: &[u8],
+) -> PyResult<Bound<'py, PyDict>> {
+    let d = PyDict::new(py);
+    let des = match result {
+        Err(reason) => {
+            d.set_item("failed", reason)?;
+            return Ok(d);
+        }
+        Ok(des) => des,
+    };
+    d.set_item("name", &des.name)?;
+    d.set_item("evalue", des.evalue)?;
+    d.set_item("evalue_v", des.evalue_v)?;
+    d.set_item("evalue_j", des.evalue_j)?;
+    let segments = PyList::empty(py);
+    for s in &des.segments {
+        let sd = PyDict::new(py);
+        sd.set_item("role", role_key(s.role))?;
+        sd.set_item("name", &s.name)?;
+        sd.set_item("start", s.path.read_start)?;
+        sd.set_item("end", s.path.read_end)?;
+        sd.set_item("germline_start", s.path.germ_start)?;
+        sd.set_item("germline_end", s.path.germ_end)?;
+        sd.set_item("germline_length", s.germ_len)?;
+        sd.set_item("del_left", s.del_left())?;
+        sd.set_item("del_right", s.del_right())?;
+        sd.set_item("score", s.path.score)?;
+        sd.set_item(
+            "identity",
+            s.path.matches() as f64 / s.path.columns().max(1) as f64,
+        )?;
+        sd.set_item("evalue", s.evalue)?;
+        sd.set_item("cigar", airr_cigar(&s.path, seq.len()))?;
+        sd.set_item("sequence_alignment", &s.rows.0)?;
+        sd.set_item("germline_alignment", &s.rows.1)?;
+        sd.set_item("tied", s.tied.clone())?;
+        sd.set_item("alternatives", s.alternatives.clone())?;
+        segments.append(sd)?;
+    }
+    d.set_item("segments", segments)?;
+    d.set_item("inserts", des.inserts())?;
+    d.set_item("tied_genes", des.tied_genes())?;
+    let (query, germ) = des.alignment_rows(seq);
+    d.set_item("sequence_alignment", query)?;
+    d.set_item("germline_alignment", germ)?;
+    match &des.junction {
+        None => d.set_item("junction", py.None())?,
+        Some(j) => {
+            let jd = PyDict::new(py);
+            jd.set_item("start", j.start)?;
+            jd.set_item("end", j.end)?;
+            jd.set_item("nt", &j.nt)?;
+            jd.set_item("aa", &j.aa)?;
+            jd.set_item("in_frame", j.in_frame)?;
+            jd.set_item("stop_codon", j.stop_codon)?;
+            jd.set_item("productive", j.productive)?;
+            jd.set_item("unproductive", j.unproductive)?;
+            jd.set_item("cdr3", j.cdr3())?;
+            d.set_item("junction", jd)?;
+        }
+    }
+    Ok(d)
 }
 
 fn tally<'py>(py: Python<'py>, t: Tally) -> PyResult<Bound<'py, PyDict>> {
