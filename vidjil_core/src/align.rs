@@ -266,7 +266,7 @@ mod tests {
     fn local_alignment_with_a_deleted_end() {
         // The read holds germline[5..26] then unrelated nucleotides.
         let germ = b"ACGTTGCAGGCTAGCTTAGGCATCGATCGGA";
-        let mut read = b"TTT".to_vec();
+        let mut read = b"CAA".to_vec();
         read.extend_from_slice(&germ[5..26]);
         read.extend_from_slice(b"CCCCCC");
         let m = Matrix::local(&read, germ);
