@@ -7,8 +7,9 @@ empty; an N region may be omitted), `(a, b)` alternatives for any group of terms
 `{...}` the expected junction in amino acids (a substring of the result), and the
 keywords BUG / TODO. An expectation without any N region names genes only: the
 result must have them, in order, and may have D genes it does not name (`TRDV2
-TRAJ29` is met by `TRDV2*01 0/GGA/4 TRDD3*01 4//7 TRAJ29*01`). One file of the suite writes N-region alternatives in braces
-(`{6//4, 5//5}`): braces holding `/` are read as alternatives."""
+TRAJ29` is met by `TRDV2*01 0/GGA/4 TRDD3*01 4//7 TRAJ29*01`). One file of the suite
+writes N-region alternatives in braces (`{6//4, 5//5}`): braces holding `/` are read
+as alternatives."""
 
 from __future__ import annotations
 
@@ -39,6 +40,8 @@ class Gene:
     name: str  # e.g. IGHV3-23*01, TRDD2, KDE, Intron
 
     def matches(self, result: Gene) -> bool:
+        if self.name == ANY_GENE:
+            return True
         expected, got = _normalise(self.name), _normalise(result.name)
         if "*" in expected:
             return expected == got
@@ -55,12 +58,18 @@ def _normalise(name: str) -> str:
     return f"{gene}*{allele}" if allele else gene
 
 
+ANY_GENE = "*"
+
+
 def parse_terms(text: str) -> list[Term]:
-    """A designation without alternatives: genes and N regions."""
+    """A designation without alternatives: genes and N regions. A designation that
+    starts with an N region does not name its 5' gene: any gene is expected there."""
     terms: list[Term] = []
     for token in text.split():
         match = N_REGION.match(token)
         if match:
+            if not terms:
+                terms.append(Gene(ANY_GENE))
             terms.append(NRegion(int(match.group(1)), match.group(2), int(match.group(3))))
         else:
             terms.append(Gene(token))

@@ -42,7 +42,9 @@ def test_anchors_from_imgt_gaps_and_motifs(vidjil52: Path) -> None:
     pos, src = anchors[("homo-sapiens/IGHV.fa", "IGHV3-23*01")]
     assert src == "imgt-gaps" and pos == 285
     pos, src = anchors[("homo-sapiens/IGHJ+down.fa", "IGHJ4*02")]
-    assert src == "motif"
+    assert src == "imgt-gaps" and pos == 16  # ACTACTTTGACTAC TGG: last nt of the Trp
+    # TRGJP1 has no W/F-G-X-G motif (F-A-E-G): only the IMGT numbering finds its Phe.
+    assert anchors[("homo-sapiens/TRGJ+down.fa", "TRGJP1*01")] == (25, "imgt-gaps")
     assert anchors[("homo-sapiens/IGHD.fa", "IGHD1-1*01")][1] == "none"
     missing = g.missing_anchors()
     assert "IGHV3-23*01" not in missing

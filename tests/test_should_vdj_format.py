@@ -70,3 +70,9 @@ def test_an_expectation_without_n_regions_names_genes_only() -> None:
     # With N regions, the structure is exact: an extra D fails.
     exact = parse_header("IGHV3-48*01 0/AA/6 IGHJ4*02  [IGH]")
     assert not exact.matches("IGHV3-48*01 0/AA/6 IGHD1-1*01 0//2 IGHJ4*02", "IGH", None)
+
+
+def test_a_designation_starting_with_an_n_region_leaves_its_5_prime_gene_open() -> None:
+    e = parse_header("1/TGAG/5 IGHD2-15*01 1/AACG/5 IGHJ5*02  [IGH]")
+    assert e.matches("IGHV3-13*01 1/TGAG/5 IGHD2-15*01 1/AACG/5 IGHJ5*02", "IGH", None)
+    assert not e.matches("IGHV3-13*01 1/TGAG/5 IGHD2-15*01 1/AACG/4 IGHJ5*02", "IGH", None)

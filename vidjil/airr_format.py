@@ -5,6 +5,8 @@ from __future__ import annotations
 import csv
 from typing import IO, Any
 
+from .designation import AIRR_FIELDS, airr_fields
+
 # Required fields of the AIRR Rearrangement schema, in schema order, then ours.
 REQUIRED = [
     "sequence_id",
@@ -33,7 +35,7 @@ OPTIONAL = [
     "vidjil_warnings",
     "germline_database",
 ]
-FIELDS = REQUIRED + OPTIONAL
+FIELDS = REQUIRED + [f for f in AIRR_FIELDS if f not in REQUIRED] + OPTIONAL
 
 # AIRR `locus` of each Vidjil system (incomplete systems keep their locus).
 SYSTEM_LOCUS = {"TRA+D": "TRA", "TRD+": "TRD", "TRB+": "TRB", "IGH+": "IGH", "IGK+": "IGK"}
@@ -47,9 +49,10 @@ def locus_of(clone: dict[str, Any]) -> str:
 
 
 def airr_rows(result: dict[str, Any], sample_name: str, germline_id: str) -> list[dict[str, str]]:
-    from .vidjil_format import clone_warnings
+    from .vidjil_format import clone_warnings, same_designation_ranks
 
     rows = []
+    same = same_designation_ranks(result["clones"])
     for rank, clone in enumerate(result["clones"], start=1):
         rep = clone.get("representative")
         sequence = rep["sequence"] if rep else clone["window"]
@@ -60,17 +63,7 @@ def airr_rows(result: dict[str, Any], sample_name: str, germline_id: str) -> lis
                 "sequence_id": f"{sample_name}-{rank}",
                 "sequence": sequence,
                 "rev_comp": "F",
-                "productive": "",
-                "v_call": "",
-                "d_call": "",
-                "j_call": "",
-                "sequence_alignment": "",
-                "germline_alignment": "",
-                "junction": "",
-                "junction_aa": "",
-                "v_cigar": "",
-                "d_cigar": "",
-                "j_cigar": "",
+                **airr_fields(clone.get("designation") if rep else None, sequence),
                 "locus": locus_of(clone),
                 "clone_id": str(rank),
                 "duplicate_count": str(clone["reads"]),
@@ -78,7 +71,7 @@ def airr_rows(result: dict[str, Any], sample_name: str, germline_id: str) -> lis
                 "vidjil_window": clone["window"],
                 "vidjil_window_start": str(window_start),
                 "vidjil_evalue": "" if evalue is None else f"{evalue:.3e}",
-                "vidjil_warnings": ",".join(w["code"] for w in clone_warnings(clone)),
+                "vidjil_warnings": ",".join(w["code"] for w in clone_warnings(clone, same[rank - 1])),
                 "germline_database": germline_id,
             }
         )

@@ -8,7 +8,9 @@ import os
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import IO
+from typing import IO, TypeVar
+
+T = TypeVar("T")
 
 
 def _umask() -> int:
@@ -37,6 +39,21 @@ class AtomicOutputs:
                 os.unlink(tmp)
             raise
         self._pending.append((Path(tmp), path))
+
+    def write_path(self, path: Path, writer: Callable[[str], T]) -> T:
+        """Like `write`, for a writer that takes the temporary file's path."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        os.close(fd)
+        try:
+            os.chmod(tmp, 0o666 & ~_umask())
+            value = writer(tmp)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+            raise
+        self._pending.append((Path(tmp), path))
+        return value
 
     def commit(self) -> None:
         for tmp, final in self._pending:

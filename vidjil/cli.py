@@ -35,7 +35,7 @@ def _count_or_all(text: str) -> int:
 def add_detect(sub: argparse._SubParsersAction[Parser]) -> None:
     p = sub.add_parser("detect", help="detect V(D)J recombinations and clones in reads")
     p.add_argument("reads", nargs="+", help="FASTA/FASTQ files, plain or gzip; '-' for stdin")
-    p.add_argument("-o", "--output-dir", required=True, type=Path, help="output directory")
+    p.add_argument("-o", "--output-dir", type=Path, help="output directory (required unless --per-read)")
     p.add_argument("-b", "--name", help="output base name (default: first input's name)")
     p.add_argument("-g", "--germline", help="germline preset FILE.g[:SYS1,SYS2] (default: built-in set)")
     p.add_argument("--species", default="human", help="species of the built-in set (human, mouse)")
@@ -47,10 +47,28 @@ def add_detect(sub: argparse._SubParsersAction[Parser]) -> None:
     p.add_argument("--max-clones", type=_positive_int, default=0, help="report at most N clones (default: all)")
     p.add_argument(
         "-z",
-        "--representatives",
+        "--designate",
         type=_count_or_all,
         default=100,
-        help="compute representative sequences for the top N clones (default 100, or 'all')",
+        help="representative sequence and V(D)J designation of the top N clones (default 100, or 'all')",
+    )
+    p.add_argument("--e-value-d", type=float, default=0.05, help="maximal e-value of a D gene alignment (default 0.05)")
+    p.add_argument(
+        "--several-d",
+        action="store_true",
+        help="look for a second D gene (VDDJ) in every system, not only in TRD ones",
+    )
+    p.add_argument(
+        "--alternative-genes",
+        type=_positive_int,
+        default=0,
+        help="also report the N next best V and J alleles (W69 lists ties anyway; default 0)",
+    )
+    p.add_argument(
+        "--per-read",
+        action="store_true",
+        help="designate every read on its own and write one TSV line per read (read, system, "
+        "designation, junction) to standard output, or to OUTPUT_DIR/NAME.reads.tsv with -o",
     )
     p.add_argument(
         "--merge-distance",
@@ -102,30 +120,37 @@ def build_parser() -> Parser:
 
 
 def cmd_detect(args: argparse.Namespace) -> int:
-    from .detect import DetectOptions, run_detect
+    from .detect import DetectOptions, run_detect, run_per_read
 
     if args.name is not None and not NAME_PATTERN.match(args.name):
         raise UserError(f"--name: '{args.name}' must be letters, digits and . _ + - only")
-    run_detect(
-        DetectOptions(
-            reads=args.reads,
-            output_dir=args.output_dir,
-            name=args.name,
-            germline=args.germline,
-            species=args.species,
-            window=args.window,
-            e_value=args.e_value,
-            unexpected=args.unexpected,
-            threads=args.threads,
-            min_reads=args.min_reads,
-            max_clones=args.max_clones,
-            representatives=args.representatives,
-            merge_distance=args.merge_distance,
-            merge_ratio=args.merge_ratio,
-            max_windows=args.max_windows,
-            quiet=args.quiet,
-        )
+    if args.output_dir is None and not args.per_read:
+        raise UserError("detect: -o/--output-dir is required (unless --per-read)")
+    options = DetectOptions(
+        reads=args.reads,
+        output_dir=args.output_dir,
+        name=args.name,
+        germline=args.germline,
+        species=args.species,
+        window=args.window,
+        e_value=args.e_value,
+        unexpected=args.unexpected,
+        threads=args.threads,
+        min_reads=args.min_reads,
+        max_clones=args.max_clones,
+        designate=args.designate,
+        e_value_d=args.e_value_d,
+        several_d=args.several_d,
+        alternative_genes=args.alternative_genes,
+        merge_distance=args.merge_distance,
+        merge_ratio=args.merge_ratio,
+        max_windows=args.max_windows,
+        quiet=args.quiet,
     )
+    if args.per_read:
+        run_per_read(options)
+    else:
+        run_detect(options)
     return 0
 
 

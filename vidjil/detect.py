@@ -21,12 +21,13 @@ from .germline import germline_identity, load_germline
 from .vidjil_core import InputError
 from .vidjil_core import __version__ as engine_version
 from .vidjil_core import detect as engine_detect
+from .vidjil_core import per_read as engine_per_read
 
 
 @dataclass
 class DetectOptions:
     reads: list[str]
-    output_dir: Path
+    output_dir: Path | None
     name: str | None = None
     germline: str | None = None
     species: str = "human"
@@ -36,7 +37,10 @@ class DetectOptions:
     threads: int = 0
     min_reads: int = 5
     max_clones: int = 0
-    representatives: int = 100
+    designate: int = 100
+    e_value_d: float = 0.05
+    several_d: bool = False
+    alternative_genes: int = 0
     merge_distance: int = 1
     merge_ratio: float = 20.0
     max_windows: int = 1 << 20
@@ -90,11 +94,61 @@ def check_output_dir(out: Path) -> None:
         raise UserError(f"{out}: output folder is not writable ({existing})")
 
 
+def designation_summary(clones: list[dict[str, Any]]) -> dict[str, int]:
+    """Clones designated, failed (W68), with a junction, productive."""
+    designations = [c["designation"] for c in clones if "designation" in c]
+    done = [d for d in designations if "failed" not in d]
+    return {
+        "attempted": len(designations),
+        "designated": len(done),
+        "failed": len(designations) - len(done),
+        "with_junction": sum(d["junction"] is not None for d in done),
+        "productive": sum(bool(d["junction"] and d["junction"]["productive"]) for d in done),
+    }
+
+
+def run_per_read(opts: DetectOptions) -> tuple[int, int, int]:
+    """`--per-read`: one TSV line per read, to stdout or OUTPUT_DIR/NAME.reads.tsv.
+    Returns (reads, detected, designated)."""
+    _input_files(opts.reads)
+    if opts.output_dir is not None:
+        check_output_dir(opts.output_dir)
+    germline = load_germline(opts.germline, opts.species, quiet=opts.quiet)
+    options: dict[str, Any] = {
+        "window": opts.window,
+        "e_value": opts.e_value,
+        "unexpected": opts.unexpected,
+        "threads": opts.threads,
+        "e_value_d": opts.e_value_d,
+        "several_d": opts.several_d,
+        "alternatives": opts.alternative_genes,
+        "quiet": opts.quiet,
+    }
+    try:
+        if opts.output_dir is None:
+            sys.stdout.flush()
+            counts = engine_per_read(germline, list(opts.reads), "-", **options)
+        else:
+            name = opts.name or sample_name_of(opts.reads)
+            path = opts.output_dir / f"{name}.reads.tsv"
+            with atomic_outputs() as outputs:
+                counts = outputs.write_path(
+                    path, lambda tmp: engine_per_read(germline, list(opts.reads), tmp, **options)
+                )
+    except InputError as exc:
+        raise UserError(str(exc)) from None
+    if not opts.quiet:
+        reads, detected, designated = counts
+        print(f"vidjil: {reads} reads, {detected} detected, {designated} designated", file=sys.stderr)
+    return counts
+
+
 def run_detect(opts: DetectOptions) -> dict[str, Any]:
     """Detect, cluster and write the three outputs. Returns the stats document."""
     started = _now()
     t0 = time.perf_counter()
     name = opts.name or sample_name_of(opts.reads)
+    assert opts.output_dir is not None
     check_output_dir(opts.output_dir)
     inputs = _input_files(opts.reads)
     germline = load_germline(opts.germline, opts.species, quiet=opts.quiet)
@@ -109,7 +163,10 @@ def run_detect(opts: DetectOptions) -> dict[str, Any]:
             threads=opts.threads,
             min_reads=opts.min_reads,
             max_clones=opts.max_clones,
-            representatives=opts.representatives,
+            designate=opts.designate,
+            e_value_d=opts.e_value_d,
+            several_d=opts.several_d,
+            alternatives=opts.alternative_genes,
             merge_distance=opts.merge_distance,
             merge_ratio=opts.merge_ratio,
             max_windows=opts.max_windows,
@@ -194,7 +251,10 @@ def stats_document(
             "unexpected": opts.unexpected,
             "min_reads": opts.min_reads,
             "max_clones": opts.max_clones,
-            "representatives": opts.representatives,
+            "designate": opts.designate,
+            "e_value_d": opts.e_value_d,
+            "several_d": opts.several_d,
+            "alternative_genes": opts.alternative_genes,
             "merge_distance": opts.merge_distance,
             "merge_ratio": opts.merge_ratio,
             "max_windows": opts.max_windows,
@@ -228,10 +288,12 @@ def stats_document(
             "distribution": [{"min_reads": d, "clones": w, "reads": r} for d, w, r in result["distribution"]],
             "diversity": result["diversity"],
         },
+        "designation": designation_summary(result["clones"]),
         "timings": {
             "germline_load_seconds": round(germline_seconds, 4),
             "detection_seconds": round(result["seconds_detection"], 3),
             "clones_seconds": round(result["seconds_clones"], 3),
+            "designation_seconds": round(result["seconds_designation"], 3),
         },
         "sampling_threshold": result["sample_threshold"],
     }

@@ -4,6 +4,7 @@ from typing import Any
 
 __version__: str
 REASONS: list[str]
+PER_READ_HEADER: str
 
 class InputError(ValueError):
     """Bad input: the message names the file and the problem."""
@@ -30,6 +31,16 @@ class Germline:
     def detect_read(
         self, sequence: str, window: int = 50, e_value: float = 1.0, unexpected: bool = False
     ) -> dict[str, Any]: ...
+    def designate_read(
+        self,
+        sequence: str,
+        window: int = 50,
+        e_value: float = 1.0,
+        unexpected: bool = False,
+        e_value_d: float = 0.05,
+        several_d: bool = False,
+        alternatives: int = 0,
+    ) -> dict[str, Any]: ...
 
 def detect(
     germline: Germline,
@@ -41,10 +52,27 @@ def detect(
     threads: int = 0,
     min_reads: int = 5,
     max_clones: int = 0,
-    representatives: int = 100,
+    designate: int = 100,
+    e_value_d: float = 0.05,
+    several_d: bool = False,
+    alternatives: int = 0,
     merge_distance: int = 1,
     merge_ratio: float = 20.0,
     max_windows: int = 1048576,
     quiet: bool = True,
 ) -> dict[str, Any]: ...
 def parse_only(paths: list[str]) -> tuple[int, int]: ...
+def per_read(
+    germline: Germline,
+    paths: list[str],
+    output: str,
+    *,
+    window: int = 50,
+    e_value: float = 1.0,
+    unexpected: bool = False,
+    threads: int = 0,
+    e_value_d: float = 0.05,
+    several_d: bool = False,
+    alternatives: int = 0,
+    quiet: bool = True,
+) -> tuple[int, int, int]: ...

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from .designation import designation_warnings, seg_fields
+
 VIDJIL_JSON_VERSION = "2016b"
 
 # Below this share of detected reads, the sample gets warning W20 as in Vidjil.
@@ -25,9 +27,11 @@ def _warn(code: str, msg: str, level: str = "warn") -> dict[str, str]:
     return {"code": code, "level": level, "msg": msg}
 
 
-def clone_warnings(clone: dict[str, Any]) -> list[dict[str, str]]:
-    """W50 shifted window, W51 low coverage of the representative, W53 near-duplicate."""
-    warnings = []
+def clone_warnings(clone: dict[str, Any], same_as: int | None = None) -> list[dict[str, str]]:
+    """W50 shifted window, W51 low coverage of the representative, W53 near-duplicate
+    window or same designation as the larger clone ranked `same_as`, W68 designation
+    failed, W69 tied genes."""
+    warnings = [_warn(code, msg) for code, msg in designation_warnings(clone.get("designation"))]
     if clone["shifted_reads"] * 2 > clone["reads"]:
         warnings.append(_warn("W50", "Short or shifted window", "info"))
     cov = coverage(clone)
@@ -37,10 +41,28 @@ def clone_warnings(clone: dict[str, Any]) -> list[dict[str, str]]:
         warnings.append(
             _warn("W53", f"Similar to another clone {clone['near_duplicate_of']} (one substitution, not merged)")
         )
+    if same_as is not None:
+        warnings.append(_warn("W53", f"Same designation and junction as the larger clone ranked {same_as}"))
     return warnings
 
 
-def clone_entry(clone: dict[str, Any], rank: int) -> dict[str, Any]:
+def same_designation_ranks(clones: list[dict[str, Any]]) -> list[int | None]:
+    """For each clone, the rank of the first larger clone with the same designation
+    and junction (clones are sorted by size), or None."""
+    first: dict[tuple[str, str], int] = {}
+    out: list[int | None] = []
+    for rank, clone in enumerate(clones, start=1):
+        des = clone.get("designation")
+        if not des or "failed" in des:
+            out.append(None)
+            continue
+        key = (des["name"], (des["junction"] or {}).get("nt", ""))
+        out.append(first.get(key))
+        first.setdefault(key, rank)
+    return out
+
+
+def clone_entry(clone: dict[str, Any], rank: int, same_as: int | None = None) -> dict[str, Any]:
     rep = clone.get("representative")
     entry: dict[str, Any] = {
         "id": clone["window"],
@@ -65,6 +87,10 @@ def clone_entry(clone: dict[str, Any], rank: int) -> dict[str, Any]:
             seg["evalue"] = {"val": f"{rep['evalue']:.6e}"}
             seg["evalue_left"] = {"val": f"{rep['evalue_v']:.6e}"}
             seg["evalue_right"] = {"val": f"{rep['evalue_j']:.6e}"}
+        des = clone.get("designation")
+        if des and "failed" not in des:
+            entry["name"] = des["name"]
+            seg.update(seg_fields(des, rep["sequence"]))
     if seg:
         entry["seg"] = seg
     if "loci" in clone:
@@ -75,7 +101,7 @@ def clone_entry(clone: dict[str, Any], rank: int) -> dict[str, Any]:
             "reads": clone["merged_reads"],
             "ids": clone["merged_windows"],
         }
-    warnings = clone_warnings(clone)
+    warnings = clone_warnings(clone, same_as)
     if warnings:
         entry["warn"] = warnings
     return entry
@@ -140,5 +166,10 @@ def vidjil_document(
             "index_Ds_diversity": [div["simpson"]],
         },
         "warn": warnings,
-        "clones": [clone_entry(c, rank) for rank, c in enumerate(result["clones"], start=1)],
+        "clones": [
+            clone_entry(c, rank, same_as)
+            for rank, (c, same_as) in enumerate(
+                zip(result["clones"], same_designation_ranks(result["clones"]), strict=True), start=1
+            )
+        ],
     }

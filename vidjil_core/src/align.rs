@@ -94,16 +94,16 @@ impl Path {
     }
 }
 
-/// Best local score of `read` against `germ` counting the end penalty, without a
-/// traceback (for ranking candidate alleles). Two rows of memory.
-pub fn best_score(read: &[u8], germ: &[u8], rows: &mut (Vec<i32>, Vec<i32>)) -> i32 {
+/// Best local scores of `read` against `germ` without a traceback (for ranking
+/// candidate alleles; two rows of memory): (with the end penalty, without).
+pub fn best_scores(read: &[u8], germ: &[u8], rows: &mut (Vec<i32>, Vec<i32>)) -> (i32, i32) {
     let m = germ.len();
     let (prev, cur) = rows;
     prev.clear();
     prev.resize(m + 1, 0);
     cur.clear();
     cur.resize(m + 1, 0);
-    let mut best = i32::MIN;
+    let (mut penalized, mut local) = (i32::MIN, 0);
     for &r in read {
         cur[0] = 0;
         for j in 1..=m {
@@ -113,12 +113,13 @@ pub fn best_score(read: &[u8], germ: &[u8], rows: &mut (Vec<i32>, Vec<i32>)) -> 
                 .max(0);
             cur[j] = h;
             if h > 0 {
-                best = best.max(h + END_DELETION * (m - j) as i32);
+                penalized = penalized.max(h + END_DELETION * (m - j) as i32);
+                local = local.max(h);
             }
         }
         std::mem::swap(prev, cur);
     }
-    best
+    (penalized, local)
 }
 
 /// The full local-alignment matrix of a read against a germline gene.
@@ -276,7 +277,7 @@ mod tests {
         let path = m.traceback(&read, germ, i, j, false);
         assert_eq!((path.read_start, path.germ_start), (3, 5));
         assert_eq!(path.matches(), 21);
-        assert_eq!(best_score(&read, germ, &mut Default::default()), s);
+        assert_eq!(best_scores(&read, germ, &mut Default::default()), (s, 21 * MATCH));
         assert_eq!(path.read_position_of(10), Some(8));
         assert_eq!(path.read_position_of(2), None);
     }

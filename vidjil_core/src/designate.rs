@@ -7,7 +7,7 @@
 //! D genes are looked for between them under an e-value threshold; the junction
 //! comes from the V Cys and J Trp/Phe anchors.
 
-use crate::align::{best_score, Matrix, Op, Path, MATCH};
+use crate::align::{best_scores, Matrix, Op, Path, MATCH};
 use crate::detect::UNEXPECTED;
 use crate::germline::Germline;
 use crate::nuc::normalize;
@@ -169,15 +169,15 @@ impl GeneSet {
     /// the germline order.
     fn rank(&self, read: &[u8]) -> (Vec<Ranked>, i32) {
         let mut rows = Default::default();
-        let scored: Vec<(usize, i32, i32)> = self
+        let scored: Vec<(usize, i32, (i32, i32))> = self
             .candidates(read)
             .into_iter()
             .map(|k| {
-                let full = best_score(read, &self.seqs[k], &mut rows);
-                let region = if self.regions[k].len() == self.seqs[k].len() {
-                    full
+                let region = best_scores(read, &self.regions[k], &mut rows);
+                let full = if self.regions[k].len() == self.seqs[k].len() {
+                    region.0
                 } else {
-                    best_score(read, &self.regions[k], &mut rows)
+                    best_scores(read, &self.seqs[k], &mut rows).0
                 };
                 (k, full, region)
             })
@@ -188,26 +188,33 @@ impl GeneSet {
             let best = gene_best.entry(gene_of(&self.names[k])).or_insert(full);
             *best = (*best).max(full);
         }
-        let mut keyed: Vec<(i32, i32, usize)> = scored
+        let mut ranked: Vec<Ranked> = scored
             .iter()
-            .map(|&(k, _, region)| (gene_best[gene_of(&self.names[k])], region, k))
+            .map(|&(k, _, (region, local))| Ranked {
+                gene: gene_best[gene_of(&self.names[k])],
+                region,
+                local,
+                k,
+            })
             .collect();
-        keyed.sort_by(|a, b| b.0.cmp(&a.0).then(b.1.cmp(&a.1)).then(a.2.cmp(&b.2)));
-        let best_full = keyed.first().map_or(0, |x| x.0);
-        let ranked = keyed
-            .into_iter()
-            .map(|(gene, region, k)| Ranked { gene, region, k })
-            .collect();
+        ranked.sort_by(|a, b| {
+            b.gene
+                .cmp(&a.gene)
+                .then(b.region.cmp(&a.region))
+                .then(a.k.cmp(&b.k))
+        });
+        let best_full = ranked.first().map_or(0, |x| x.gene);
         (ranked, best_full)
     }
 }
 
 /// An allele of a gene set as ranked: its gene's best score (flanks included), its
-/// own score on the region, its index in the set.
+/// own score on the region with and without the end penalty, its index in the set.
 #[derive(Clone, Copy, Debug)]
 struct Ranked {
     gene: i32,
     region: i32,
+    local: i32,
     k: usize,
 }
 
@@ -282,7 +289,8 @@ pub struct Junction {
     pub in_frame: bool,
     pub stop_codon: bool,
     pub productive: bool,
-    /// `too-short`, `out-of-frame`, `stop-codon` or `no-WPGxG-pattern`.
+    /// `too-short`, `out-of-frame`, `stop-codon`, `mutated-anchor` (the junction
+    /// does not start with Cys or end with Trp/Phe) or `no-WPGxG-pattern` (IGH).
     pub unproductive: Option<&'static str>,
 }
 
@@ -642,7 +650,8 @@ fn find_d(
     let zone = &seq[lo..hi];
     let mut best: Option<(i32, usize, Matrix, usize, usize)> = None;
     for (k, germ) in set.seqs.iter().enumerate() {
-        if Some(k) == forbidden {
+        // A second D is another gene, not another allele of the first one.
+        if forbidden.is_some_and(|f| gene_of(&set.names[f]) == gene_of(&set.names[k])) {
             continue;
         }
         let m = Matrix::local(zone, germ);
@@ -796,9 +805,12 @@ fn segment(
         set.seqs[k].clone()
     };
     let best = ranked[0];
+    // Tied: alleles that the sequence supports as well. Without the end penalty, a
+    // germline sequence partial at its recombined end (TRGJ1*02) ties with the
+    // complete allele it equals (TRGJ2*01).
     let tied = ranked[1..]
         .iter()
-        .take_while(|x| (x.gene, x.region) == (best.gene, best.region))
+        .filter(|x| x.local >= best.local)
         .map(|x| set.names[x.k].clone())
         .collect();
     let mut alternatives: Vec<(String, i32)> = Vec::new();
@@ -847,12 +859,19 @@ fn junction(segments: &[Segment], seq: &[u8], is_igh: bool) -> Option<Junction> 
             .chunks_exact(3)
             .any(|c| translate_codon(c) == b'*');
     let fr4 = &seq[end - 3..(end + 9).min(seq.len())];
+    // The anchors of the germline are a Cys and a Trp/Phe: another amino acid there
+    // is a mutated conserved residue (AIRR: not productive).
+    let conserved = in_frame
+        && translate_codon(&nt[..3]) == b'C'
+        && matches!(translate_codon(&nt[len - 3..]), b'W' | b'F');
     let unproductive = if len < 7 {
         Some("too-short")
     } else if !in_frame {
         Some("out-of-frame")
     } else if stop_codon {
         Some("stop-codon")
+    } else if !conserved {
+        Some("mutated-anchor")
     } else if is_igh && fr4.len() == 12 && !wpgxg(fr4) {
         Some("no-WPGxG-pattern")
     } else {

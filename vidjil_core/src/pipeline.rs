@@ -6,6 +6,7 @@ use crate::clones::{
     compact, for_each_variant, merge_shifted, merge_variants, mix64, representative, unpack_window, Sample,
     SampleStore, WindowMap, WindowStat, MAX_WINDOW,
 };
+use crate::designate::{DesignParams, Designation, Designer};
 use crate::detect::{
     orient, window_key, DetectParams, Detector, Outcome, Reason, Scratch, N_REASONS, UNEXPECTED,
 };
@@ -28,8 +29,9 @@ pub struct RunParams {
     pub min_reads: u32,
     /// At most this many clones reported; 0 = all.
     pub max_clones: usize,
-    /// Representative sequences are computed for the top N clones (`-z`).
-    pub representatives: usize,
+    /// The top N clones get a representative sequence and a designation (`-z`).
+    pub designate: usize,
+    pub design: DesignParams,
     /// 0 = no merge, 1 or 2 substitutions.
     pub merge_distance: usize,
     pub merge_ratio: f64,
@@ -47,7 +49,8 @@ impl Default for RunParams {
             threads: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
             min_reads: 5,
             max_clones: 0,
-            representatives: 100,
+            designate: 100,
+            design: DesignParams::default(),
             merge_distance: 1,
             merge_ratio: 20.0,
             samples_per_window: 200,
@@ -78,6 +81,9 @@ impl RunParams {
         }
         if self.max_windows < 100 {
             return Err("--max-windows must be at least 100".into());
+        }
+        if self.design.max_evalue_d.is_nan() || self.design.max_evalue_d <= 0.0 {
+            return Err("--e-value-d must be positive".into());
         }
         if self.threads == 0 {
             return Err("--threads must be at least 1".into());
@@ -130,6 +136,8 @@ pub struct CloneResult {
     pub merged_count: usize,
     pub average_length: f64,
     pub representative: Option<Representative>,
+    /// Of the representative; `Err` says why it failed (W68).
+    pub designation: Option<Result<Designation, String>>,
     /// A larger clone one substitution away that this one was not merged into (W53).
     pub near_duplicate_of: Option<String>,
 }
@@ -157,6 +165,7 @@ pub struct RunResult {
     pub reads_per_file: Vec<u64>,
     pub seconds_detection: f64,
     pub seconds_clones: f64,
+    pub seconds_designation: f64,
     pub sample_threshold: f64,
     /// Over all clones (windows after merging), whatever their size.
     pub diversity: Diversity,
@@ -203,7 +212,6 @@ impl Diversity {
 /// What a worker hands back for one batch: counts, and the windows of the batch
 /// already aggregated (the merge then costs one update per window, not per read).
 struct BatchOut {
-    number: u64,
     reads: u64,
     length: u64,
     reasons: [Tally; N_REASONS],
@@ -233,7 +241,6 @@ fn process_batch(
     scratch: &mut Scratch,
 ) -> BatchOut {
     let mut out = BatchOut {
-        number: batch.number,
         reads: batch.len() as u64,
         length: batch.bases() as u64,
         reasons: [Tally::default(); N_REASONS],
@@ -345,35 +352,20 @@ fn progress(quiet: bool, reads: u64, started: Instant, last: &mut Instant, done:
     let _ = err.flush();
 }
 
-/// Detect every read of `paths` and cluster them into clones.
-pub fn run(
-    germline: &Germline,
-    index: &KmerIndex,
-    paths: Vec<String>,
-    params: &RunParams,
-) -> Result<RunResult, InputError> {
-    params.validate().map_err(|m| InputError::new("options", m))?;
-    let started = Instant::now();
-    let detector = Detector::new(index, germline, params.detect.clone());
-    let n_systems = germline.systems.len();
-    let mut reader = BatchReader::new(paths);
-    reader.check_inputs()?;
-    let threshold = AtomicU64::new(u64::MAX);
+/// Read `reader` on one thread, run `process` on each batch on `threads` workers,
+/// and hand the results to `consume` on the calling thread in input order.
+/// Returns the reads counted per input file.
+fn run_batches<R: Send>(
+    mut reader: BatchReader,
+    threads: usize,
+    process: impl Fn(&Batch, &mut Scratch) -> R + Sync,
+    mut consume: impl FnMut(R),
+) -> Result<Vec<u64>, InputError> {
     let read_error: Mutex<Option<InputError>> = Mutex::new(None);
     let reads_per_file: Mutex<Vec<u64>> = Mutex::new(Vec::new());
-    let mut merger = Merger {
-        result: RunResult {
-            systems: vec![Tally::default(); n_systems + 1],
-            ..Default::default()
-        },
-        stats: WindowMap::default(),
-        store: SampleStore::new(params.samples_per_window, params.sample_budget_bytes),
-        params,
-    };
-
     std::thread::scope(|scope| {
-        let (batch_tx, batch_rx) = bounded::<Batch>(params.threads * 4);
-        let (out_tx, out_rx) = bounded::<BatchOut>(params.threads * 4);
+        let (batch_tx, batch_rx) = bounded::<Batch>(threads * 4);
+        let (out_tx, out_rx) = bounded::<(u64, R)>(threads * 4);
         let read_error = &read_error;
         let reads_per_file = &reads_per_file;
         scope.spawn(move || {
@@ -393,22 +385,15 @@ pub fn run(
             }
             *reads_per_file.lock().unwrap() = reader.reads_per_file.clone();
         });
-        for _ in 0..params.threads {
+        for _ in 0..threads {
             let batch_rx = batch_rx.clone();
             let out_tx = out_tx.clone();
-            let detector = &detector;
-            let threshold = &threshold;
+            let process = &process;
             scope.spawn(move || {
                 let mut scratch = Scratch::default();
                 for batch in batch_rx {
-                    let out = process_batch(
-                        detector,
-                        &batch,
-                        threshold.load(Ordering::Relaxed),
-                        n_systems,
-                        &mut scratch,
-                    );
-                    if out_tx.send(out).is_err() {
+                    let out = process(&batch, &mut scratch);
+                    if out_tx.send((batch.number, out)).is_err() {
                         break;
                     }
                 }
@@ -416,22 +401,64 @@ pub fn run(
         }
         drop(batch_rx);
         drop(out_tx);
-        let mut pending: BTreeMap<u64, BatchOut> = BTreeMap::new();
+        let mut pending: BTreeMap<u64, R> = BTreeMap::new();
         let mut next = 0u64;
-        let mut last = Instant::now();
-        for out in out_rx {
-            pending.insert(out.number, out);
+        for (number, out) in out_rx {
+            pending.insert(number, out);
             while let Some(out) = pending.remove(&next) {
-                merger.merge(out);
-                threshold.store(merger.store.threshold, Ordering::Relaxed);
+                consume(out);
                 next += 1;
             }
-            progress(params.quiet, merger.result.total.reads, started, &mut last, false);
         }
     });
     if let Some(e) = read_error.into_inner().unwrap() {
         return Err(e);
     }
+    Ok(reads_per_file.into_inner().unwrap())
+}
+
+/// Detect every read of `paths` and cluster them into clones.
+pub fn run(
+    germline: &Germline,
+    index: &KmerIndex,
+    paths: Vec<String>,
+    params: &RunParams,
+) -> Result<RunResult, InputError> {
+    params.validate().map_err(|m| InputError::new("options", m))?;
+    let started = Instant::now();
+    let detector = Detector::new(index, germline, params.detect.clone());
+    let n_systems = germline.systems.len();
+    let reader = BatchReader::new(paths);
+    reader.check_inputs()?;
+    let threshold = AtomicU64::new(u64::MAX);
+    let mut merger = Merger {
+        result: RunResult {
+            systems: vec![Tally::default(); n_systems + 1],
+            ..Default::default()
+        },
+        stats: WindowMap::default(),
+        store: SampleStore::new(params.samples_per_window, params.sample_budget_bytes),
+        params,
+    };
+    let mut last = Instant::now();
+    let reads_per_file = run_batches(
+        reader,
+        params.threads,
+        |batch, scratch| {
+            process_batch(
+                &detector,
+                batch,
+                threshold.load(Ordering::Relaxed),
+                n_systems,
+                scratch,
+            )
+        },
+        |out| {
+            merger.merge(out);
+            threshold.store(merger.store.threshold, Ordering::Relaxed);
+            progress(params.quiet, merger.result.total.reads, started, &mut last, false);
+        },
+    )?;
     progress(
         params.quiet,
         merger.result.total.reads,
@@ -440,12 +467,142 @@ pub fn run(
         true,
     );
     let mut result = merger.result;
-    result.reads_per_file = reads_per_file.into_inner().unwrap();
+    result.reads_per_file = reads_per_file;
     result.seconds_detection = started.elapsed().as_secs_f64();
     let clones_started = Instant::now();
     build_clones(&mut result, merger.stats, merger.store, &detector, params);
     result.seconds_clones = clones_started.elapsed().as_secs_f64();
+    let designation_started = Instant::now();
+    let n = result.clones.len().min(params.designate);
+    designate_clones(&mut result.clones[..n], germline, params);
+    result.seconds_designation = designation_started.elapsed().as_secs_f64();
     Ok(result)
+}
+
+/// What the per-read mode counted.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct PerReadSummary {
+    pub reads: u64,
+    pub detected: u64,
+    pub designated: u64,
+}
+
+/// Columns of the per-read mode's TSV.
+pub const PER_READ_HEADER: &str = "read\tsystem\tname\tjunction\tjunction_aa\tproductive\tevalue\tnote";
+
+/// One TSV line: the read's label, its system, designation and junction, or why
+/// it was not detected or designated.
+fn per_read_line(
+    name: &[u8],
+    outcome: &Outcome,
+    designation: Option<&Result<Designation, String>>,
+    germline: &Germline,
+) -> String {
+    let label = String::from_utf8_lossy(name).replace(['\t', '\n', '\r'], " ");
+    let d = match outcome {
+        Outcome::Undetected(reason) => return format!("{label}\t-\t-\t-\t-\t-\t-\t{}\n", reason.key()),
+        Outcome::Detected(d) => d,
+    };
+    let system = if d.system == UNEXPECTED {
+        "unexpected"
+    } else {
+        germline.systems[d.system].name.as_str()
+    };
+    match designation {
+        Some(Ok(des)) => {
+            let (junction, aa, productive) = match &des.junction {
+                Some(j) => (
+                    j.nt.as_str(),
+                    j.aa.as_str(),
+                    if j.productive {
+                        "yes"
+                    } else {
+                        j.unproductive.unwrap_or("no")
+                    },
+                ),
+                None => ("-", "-", "-"),
+            };
+            let tied = des.tied_genes();
+            let note = if tied.is_empty() {
+                "-".to_string()
+            } else {
+                format!("W69 {}", tied.join(","))
+            };
+            format!(
+                "{label}\t{system}\t{}\t{junction}\t{aa}\t{productive}\t{:.1e}\t{note}\n",
+                des.name, des.evalue
+            )
+        }
+        Some(Err(why)) => format!("{label}\t{system}\t-\t-\t-\t-\t{:.1e}\tW68 {why}\n", d.evalue),
+        None => format!("{label}\t{system}\t-\t-\t-\t-\t{:.1e}\t-\n", d.evalue),
+    }
+}
+
+/// Detect and designate every read on its own (to check curated reads): one TSV
+/// line per read to `out`, in input order, on all threads.
+pub fn per_read(
+    germline: &Germline,
+    index: &KmerIndex,
+    paths: Vec<String>,
+    params: &RunParams,
+    out: &mut dyn Write,
+) -> Result<PerReadSummary, InputError> {
+    params.validate().map_err(|m| InputError::new("options", m))?;
+    let started = Instant::now();
+    let detector = Detector::new(index, germline, params.detect.clone());
+    let designer = Designer::new(germline);
+    let reader = BatchReader::new(paths);
+    reader.check_inputs()?;
+    let write_error = |e: std::io::Error| InputError::new("output", format!("cannot write: {e}"));
+    writeln!(out, "{PER_READ_HEADER}").map_err(write_error)?;
+    let mut summary = PerReadSummary::default();
+    let mut failed: Option<std::io::Error> = None;
+    let mut last = Instant::now();
+    run_batches(
+        reader,
+        params.threads,
+        |batch, scratch| {
+            let mut text = String::new();
+            let mut counts = PerReadSummary::default();
+            for i in 0..batch.len() {
+                let outcome = detector.detect(batch.seq(i), scratch);
+                let designation = match &outcome {
+                    Outcome::Detected(d) => {
+                        orient(batch.seq(i), d.reverse, &mut scratch.oriented);
+                        counts.detected += 1;
+                        Some(designer.designate(&scratch.oriented, d.system, d.pair, &params.design))
+                    }
+                    Outcome::Undetected(_) => None,
+                };
+                counts.designated += matches!(designation, Some(Ok(_))) as u64;
+                text.push_str(&per_read_line(
+                    batch.name(i),
+                    &outcome,
+                    designation.as_ref(),
+                    germline,
+                ));
+            }
+            counts.reads = batch.len() as u64;
+            (text, counts)
+        },
+        |(text, counts)| {
+            if failed.is_none() {
+                if let Err(e) = out.write_all(text.as_bytes()) {
+                    failed = Some(e);
+                }
+            }
+            summary.reads += counts.reads;
+            summary.detected += counts.detected;
+            summary.designated += counts.designated;
+            progress(params.quiet, summary.reads, started, &mut last, false);
+        },
+    )?;
+    if let Some(e) = failed {
+        return Err(write_error(e));
+    }
+    out.flush().map_err(write_error)?;
+    progress(params.quiet, summary.reads, started, &mut Instant::now(), true);
+    Ok(summary)
 }
 
 /// Non-merged windows, most reads first (ties by key: deterministic).
@@ -510,7 +667,7 @@ fn build_clones(
 
     // Representatives of the largest clones, then the windows they show shifted.
     let mut reps: HashMap<u128, Option<Representative>> = HashMap::new();
-    let n_rep = params.representatives;
+    let n_rep = params.designate;
     let top: Vec<u128> = ranked(&stats, params.min_reads)
         .iter()
         .take(n_rep)
@@ -602,9 +759,23 @@ fn build_clones(
                     None
                 },
                 near_duplicate_of: near.map(|(_, k)| to_string(k)),
+                designation: None,
             }
         })
         .collect();
+}
+
+/// Designate the representatives of the clones, on all threads.
+fn designate_clones(clones: &mut [CloneResult], germline: &Germline, params: &RunParams) {
+    let designer = Designer::new(germline);
+    let designations = parallel_map(clones, params.threads, |c| {
+        c.representative
+            .as_ref()
+            .map(|r| designer.designate(r.sequence.as_bytes(), c.system, c.pair, &params.design))
+    });
+    for (clone, d) in clones.iter_mut().zip(designations) {
+        clone.designation = d;
+    }
 }
 
 /// Map `f` over `items` on `threads` threads, keeping the order.

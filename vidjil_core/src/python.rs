@@ -378,6 +378,7 @@ fn result_to_dict<'py>(py: Python<'py>, g: &PyGermline, r: &RunResult) -> PyResu
     d.set_item("reads_per_file", r.reads_per_file.clone())?;
     d.set_item("seconds_detection", r.seconds_detection)?;
     d.set_item("seconds_clones", r.seconds_clones)?;
+    d.set_item("seconds_designation", r.seconds_designation)?;
     d.set_item("sample_threshold", r.sample_threshold)?;
     let div = PyDict::new(py);
     div.set_item("shannon", r.diversity.shannon)?;
@@ -412,6 +413,12 @@ fn result_to_dict<'py>(py: Python<'py>, g: &PyGermline, r: &RunResult) -> PyResu
             rd.set_item("evalue_v", rep.evalue_v)?;
             rd.set_item("evalue_j", rep.evalue_j)?;
             cd.set_item("representative", rd)?;
+            if let Some(des) = &c.designation {
+                cd.set_item(
+                    "designation",
+                    designation_to_dict(py, des, rep.sequence.as_bytes())?,
+                )?;
+            }
         } else {
             cd.set_item("representative", py.None())?;
         }
@@ -424,7 +431,8 @@ fn result_to_dict<'py>(py: Python<'py>, g: &PyGermline, r: &RunResult) -> PyResu
 /// Detect V(D)J recombinations in reads and cluster them into clones.
 #[pyfunction]
 #[pyo3(signature = (germline, paths, *, window=50, e_value=1.0, unexpected=false, threads=0, min_reads=5,
-    max_clones=0, representatives=100, merge_distance=1, merge_ratio=20.0, max_windows=1048576, quiet=true))]
+    max_clones=0, designate=100, e_value_d=0.05, several_d=false, alternatives=0, merge_distance=1,
+    merge_ratio=20.0, max_windows=1048576, quiet=true))]
 #[allow(clippy::too_many_arguments)]
 fn detect<'py>(
     py: Python<'py>,
@@ -436,7 +444,10 @@ fn detect<'py>(
     threads: usize,
     min_reads: u32,
     max_clones: usize,
-    representatives: usize,
+    designate: usize,
+    e_value_d: f64,
+    several_d: bool,
+    alternatives: usize,
     merge_distance: usize,
     merge_ratio: f64,
     max_windows: usize,
@@ -453,7 +464,13 @@ fn detect<'py>(
         threads: if threads == 0 { defaults.threads } else { threads },
         min_reads,
         max_clones,
-        representatives,
+        designate,
+        design: DesignParams {
+            max_evalue: e_value,
+            max_evalue_d: e_value_d,
+            several_d,
+            alternatives,
+        },
         merge_distance,
         merge_ratio,
         max_windows,
@@ -468,6 +485,62 @@ fn detect<'py>(
     let d = result_to_dict(py, germline, &result)?;
     d.set_item("threads", threads)?;
     Ok(d)
+}
+
+/// Detect and designate every read on its own; writes a TSV (one line per read,
+/// header `PER_READ_HEADER`) to `output` (`-`: standard output). Returns the counts
+/// (reads, detected, designated).
+#[pyfunction]
+#[pyo3(signature = (germline, paths, output, *, window=50, e_value=1.0, unexpected=false, threads=0,
+    e_value_d=0.05, several_d=false, alternatives=0, quiet=true))]
+#[allow(clippy::too_many_arguments)]
+fn per_read(
+    py: Python<'_>,
+    germline: &PyGermline,
+    paths: Vec<String>,
+    output: String,
+    window: usize,
+    e_value: f64,
+    unexpected: bool,
+    threads: usize,
+    e_value_d: f64,
+    several_d: bool,
+    alternatives: usize,
+    quiet: bool,
+) -> PyResult<(u64, u64, u64)> {
+    let defaults = RunParams::default();
+    let params = RunParams {
+        detect: DetectParams {
+            window,
+            max_evalue: e_value,
+            unexpected,
+            ..Default::default()
+        },
+        threads: if threads == 0 { defaults.threads } else { threads },
+        design: DesignParams {
+            max_evalue: e_value,
+            max_evalue_d: e_value_d,
+            several_d,
+            alternatives,
+        },
+        quiet,
+        ..defaults
+    };
+    let (g, i) = (germline.germline.clone(), germline.index.clone());
+    let summary = py
+        .detach(move || {
+            if output == "-" {
+                let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+                pipeline::per_read(&g, &i, paths, &params, &mut out)
+            } else {
+                let file = std::fs::File::create(&output)
+                    .map_err(|e| crate::error::InputError::new(&output, format!("cannot create: {e}")))?;
+                let mut out = std::io::BufWriter::new(file);
+                pipeline::per_read(&g, &i, paths, &params, &mut out)
+            }
+        })
+        .map_err(input_error)?;
+    Ok((summary.reads, summary.detected, summary.designated))
 }
 
 /// Only decompress and parse the reads: (reads, bases).
@@ -485,5 +558,7 @@ fn vidjil_core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyGermline>()?;
     m.add_function(wrap_pyfunction!(detect, m)?)?;
     m.add_function(wrap_pyfunction!(parse_only, m)?)?;
+    m.add_function(wrap_pyfunction!(per_read, m)?)?;
+    m.add("PER_READ_HEADER", pipeline::PER_READ_HEADER)?;
     Ok(())
 }
