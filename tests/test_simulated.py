@@ -73,3 +73,46 @@ def test_merging_error_variants_is_what_keeps_precision(sample: SimulatedSample,
     _, precision_unmerged, _ = recall_precision(unmerged, sample.clones)
     assert len(unmerged["clones"]) > len(merged["clones"])
     assert precision_merged > precision_unmerged
+
+
+def gene(allele: str) -> str:
+    return allele.split("*")[0]
+
+
+def test_designation_of_the_top_clones_agrees_with_the_truth(sample: SimulatedSample, tmp_path: Path) -> None:
+    """Over the top 50 clones: V and J genes (a gene tied with the call, W69, counts:
+    the sequence cannot tell them apart), junction nucleotides, productivity."""
+    doc = run_detect(sample, tmp_path)
+    v_ok = j_ok = junction_ok = productive_ok = strict_v = strict_j = 0
+    top = doc["clones"][:50]
+    assert len(top) == 50
+    for clone in top:
+        truths = [t for t in sample.clones if t["junction"] in clone["sequence"]]
+        assert truths, clone["id"]
+        truth = max(truths, key=lambda t: int(t["reads"]))
+        seg = clone["seg"]
+        ties = {
+            gene(name)
+            for w in clone.get("warn", [])
+            if w["code"] == "W69"
+            for name in w["msg"].split(": ", 1)[1].split(", ")
+        }
+        v, j = gene(seg["5"]["name"]), gene(seg["3"]["name"])
+        true_v = {gene(x) for x in truth["v_call"].split(",")}
+        true_j = {gene(x) for x in truth["j_call"].split(",")}
+        strict_v += v in true_v
+        strict_j += j in true_j
+        v_ok += bool(({v} | ties) & true_v)
+        j_ok += bool(({j} | ties) & true_j)
+        junction = seg.get("junction")
+        called = clone["sequence"][junction["start"] - 1 : junction["stop"]] if junction else ""
+        junction_ok += called == truth["junction"]
+        productive_ok += bool(junction and junction["productive"]) == (truth["productive"] == "True")
+    n = len(top)
+    print(
+        f"top {n}: V {v_ok / n:.3f} (strict {strict_v / n:.3f}), J {j_ok / n:.3f} (strict {strict_j / n:.3f}), "
+        f"junction {junction_ok / n:.3f}, productivity {productive_ok / n:.3f}"
+    )
+    assert v_ok / n >= 0.98 and j_ok / n >= 0.98
+    assert junction_ok / n >= 0.95
+    assert productive_ok / n >= 0.98

@@ -990,3 +990,149 @@ impl Designation {
         (query, germ)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testutil::dna;
+
+    const J: &[u8] = b"ACTACTTTGACTACTGGGGCCAGGGAACCCTGGTCACCGTCTCCTCAG";
+    const D: &[u8] = b"GTATTACGATTTTTGGAGTGGTTATTATACC";
+
+    /// A V of 293 nt whose Cys (TGT) starts at 282.
+    fn v_gene() -> Vec<u8> {
+        let mut v = dna(282, 7);
+        // No stop codon, and no other in-frame Cys for the motif to find.
+        for c in v.chunks_mut(3) {
+            if matches!(&c[..], b"TAA" | b"TAG" | b"TGA" | b"TGT" | b"TGC") {
+                c.copy_from_slice(b"GCA");
+            }
+        }
+        v.extend_from_slice(b"TGTGCGAGAGA");
+        v
+    }
+
+    /// An `IGH`-like preset (V, D, J files) written in a temp dir.
+    fn germline_vdj(tag: &str) -> Germline {
+        let dir = std::env::temp_dir().join(format!("vidjil_core_des_{tag}_{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let fasta = |name: &str, seq: &[u8]| format!(">{name}\n{}\n", String::from_utf8_lossy(seq));
+        std::fs::write(dir.join("V.fa"), fasta("IGHV9-1*01", &v_gene())).unwrap();
+        std::fs::write(dir.join("D.fa"), fasta("IGHD3-3*01", D)).unwrap();
+        std::fs::write(dir.join("J.fa"), fasta("IGHJ4*02", J)).unwrap();
+        let preset = r#"{"systems": {"IGH": {"recombinations": [{"5": ["V.fa"], "4": ["D.fa"], "3": ["J.fa"]}],
+            "parameters": {"seed": "12s"}}}}"#;
+        std::fs::write(dir.join("t.g"), preset).unwrap();
+        Germline::load(dir.join("t.g").to_str().unwrap()).unwrap()
+    }
+
+    fn read_of(parts: &[&[u8]]) -> Vec<u8> {
+        parts.concat()
+    }
+
+    #[test]
+    fn vdj_with_deletions_and_insertions() {
+        let g = germline_vdj("vdj");
+        let v = v_gene();
+        let read = read_of(&[&v[..v.len() - 2], b"CCTTC", &D[3..D.len() - 4], b"AGGA", &J[5..]]);
+        let des = Designer::new(&g)
+            .designate(&read, 0, None, &DesignParams::default())
+            .unwrap();
+        assert_eq!(des.name, "IGHV9-1*01 2/CCTTC/3 IGHD3-3*01 4/AGGA/5 IGHJ4*02");
+        let (vs, ds, js) = (&des.segments[0], &des.segments[1], &des.segments[2]);
+        assert_eq!((vs.path.read_start, vs.path.read_end), (0, v.len() - 2));
+        assert_eq!((ds.del_left(), ds.del_right()), (3, 4));
+        assert_eq!(js.path.read_start, v.len() - 2 + 5 + D.len() - 7 + 4);
+        assert_eq!(js.path.germ_start, 5);
+        assert_eq!(des.inserts(), vec![(291, 296), (320, 324)]);
+        // Junction: from the Cys (282) to the Trp's last nt (J position 16).
+        let j = des.junction.as_ref().unwrap();
+        assert_eq!(j.start, 282);
+        assert_eq!(j.end, js.path.read_start + (16 - 5) + 1);
+        assert_eq!(j.nt.as_bytes(), &read[j.start..j.end]);
+        assert!(j.aa.starts_with('C') && j.aa.ends_with('W'));
+        assert_eq!(j.in_frame, j.nt.len() % 3 == 0);
+        assert_eq!(
+            airr_cigar(&vs.path, read.len()),
+            format!("291M{}S", read.len() - 291)
+        );
+        assert_eq!(
+            airr_cigar(&js.path, read.len()),
+            format!("{}S5N{}M", js.path.read_start, J.len() - 5)
+        );
+        let (query, germ) = des.alignment_rows(&read);
+        assert_eq!(query.len(), germ.len());
+        assert_eq!(query, String::from_utf8_lossy(&read));
+        assert_eq!(&germ[291..296], "NNNNN");
+    }
+
+    #[test]
+    fn productivity_follows_the_frame_and_stop_codons() {
+        let g = germline_vdj("prod");
+        let designer = Designer::new(&g);
+        let v = v_gene();
+        let design = |n: &[u8]| {
+            let read = read_of(&[&v, n, &J[8..]]);
+            designer
+                .designate(&read, 0, None, &DesignParams::default())
+                .unwrap()
+        };
+        // V keeps 11 nt after the Cys, J drops 8 before its Trp (14..17): 11 + n + 9.
+        let in_frame = design(b"CCCA").junction.unwrap();
+        assert_eq!(in_frame.nt.len() % 3, 0);
+        assert!(in_frame.productive, "{in_frame:?}");
+        let shifted = design(b"CCCAC").junction.unwrap();
+        assert_eq!(shifted.unproductive, Some("out-of-frame"));
+        assert!(shifted.aa.contains('#'));
+        let stop = design(b"CTAG").junction.unwrap();
+        assert_eq!(stop.unproductive, Some("stop-codon"));
+        assert!(stop.aa.contains('*'));
+    }
+
+    #[test]
+    fn the_5_prime_gene_keeps_ambiguous_nucleotides() {
+        // V ends ...GAGA, J[3..] starts with A: the read's A after the V could be
+        // either gene's; the V keeps it and the J counts one more deletion.
+        let g = germline_vdj("overlap");
+        let v = v_gene();
+        assert_eq!(J[2], b'T');
+        let read = read_of(&[&v, &J[2..]]);
+        let des = Designer::new(&g)
+            .designate(&read, 0, None, &DesignParams::default())
+            .unwrap();
+        let (vs, js) = (&des.segments[0], des.segments.last().unwrap());
+        assert!(vs.path.read_end <= js.path.read_start);
+        assert_eq!(vs.del_right(), 0);
+        assert_eq!(js.path.read_start, v.len());
+    }
+
+    #[test]
+    fn no_j_gene_fails_with_a_reason() {
+        let g = germline_vdj("fail");
+        let v = v_gene();
+        let designer = Designer::new(&g);
+        // Without a J, the best J alignment is a chance one, with a poor e-value.
+        let read = read_of(&[&v, b"CCCCCCCCCCCC"]);
+        let strict = DesignParams {
+            max_evalue: 1e-3,
+            ..Default::default()
+        };
+        let err = designer.designate(&read, 0, None, &strict).unwrap_err();
+        assert!(err.starts_with("3' gene e-value"), "{err}");
+        let ok = designer.designate(&read_of(&[&v, b"CCCA", &J[8..]]), 0, None, &strict);
+        assert!(ok.is_ok());
+        let err = designer
+            .designate(&[b'C'; 80], 0, None, &DesignParams::default())
+            .unwrap_err();
+        assert!(err.contains("aligns"), "{err}");
+    }
+
+    #[test]
+    fn translation() {
+        assert_eq!(translate(b"TGTGCGAGA"), "CAR");
+        assert_eq!(translate(b"TGTGC"), "C#");
+        assert_eq!(translate(b"TAGNNN"), "*X");
+        assert!(wpgxg(b"TGGGGCCAGGGA"));
+        assert!(!wpgxg(b"TGGTGCCAGGGA"));
+    }
+}
