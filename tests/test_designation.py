@@ -141,3 +141,23 @@ def test_per_read_mode(tmp_path: Path, vidjil52: Path) -> None:
 def test_output_dir_is_required_without_per_read(tmp_path: Path) -> None:
     result = run("detect", str(tmp_path / "x.fa"))
     assert result.returncode == 2 and "-o/--output-dir is required" in result.stderr
+
+
+def test_an_unexpected_recombination_names_both_genes(vidjil52: Path) -> None:
+    from vidjil.vidjil_core import Germline
+
+    def allele(file: str, name: str) -> str:
+        text = (vidjil52.parent / "homo-sapiens" / file).read_text()
+        for record in text.split(">")[1:]:
+            header, *lines = record.splitlines()
+            if header.split("|")[1] == name:
+                return "".join(lines).upper().replace(".", "")
+        raise KeyError(name)
+
+    v, j = allele("TRGV.fa", "TRGV9*01"), allele("TRBJ.fa", "TRBJ2-7*01")
+    read = v[-150:-3] + "GACCTT" + j[2:]
+    result = Germline(str(vidjil52)).designate_read(read, unexpected=True)
+    assert result["system"] == "unexpected" and result["pair"] == ("TRG", "TRB")
+    name = result["designation"]["name"]
+    # Chance matches at the N region's ends go to the genes: 3/GACCTT/2 reads 2/ACCT/1.
+    assert name == "TRGV9*01 2/ACCT/1 TRBJ2-7*01"

@@ -56,7 +56,7 @@ def add_detect(sub: argparse._SubParsersAction[Parser]) -> None:
     p.add_argument(
         "--several-d",
         action="store_true",
-        help="look for a second D gene (VDDJ) in every system, not only in TRD ones",
+        help="look for a second D gene (VDDJ) in every system, not only in TRD, TRD+ and TRA+D",
     )
     p.add_argument(
         "--alternative-genes",

@@ -31,7 +31,7 @@ pub struct DesignParams {
     pub max_evalue: f64,
     /// D alignments must have an e-value at most this.
     pub max_evalue_d: f64,
-    /// Look for a second D (VDDJ) in every system, not only in TRD ones.
+    /// Look for a second D (VDDJ) in every system, not only in TRD, TRD+ and TRA+D.
     pub several_d: bool,
     /// Alternative V and J alleles reported besides the best one.
     pub alternatives: usize,
@@ -485,9 +485,11 @@ impl Designer {
         }
     }
 
-    /// Whether this system looks for a second D (always for TRD recombinations).
+    /// Whether this system looks for a second D: always where TRDD genes recombine
+    /// (TRD, TRD+, TRA+D: Dd2-Dd3 is common), elsewhere with `several_d`.
     fn allows_second_d(&self, system: usize, params: &DesignParams) -> bool {
-        params.several_d || self.system_names[system].starts_with("TRD")
+        let name = &self.system_names[system];
+        params.several_d || name.starts_with("TRD") || name == "TRA+D"
     }
 
     /// Designate `seq` (oriented V -> J) in `system` (or between the two systems of
