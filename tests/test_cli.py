@@ -73,8 +73,12 @@ def test_vidjil_shape_matches_the_reference(small_run: Path) -> None:
     for key in ("total", "segmented", "germline"):
         assert type(ours["reads"][key]) is type(reference["reads"][key])
     ref_clone, our_clone = reference["clones"][0], ours["clones"][0]
-    for key in ("id", "reads", "top", "germline", "sequence", "seg"):
+    for key in ("id", "reads", "top", "germline", "sequence", "seg", "name"):
         assert type(our_clone[key]) is type(ref_clone[key]), key
+    # The designation boxes carry at least the reference's fields, of the same types.
+    for box in ("5", "3", "junction", "cdr3", "evalue"):
+        for key, value in ref_clone["seg"][box].items():
+            assert type(our_clone["seg"][box][key]) is type(value), (box, key)
     assert set(ours["diversity"]) == set(reference["diversity"])
 
 
