@@ -16,8 +16,10 @@ $(STAMP): pyproject.toml vidjil_core/Cargo.toml vidjil_core/Cargo.lock $(wildcar
 	$(VENV)/bin/maturin develop --release --extras test --quiet
 	touch $(STAMP)
 
+# The workflow on its embedded demo (a patient followed over three samples and a
+# sequencing run): results/, logs/, benchmarks/, resources/ in this folder.
 demo: setup
-	$(VENV)/bin/vidjil demo -o results/demo
+	$(VENV)/bin/snakemake --profile profiles/local
 
 test: setup test-rust lint test-python
 
@@ -38,4 +40,4 @@ bench: setup
 	$(PY) bench/run_bench.py --repeat 5
 
 clean:
-	rm -rf $(VENV) vidjil_core/target results
+	rm -rf $(VENV) vidjil_core/target results logs benchmarks resources .snakemake

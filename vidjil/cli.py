@@ -39,6 +39,11 @@ def add_detect(sub: argparse._SubParsersAction[Parser]) -> None:
     p.add_argument("-b", "--name", help="output base name (default: first input's name)")
     p.add_argument("-g", "--germline", help="germline preset FILE.g[:SYS1,SYS2] (default: built-in set)")
     p.add_argument("--species", default="human", help="species of the built-in set (human, mouse)")
+    p.add_argument(
+        "--systems",
+        help="systems of the germline set to use: 'all' (default), 'complete' (no incomplete '+' systems) "
+        "or a comma list such as IGH,TRG",
+    )
     p.add_argument("-w", "--window", type=int, default=50, help="window length in nt (default 50, 30..63)")
     p.add_argument("-e", "--e-value", type=float, default=1.0, help="maximal e-value of each side (default 1)")
     p.add_argument("--unexpected", action="store_true", help="also report V and J of two different loci")
@@ -106,7 +111,30 @@ def add_germline(sub: argparse._SubParsersAction[Parser]) -> None:
 def add_demo(sub: argparse._SubParsersAction[Parser]) -> None:
     p = sub.add_parser("demo", help="simulate a small seeded sample and detect its clones")
     p.add_argument("-o", "--output-dir", type=Path, default=Path("results/demo"))
+    p.add_argument(
+        "--followup-reads",
+        action="store_true",
+        help="only write the reads of the workflow's demo (a patient at diagnosis and two follow-ups)",
+    )
     p.add_argument("-q", "--quiet", action="store_true")
+
+
+def add_fuse_report_index(sub: argparse._SubParsersAction[Parser]) -> None:
+    f = sub.add_parser("fuse", help="fuse the samples of a set (.vidjil files, in sample order)")
+    f.add_argument("inputs", nargs="+", type=Path, help=".vidjil files (plain or gzip), in sample order")
+    f.add_argument("-o", "--output", required=True, type=Path, help="fused .vidjil file")
+    f.add_argument("--top", type=_positive_int, default=50, help="keep clones in the top N of a sample (default 50)")
+    r = sub.add_parser("report", help="HTML report of a fused set")
+    r.add_argument("fused", type=Path, help="fused .vidjil file")
+    r.add_argument("-o", "--output", required=True, type=Path, help="HTML file")
+    r.add_argument("--title", help="page title (default: the file name)")
+    i = sub.add_parser("index", help="the SQLite index of a results folder")
+    isub = i.add_subparsers(dest="index_command", required=True, parser_class=Parser)
+    a = isub.add_parser("add", help="record a run and its results")
+    a.add_argument("results", type=Path, help="results folder")
+    a.add_argument("--run", required=True, help="run id")
+    a.add_argument("--db", type=Path, help="database (default: RESULTS/index.sqlite)")
+    a.add_argument("--info", action="append", default=[], metavar="KEY=VALUE", help="run metadata")
 
 
 def build_parser() -> Parser:
@@ -116,6 +144,7 @@ def build_parser() -> Parser:
     add_detect(sub)
     add_germline(sub)
     add_demo(sub)
+    add_fuse_report_index(sub)
     return parser
 
 
@@ -132,6 +161,7 @@ def cmd_detect(args: argparse.Namespace) -> int:
         name=args.name,
         germline=args.germline,
         species=args.species,
+        systems=args.systems,
         window=args.window,
         e_value=args.e_value,
         unexpected=args.unexpected,
@@ -178,16 +208,52 @@ def cmd_germline(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from .demo import make_demo_reads
+    from .demo import make_demo_reads, make_followup_reads
     from .detect import DetectOptions, run_detect
 
     out: Path = args.output_dir
+    if args.followup_reads:
+        for path in make_followup_reads(out):
+            if not args.quiet:
+                print(f"demo: {path}")
+        return 0
     reads = make_demo_reads(out / "reads")
     stats = run_detect(DetectOptions(reads=[str(reads)], output_dir=out, name="demo", quiet=args.quiet))
     print(
         f"demo: {stats['reads']['detected']} of {stats['reads']['total']} reads detected, "
         f"{stats['clones']['reported']} clones; results in {out}/demo.vidjil, demo.airr.tsv, demo.stats.json"
     )
+    return 0
+
+
+def cmd_fuse(args: argparse.Namespace) -> int:
+    from .fuse import run_fuse
+
+    fused = run_fuse(args.inputs, args.output, args.top)
+    print(
+        f"fuse: {fused['samples']['number']} samples, {len(fused['clones'])} clones -> {args.output}", file=sys.stderr
+    )
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from .report import run_report
+
+    run_report(args.fused, args.output, args.title)
+    return 0
+
+
+def cmd_index(args: argparse.Namespace) -> int:
+    from .index import add_run
+
+    info = {}
+    for item in args.info:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise UserError(f"--info: '{item}' is not KEY=VALUE")
+        info[key] = value
+    counts = add_run(args.results, args.db or args.results / "index.sqlite", args.run, info)
+    print(f"index: run {args.run}: {counts['results']} results, {counts['fused']} fused sets", file=sys.stderr)
     return 0
 
 
@@ -210,6 +276,9 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_germline(args)
         if args.command == "demo":
             return cmd_demo(args)
+        commands = {"fuse": cmd_fuse, "report": cmd_report, "index": cmd_index}
+        if args.command in commands:
+            return commands[args.command](args)
         parser.print_help(sys.stderr)
         return 2
     except UserError as exc:

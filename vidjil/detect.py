@@ -31,6 +31,7 @@ class DetectOptions:
     name: str | None = None
     germline: str | None = None
     species: str = "human"
+    systems: str | None = None
     window: int = 50
     e_value: float = 1.0
     unexpected: bool = False
@@ -113,7 +114,7 @@ def run_per_read(opts: DetectOptions) -> tuple[int, int, int]:
     _input_files(opts.reads)
     if opts.output_dir is not None:
         check_output_dir(opts.output_dir)
-    germline = load_germline(opts.germline, opts.species, quiet=opts.quiet)
+    germline = load_germline(opts.germline, opts.species, quiet=opts.quiet, systems=opts.systems)
     options: dict[str, Any] = {
         "window": opts.window,
         "e_value": opts.e_value,
@@ -151,7 +152,7 @@ def run_detect(opts: DetectOptions) -> dict[str, Any]:
     assert opts.output_dir is not None
     check_output_dir(opts.output_dir)
     inputs = _input_files(opts.reads)
-    germline = load_germline(opts.germline, opts.species, quiet=opts.quiet)
+    germline = load_germline(opts.germline, opts.species, quiet=opts.quiet, systems=opts.systems)
     identity = germline_identity(germline)
     try:
         result = engine_detect(

@@ -113,12 +113,26 @@ def germline_identity(germline: Germline) -> dict[str, Any]:
     }
 
 
-def load_germline(spec: str | None, species: str = "human", quiet: bool = True) -> Germline:
-    """Load `FILE.g[:SYSTEMS]`, or the default set of `species` (built on first use)."""
+def load_germline(spec: str | None, species: str = "human", quiet: bool = True, systems: str | None = None) -> Germline:
+    """Load `FILE.g[:SYSTEMS]`, or the default set of `species` (built on first use).
+    `systems`: `all`, `complete` (the systems without `+`: no incomplete ones) or a
+    comma list, applied to the preset (not with a `:SYSTEMS` filter as well)."""
     if spec is None:
         spec = str(default_germline(species, quiet=quiet))
     try:
-        return Germline(spec)
+        germline = Germline(spec)
+        if systems in (None, "all"):
+            return germline
+        if ":" in Path(spec).name:
+            raise UserError(f"--systems: '{spec}' already selects systems")
+        names = (
+            [n for n in germline.system_names if "+" not in n]
+            if systems == "complete"
+            else [n.strip() for n in str(systems).split(",")]
+        )
+        if names == germline.system_names:
+            return germline
+        return Germline(f"{spec}:{','.join(names)}")
     except InputError as exc:
         raise UserError(str(exc)) from None
 

@@ -1,0 +1,245 @@
+# Configuration, sample sheet and sets: loaded, validated (before any job runs) and
+# turned into the helpers the rules use.
+
+import csv
+import hashlib
+import json
+import os
+import re
+import sys
+from pathlib import Path
+
+import yaml
+from snakemake.exceptions import WorkflowError
+from snakemake.utils import validate
+
+PROJECT = Path(workflow.basedir).parent
+SCHEMAS = PROJECT / "config" / "schemas"
+
+# Jobs run `vidjil` from the environment that runs Snakemake (a conda environment
+# of --sdm conda comes first on PATH).
+envvars:
+    "PATH",
+
+
+os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
+# For envs/vidjil.post-deploy.sh (installs the project into a conda environment).
+os.environ.setdefault("VIDJIL_PROJECT", str(PROJECT))
+
+# Analyses, like the Vidjil server's configurations: which systems of the germline
+# set, and engine options. `presets:` in the config adds or overrides entries.
+LOCI = ["IGH", "IGK", "IGL", "TRA", "TRB", "TRG", "TRD"]
+BUILTIN_ANALYSES = {
+    "multi": {"systems": "complete", "options": ""},
+    "multi+inc": {"systems": "all", "options": ""},
+    "multi+inc+xxx": {"systems": "all", "options": "--unexpected"},
+    **{locus: {"systems": locus, "options": ""} for locus in LOCI},
+}
+DEFAULTS = {
+    "results": "results",
+    "demo": False,
+    "germline": {"species": "human"},
+    "presets": {},
+    "detect": {"min_reads": 5, "designate": 100, "window": 50, "e_value": 1.0, "options": ""},
+    "fuse": {"top": 50},
+    "resources": {
+        "detect": {"threads": 2, "mem_mb": 2000, "runtime": 60},
+        "fuse": {"mem_mb": 2000, "runtime": 30},
+        "report": {"mem_mb": 1000, "runtime": 10},
+    },
+}
+SPECIES_STEM = {"human": "homo-sapiens", "mouse": "mus-musculus"}
+
+
+def _merged(defaults, given):
+    out = dict(defaults)
+    for key, value in given.items():
+        out[key] = _merged(defaults[key], value) if isinstance(defaults.get(key), dict) else value
+    return out
+
+
+def _schema_error(exc):
+    """(field, message) from a validation error of snakemake.utils.validate."""
+    text = str(exc)
+    message = next((l.split(": ", 1)[1] for l in text.splitlines() if l.startswith("ValidationError")), text)
+    field = re.search(r"On instance((?:\[[^\]]+\])+)", text)
+    path = re.findall(r"\['?([^'\]]+)'?\]", field.group(1)) if field else []
+    return (".".join(path), message)
+
+
+# With no configuration given, the embedded default: the demo (config/config.yaml).
+EMBEDDED_DEFAULT = not config
+if EMBEDDED_DEFAULT:
+    config.update(yaml.safe_load((PROJECT / "config" / "config.yaml").read_text()))
+SHEETS_BASE = PROJECT if EMBEDDED_DEFAULT else Path.cwd()
+try:
+    validate(config, SCHEMAS / "config.schema.yaml", set_default=False)
+except WorkflowError as exc:
+    field, message = _schema_error(exc)
+    raise WorkflowError(f"configuration, field '{field or '?'}': {message}") from None
+config.update(_merged(DEFAULTS, config))
+RESULTS = config["results"]
+ANALYSES = {**BUILTIN_ANALYSES, **config["presets"]}
+for name in config["analyses"]:
+    if name not in ANALYSES:
+        raise WorkflowError(
+            f"configuration, field 'analyses': unknown analysis '{name}' (known: {', '.join(ANALYSES)})"
+        )
+
+# Samples of the embedded demo and their dates (vidjil/demo.py FOLLOWUP).
+DEMO_SAMPLES = ["P1-diagnosis", "P1-followup-1", "P1-followup-2"]
+DEMO_READS = "resources/demo/reads/"
+
+
+def _read_sheet(path, schema, key):
+    """Rows of a TSV sheet as dicts (empty cells left out, integers converted),
+    each validated against `schema`; errors name the row and the field."""
+    path = SHEETS_BASE / path
+    if not path.is_file():
+        raise WorkflowError(f"{path}: no such sheet")
+    with open(path, newline="") as handle:
+        rows = [r for r in csv.DictReader((l for l in handle if not l.startswith("#")), delimiter="\t")]
+    out = []
+    for n, row in enumerate(rows, start=2):
+        if None in row:
+            raise WorkflowError(f"{path}, row {n}: more cells than columns")
+        row = {k.strip(): v.strip() for k, v in row.items() if v is not None and v.strip()}
+        if "order" in row and re.fullmatch(r"-?\d+", row["order"]):
+            row["order"] = int(row["order"])
+        try:
+            validate(row, schema)
+        except WorkflowError as exc:
+            field, message = _schema_error(exc)
+            where = f"{key} '{row[key]}'" if key in row else f"no {key}"
+            raise WorkflowError(f"{path}, row {n} ({where}), field '{field or '?'}': {message}") from None
+        out.append((n, row))
+    return path, out
+
+
+SAMPLES_PATH, _sample_rows = _read_sheet(config["samples"], SCHEMAS / "samples.schema.yaml", "sample")
+SETS_PATH, _set_rows = _read_sheet(config["sets"], SCHEMAS / "sets.schema.yaml", "set") if "sets" in config else (None, [])
+
+SAMPLES = {}
+for n, row in _sample_rows:
+    name = row["sample"]
+    if name in SAMPLES:
+        raise WorkflowError(f"{SAMPLES_PATH}, row {n} (sample '{name}'), field 'sample': duplicate sample name")
+    reads = [r.strip() for r in row["reads"].split(";") if r.strip()]
+    for read in reads:
+        generated = config["demo"] and read.startswith(DEMO_READS)
+        if not generated and not Path(read).is_file():
+            raise WorkflowError(f"{SAMPLES_PATH}, row {n} (sample '{name}'), field 'reads': no such file: {read}")
+    SAMPLES[name] = {**row, "reads": reads, "row": n}
+
+SETS = {}
+for n, row in _set_rows:
+    if row["set"] in SETS:
+        raise WorkflowError(f"{SETS_PATH}, row {n} (set '{row['set']}'), field 'set': duplicate set name")
+    SETS[row["set"]] = {**row, "samples": []}
+for name, sample in SAMPLES.items():
+    for set_name in [s.strip() for s in sample.get("sets", "").split(";") if s.strip()]:
+        if set_name not in SETS:
+            raise WorkflowError(
+                f"{SAMPLES_PATH}, row {sample['row']} (sample '{name}'), field 'sets': "
+                f"set '{set_name}' is not in {SETS_PATH or 'the sets sheet (config: sets)'}"
+            )
+        SETS[set_name]["samples"].append(name)
+for set_name, s in SETS.items():
+    # Samples in a set: by `order`, else by `date`, else in sheet order.
+    s["samples"].sort(
+        key=lambda name: (SAMPLES[name].get("order", 0), SAMPLES[name].get("date", ""), SAMPLES[name]["row"])
+    )
+SETS = {name: s for name, s in SETS.items() if s["samples"]}
+
+
+def _digest(*texts):
+    return hashlib.sha256("\0".join(texts).encode()).hexdigest()
+
+
+CONFIG_SHA256 = _digest(json.dumps(config, sort_keys=True, default=str))
+SAMPLES_SHA256 = _digest(SAMPLES_PATH.read_text(), SETS_PATH.read_text() if SETS_PATH else "")
+# A run is what this configuration and these sheets ask for: the same ones, the same run.
+RUN_ID = _digest(CONFIG_SHA256, SAMPLES_SHA256)[:12]
+
+
+wildcard_constraints:
+    analysis="|".join(re.escape(a) for a in config["analyses"]),
+    sample="|".join(re.escape(s) for s in SAMPLES),
+    set="|".join(re.escape(s) for s in SETS) or "(?!)",
+    species="|".join(SPECIES_STEM),
+
+
+def rule_setting(rule_name, key):
+    return config["resources"][rule_name][key]
+
+
+def sample_reads(wildcards):
+    return SAMPLES[wildcards.sample]["reads"]
+
+
+def _analysis_germline(analysis):
+    """(germline file, input the workflow must build or None)."""
+    preset = ANALYSES[analysis]
+    path = preset.get("germline") or config["germline"].get("path")
+    if path:
+        return path, None
+    species = config["germline"]["species"]
+    manifest = f"resources/germline/{species}/MANIFEST.json"
+    return f"resources/germline/{species}/{SPECIES_STEM[species]}.g", manifest
+
+
+def analysis_germline_input(wildcards):
+    built = _analysis_germline(wildcards.analysis)[1]
+    return [built] if built else []
+
+
+def detect_options(wildcards):
+    preset = ANALYSES[wildcards.analysis]
+    germline, _ = _analysis_germline(wildcards.analysis)
+    d = config["detect"]
+    options = [
+        f"-g {germline}",
+        f"--systems {preset.get('systems', 'all')}",
+        f"-r {d['min_reads']}",
+        f"-z {d['designate']}",
+        f"-w {d['window']}",
+        f"-e {d['e_value']}",
+        preset.get("options", ""),
+        d["options"],
+    ]
+    return " ".join(o for o in options if o)
+
+
+def sample_outputs(analysis, sample):
+    base = f"{RESULTS}/{analysis}/samples/{sample}/{sample}"
+    return [f"{base}.vidjil", f"{base}.airr.tsv", f"{base}.stats.json"]
+
+
+def set_sample_results(wildcards):
+    return [sample_outputs(wildcards.analysis, s)[0] for s in SETS[wildcards.set]["samples"]]
+
+
+def all_results():
+    out = []
+    for analysis in config["analyses"]:
+        for sample in SAMPLES:
+            out += sample_outputs(analysis, sample)
+        for set_name in SETS:
+            base = f"{RESULTS}/{analysis}/sets/{set_name}/{set_name}"
+            out += [f"{base}.fused.vidjil", f"{base}.report.html"]
+    return out
+
+
+def index_output():
+    return f"{RESULTS}/.index/{RUN_ID}.done"
+
+
+def run_info_options():
+    from snakemake import __version__ as snakemake_version
+
+    info = {
+        "config_sha256": CONFIG_SHA256,
+        "samples_sha256": SAMPLES_SHA256,
+        "snakemake_version": snakemake_version,
+    }
+    return " ".join(f"--info {k}={v}" for k, v in info.items() if v)

@@ -1,0 +1,27 @@
+# Detection, clones and designation of one sample under one analysis.
+
+
+rule detect:
+    input:
+        reads=sample_reads,
+        germline=analysis_germline_input,
+    output:
+        vidjil=f"{RESULTS}/{{analysis}}/samples/{{sample}}/{{sample}}.vidjil",
+        airr=f"{RESULTS}/{{analysis}}/samples/{{sample}}/{{sample}}.airr.tsv",
+        stats=f"{RESULTS}/{{analysis}}/samples/{{sample}}/{{sample}}.stats.json",
+    log:
+        "logs/detect/{analysis}/{sample}.log",
+    benchmark:
+        "benchmarks/detect/{analysis}/{sample}.tsv"
+    conda:
+        "../envs/vidjil.yaml"
+    threads: rule_setting("detect", "threads")
+    resources:
+        mem_mb=rule_setting("detect", "mem_mb"),
+        runtime=rule_setting("detect", "runtime"),
+    params:
+        options=detect_options,
+        out=lambda wildcards, output: Path(output.vidjil).parent,
+    shell:
+        "vidjil detect {input.reads} -o {params.out} -b {wildcards.sample} -t {threads} {params.options} "
+        "> {log} 2>&1"

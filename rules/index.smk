@@ -1,0 +1,24 @@
+# The run recorded in RESULTS/index.sqlite (a local rule: never on cluster nodes).
+
+
+rule index:
+    input:
+        all_results(),
+    output:
+        f"{RESULTS}/.index/{RUN_ID}.done",
+    log:
+        f"logs/index/{RUN_ID}.log",
+    benchmark:
+        f"benchmarks/index/{RUN_ID}.tsv"
+    conda:
+        "../envs/vidjil.yaml"
+    threads: 1
+    resources:
+        mem_mb=500,
+        runtime=10,
+    params:
+        results=lambda wildcards, output: Path(output[0]).parent.parent,
+        run=RUN_ID,
+        info=run_info_options(),
+    shell:
+        "vidjil index add {params.results} --run {params.run} {params.info} > {log} 2>&1 && touch {output}"

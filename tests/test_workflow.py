@@ -1,0 +1,162 @@
+"""The Snakemake workflow, run for real in temporary directories: the embedded demo
+end to end, a rerun that does nothing, a killed run resumed, a failing sample that
+leaves the others' results, and configuration errors caught before any job."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from conftest import ROOT, SimulatedSample
+
+SNAKEMAKE = [str(Path(sys.executable).parent / "snakemake"), "-s", str(ROOT / "workflow" / "Snakefile")]
+LOCAL = ["--profile", str(ROOT / "profiles" / "local"), "--cores", "2"]
+
+
+def snakemake(workdir: Path, *args: str, timeout: int = 600) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*SNAKEMAKE, "-d", str(workdir), *args], capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    workdir = tmp_path_factory.mktemp("demo")
+    run = snakemake(workdir, *LOCAL)
+    assert run.returncode == 0, run.stderr[-3000:]
+    return workdir
+
+
+def leukemic_junction(workdir: Path) -> str:
+    truth = (workdir / "resources/demo/reads/P1-diagnosis.truth.tsv").read_text().splitlines()
+    header = truth[0].split("\t")
+    first = dict(zip(header, truth[1].split("\t"), strict=True))
+    assert first["clone_id"] == "IGH-1"
+    return first["junction"]
+
+
+def test_demo_results_hold_the_followed_leukemic_clone(demo: Path) -> None:
+    results = demo / "results" / "multi+inc"
+    stats = json.loads((results / "samples/P1-diagnosis/P1-diagnosis.stats.json").read_text())
+    assert stats["reads"]["total"] == 20_000 and stats["reads"]["detected"] > 18_000
+    fused = json.loads((results / "sets/P1/P1.fused.vidjil").read_text())
+    assert fused["samples"]["original_names"] == ["P1-diagnosis", "P1-followup-1", "P1-followup-2"]
+    junction = leukemic_junction(demo)
+    leukemic = [c for c in fused["clones"] if junction in c["sequence"]]
+    assert len(leukemic) == 1 and leukemic[0]["top"] == 1
+    fractions = [r / s for r, s in zip(leukemic[0]["reads"], fused["reads"]["segmented"], strict=True)]
+    assert 0.15 < fractions[0] < 0.25 and 0.002 < fractions[1] < 0.01 and 0 < fractions[2] < 0.0003
+    run_set = json.loads((results / "sets/run-2026-05/run-2026-05.fused.vidjil").read_text())
+    assert run_set["samples"]["original_names"] == ["P1-followup-1", "P1-followup-2"]
+    report = (results / "sets/P1/P1.report.html").read_text()
+    assert "P1-followup-2" in report and leukemic[0]["name"] in report
+    for rule in ("detect/multi+inc/P1-diagnosis", "fuse/multi+inc/P1", "report/multi+inc/P1"):
+        assert (demo / "logs" / f"{rule}.log").exists() and (demo / "benchmarks" / f"{rule}.tsv").exists()
+
+
+def test_demo_run_is_indexed(demo: Path) -> None:
+    with sqlite3.connect(demo / "results" / "index.sqlite") as con:
+        runs = con.execute("SELECT id, status, snakemake_version, config_sha256 FROM runs").fetchall()
+        assert len(runs) == 1 and runs[0][1] == "completed" and runs[0][2].startswith("9.")
+        results = con.execute("SELECT analysis, sample, reads_total FROM results ORDER BY sample").fetchall()
+        names = ["P1-diagnosis", "P1-followup-1", "P1-followup-2"]
+        assert [r[:2] for r in results] == [("multi+inc", name) for name in names]
+        for _, name, total in results:
+            stats = json.loads((demo / f"results/multi+inc/samples/{name}/{name}.stats.json").read_text())
+            assert total == stats["reads"]["total"]
+        assert con.execute("SELECT count(*) FROM fused").fetchone() == (2,)
+
+
+def test_demo_reads_are_byte_identical_and_a_rerun_does_nothing(demo: Path) -> None:
+    reads = demo / "resources/demo/reads/P1-followup-2.fastq.gz"
+    first = reads.read_bytes()
+    run = snakemake(demo, *LOCAL)
+    assert run.returncode == 0
+    assert "Nothing to be done" in run.stderr
+    assert reads.read_bytes() == first
+    regenerated = snakemake(demo, *LOCAL, "--forcerun", "demo_reads", "--until", "demo_reads")
+    assert regenerated.returncode == 0, regenerated.stderr[-2000:]
+    assert reads.read_bytes() == first
+
+
+def test_a_killed_run_resumes(tmp_path: Path) -> None:
+    proc = subprocess.Popen(
+        [*SNAKEMAKE, "-d", str(tmp_path), "--cores", "1"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    log = tmp_path / "logs" / "demo_reads.log"
+    deadline = time.monotonic() + 120
+    while not log.exists() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.2)
+    time.sleep(1.0)  # in the middle of writing the demo's reads
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert not (tmp_path / "results").exists()
+    # Snakemake marked the job it was running as incomplete.
+    assert any((tmp_path / ".snakemake" / "incomplete").iterdir())
+    snakemake(tmp_path, "--unlock")
+    run = snakemake(tmp_path, *LOCAL, "--rerun-incomplete")
+    assert run.returncode == 0, run.stderr[-3000:]
+    fused = json.loads((tmp_path / "results/multi+inc/sets/P1/P1.fused.vidjil").read_text())
+    assert fused["reads"]["total"][0] == 20_000
+
+
+def write_config(workdir: Path, samples: str, sets: str = "set\ttype\nS\tgeneric\n", **extra: str) -> Path:
+    (workdir / "samples.tsv").write_text(samples)
+    (workdir / "sets.tsv").write_text(sets)
+    lines = ["samples: samples.tsv", "sets: sets.tsv", "analyses: [multi]", *(f"{k}: {v}" for k, v in extra.items())]
+    config = workdir / "config.yaml"
+    config.write_text("\n".join(lines) + "\n")
+    return config
+
+
+def test_a_failing_sample_fails_alone(tmp_path: Path, small_sample: SimulatedSample) -> None:
+    corrupt = tmp_path / "corrupt.fastq.gz"
+    corrupt.write_bytes(gzip.compress(b"@r1\nACGT\n+\nIIII\n" * 1000)[:-40])
+    config = write_config(
+        tmp_path,
+        f"sample\treads\tsets\ngood\t{small_sample.reads}\tS\nbad\t{corrupt}\t\n",
+    )
+    run = snakemake(tmp_path, *LOCAL, "--configfile", str(config))
+    assert run.returncode != 0
+    log = (tmp_path / "logs/detect/multi/bad.log").read_text()
+    assert str(corrupt) in log and "truncated" in log
+    good = tmp_path / "results/multi/samples/good/good.vidjil"
+    assert json.loads(good.read_text())["clones"]
+    assert (tmp_path / "results/multi/sets/S/S.report.html").exists()
+    assert not (tmp_path / "results/multi/samples/bad/bad.vidjil").exists()
+
+
+@pytest.mark.parametrize(
+    ("samples", "extra", "message"),
+    [
+        ("sample\treads\nA\tmissing.fq.gz\n", {}, "samples.tsv, row 2 (sample 'A'), field 'reads': no such file"),
+        ("sample\treads\nA\t{reads}\nA\t{reads}\n", {}, "row 3 (sample 'A'), field 'sample': duplicate"),
+        ("sample\treads\nA\t{reads}\n", {"analyses": "[IGZ]"}, "field 'analyses': unknown analysis 'IGZ'"),
+        ("sample\treads\torder\nA\t{reads}\tfirst\n", {}, "row 2 (sample 'A'), field 'order': 'first' is not of type"),
+        ("sample\treads\tsets\nA\t{reads}\tnope\n", {}, "row 2 (sample 'A'), field 'sets': set 'nope' is not in"),
+        ("sample\treads\nA\t{reads}\n", {"fuse": "{top: many}"}, "configuration, field 'fuse.top'"),
+    ],
+)
+def test_configuration_errors_stop_before_any_job(
+    tmp_path: Path, small_sample: SimulatedSample, samples: str, extra: dict[str, str], message: str
+) -> None:
+    config = write_config(tmp_path, samples.format(reads=small_sample.reads), **extra)
+    run = snakemake(tmp_path, *LOCAL, "--configfile", str(config))
+    assert run.returncode != 0
+    assert message in run.stderr, run.stderr[-2000:]
+    assert not (tmp_path / "results").exists() and not (tmp_path / "logs").exists()
+
+
+def test_the_workflow_passes_snakemake_lint(tmp_path: Path) -> None:
+    run = snakemake(tmp_path, "--lint")
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "Congratulations, your workflow is in a good condition!" in run.stdout + run.stderr
