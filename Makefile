@@ -6,7 +6,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo test test-rust test-python lint bench clean
+.PHONY: setup system-deps demo test test-rust test-python lint bench clean
 
 setup: $(STAMP)
 
@@ -21,7 +21,15 @@ $(STAMP): pyproject.toml vidjil_core/Cargo.toml vidjil_core/Cargo.lock $(wildcar
 demo: setup
 	$(VENV)/bin/snakemake --profile profiles/local
 
-test: setup test-rust lint test-python
+# Debian packages of the tests that need real services (a SLURM cluster): installed
+# when running as root with apt (CI); elsewhere those tests skip and say why.
+system-deps:
+	@if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		(dpkg -s slurmctld slurmd slurm-client slurmdbd munge mariadb-server >/dev/null 2>&1 || apt-get update -qq) \
+		&& bash scripts/slurm-test-cluster.sh install; \
+	else echo "system-deps: not root or no apt-get: the SLURM cluster test will skip"; fi
+
+test: setup system-deps test-rust lint test-python
 
 test-rust:
 	cd vidjil_core && cargo test --locked
