@@ -160,3 +160,23 @@ def test_the_workflow_passes_snakemake_lint(tmp_path: Path) -> None:
     run = snakemake(tmp_path, "--lint")
     assert run.returncode == 0, run.stdout + run.stderr
     assert "Congratulations, your workflow is in a good condition!" in run.stdout + run.stderr
+
+
+def test_several_read_files_and_the_order_of_a_set(tmp_path: Path, small_sample: SimulatedSample) -> None:
+    reads = small_sample.reads
+    config = write_config(
+        tmp_path,
+        "sample\treads\tsets\tdate\torder\n"
+        f"early\t{reads}\tS\t2026-01-01\t2\n"
+        f"late\t{reads};{reads}\tS\t2026-02-01\t1\n",
+        **{"detect": "{designate: 5}"},
+    )
+    run = snakemake(tmp_path, *LOCAL, "--configfile", str(config))
+    assert run.returncode == 0, run.stderr[-3000:]
+    single = json.loads((tmp_path / "results/multi/samples/early/early.stats.json").read_text())
+    double = json.loads((tmp_path / "results/multi/samples/late/late.stats.json").read_text())
+    assert double["reads"]["total"] == 2 * single["reads"]["total"]
+    assert [i["path"] for i in double["inputs"]] == [str(reads), str(reads)]
+    fused = json.loads((tmp_path / "results/multi/sets/S/S.fused.vidjil").read_text())
+    # `order` comes before dates.
+    assert fused["samples"]["original_names"] == ["late", "early"]
