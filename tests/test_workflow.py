@@ -180,3 +180,12 @@ def test_several_read_files_and_the_order_of_a_set(tmp_path: Path, small_sample:
     fused = json.loads((tmp_path / "results/multi/sets/S/S.fused.vidjil").read_text())
     # `order` comes before dates.
     assert fused["samples"]["original_names"] == ["late", "early"]
+
+
+def test_snakemake_report_gathers_the_set_reports(demo: Path) -> None:
+    import zipfile
+
+    run = snakemake(demo, "--report", "report.zip")
+    assert run.returncode == 0, run.stderr[-2000:]
+    names = zipfile.ZipFile(demo / "report.zip").namelist()
+    assert {Path(n).name for n in names} >= {"P1.report.html", "run-2026-05.report.html", "report.html"}
