@@ -106,6 +106,8 @@ def _read_sheet(path, schema, key):
         row = {k.strip(): v.strip() for k, v in row.items() if v is not None and v.strip()}
         if "order" in row and re.fullmatch(r"-?\d+", row["order"]):
             row["order"] = int(row["order"])
+        if "spike_copies" in row and re.fullmatch(r"[0-9.eE+-]+", row["spike_copies"]):
+            row["spike_copies"] = float(row["spike_copies"])
         try:
             validate(row, schema)
         except WorkflowError as exc:
@@ -129,6 +131,8 @@ for n, row in _sample_rows:
         generated = config["demo"] and read.startswith(DEMO_READS)
         if not generated and not Path(read).is_file():
             raise WorkflowError(f"{SAMPLES_PATH}, row {n} (sample '{name}'), field 'reads': no such file: {read}")
+    if ("spike" in row) != ("spike_copies" in row):
+        raise WorkflowError(f"{SAMPLES_PATH}, row {n} (sample '{name}'), field 'spike': give both spike and spike_copies")
     SAMPLES[name] = {**row, "reads": reads, "row": n}
 
 SETS = {}
@@ -219,6 +223,18 @@ def set_sample_results(wildcards):
     return [sample_outputs(wildcards.analysis, s)[0] for s in SETS[wildcards.set]["samples"]]
 
 
+def spike_options(wildcards):
+    """`--spike SEQ --spike-copies N...` when the set's samples declare a spike-in."""
+    members = [SAMPLES[s] for s in SETS[wildcards.set]["samples"]]
+    spikes = {m.get("spike") for m in members}
+    if spikes == {None}:
+        return ""
+    if len(spikes) > 1:
+        raise WorkflowError(f"set '{wildcards.set}': its samples must all declare the same spike sequence")
+    copies = " ".join(str(m["spike_copies"]) for m in members)
+    return f"--spike {spikes.pop()} --spike-copies {copies}"
+
+
 def all_results():
     out = []
     for analysis in config["analyses"]:
@@ -226,7 +242,7 @@ def all_results():
             out += sample_outputs(analysis, sample)
         for set_name in SETS:
             base = f"{RESULTS}/{analysis}/sets/{set_name}/{set_name}"
-            out += [f"{base}.fused.vidjil", f"{base}.report.html"]
+            out += [f"{base}.fused.vidjil", f"{base}.fused.airr.tsv", f"{base}.diversity.tsv", f"{base}.report.html"]
     return out
 
 

@@ -5,7 +5,9 @@ rule fuse:
     input:
         set_sample_results,
     output:
-        f"{RESULTS}/{{analysis}}/sets/{{set}}/{{set}}.fused.vidjil",
+        vidjil=f"{RESULTS}/{{analysis}}/sets/{{set}}/{{set}}.fused.vidjil",
+        airr=f"{RESULTS}/{{analysis}}/sets/{{set}}/{{set}}.fused.airr.tsv",
+        diversity=f"{RESULTS}/{{analysis}}/sets/{{set}}/{{set}}.diversity.tsv",
     log:
         "logs/fuse/{analysis}/{set}.log",
     benchmark:
@@ -18,5 +20,7 @@ rule fuse:
         runtime=rule_setting("fuse", "runtime"),
     params:
         top=config["fuse"]["top"],
+        spike=spike_options,
     shell:
-        "vidjil fuse {input} -o {output} --top {params.top} > {log} 2>&1"
+        "vidjil fuse {input} -o {output.vidjil} --airr {output.airr} --diversity {output.diversity} "
+        "--top {params.top} {params.spike} > {log} 2>&1"

@@ -9,6 +9,7 @@ import random
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -113,3 +114,23 @@ def small_sample(tmp_path_factory: pytest.TempPathFactory) -> SimulatedSample:
     return simulate_sample(
         tmp_path_factory.mktemp("small"), ["IGH", "IGK", "IGL", "TRA", "TRB", "TRG", "TRD"], 12, 6000, seed=11
     )
+
+
+CHROMIUM = Path("/usr/bin/chromium")
+
+
+@pytest.fixture(scope="session")
+def browser() -> Any:
+    """Headless Chromium from Debian, driven by Playwright (no browser download)."""
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        pytest.skip("playwright is not installed")
+    if not CHROMIUM.exists():
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"{CHROMIUM} is missing in CI (make test installs Debian's chromium as root)")
+        pytest.skip(f"{CHROMIUM} is not installed (Debian package chromium)")
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox"])
+        yield chromium
+        chromium.close()

@@ -79,7 +79,7 @@ def test_vidjil_shape_matches_the_reference(small_run: Path) -> None:
     for box in ("5", "3", "junction", "cdr3", "evalue"):
         for key, value in ref_clone["seg"][box].items():
             assert type(our_clone["seg"][box][key]) is type(value), (box, key)
-    assert set(ours["diversity"]) == set(reference["diversity"])
+    assert set(ours["diversity"]) >= set(reference["diversity"])
 
 
 def test_airr_output_validates(small_run: Path) -> None:

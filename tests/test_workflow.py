@@ -189,3 +189,20 @@ def test_snakemake_report_gathers_the_set_reports(demo: Path) -> None:
     assert run.returncode == 0, run.stderr[-2000:]
     names = zipfile.ZipFile(demo / "report.zip").namelist()
     assert {Path(n).name for n in names} >= {"P1.report.html", "run-2026-05.report.html", "report.html"}
+
+
+def test_fused_leukemic_clone_counts_match_the_truth(demo: Path) -> None:
+    """Accuracy of the follow-up: the leukemic clone's reads in every sample within 3%
+    of the simulated truth (4,000 reads, then 200, then 6: about 20%, 0.5%, 0.01%)."""
+    results = demo / "results" / "multi+inc" / "sets" / "P1"
+    fused = json.loads((results / "P1.fused.vidjil").read_text())
+    junction = leukemic_junction(demo)
+    (leukemic,) = [c for c in fused["clones"] if junction in c["sequence"]]
+    for name, counted in zip(fused["samples"]["original_names"], leukemic["reads"], strict=True):
+        truth = (demo / f"resources/demo/reads/{name}.truth.tsv").read_text().splitlines()
+        expected = int(dict(zip(truth[0].split("\t"), truth[1].split("\t"), strict=True))["reads"])
+        assert abs(counted - expected) <= 0.03 * expected, (name, counted, expected)
+    assert leukemic["_mrd"]["below_limit"] == [False, False, False]
+    assert (results / "P1.fused.airr.tsv").exists()
+    diversity = (results / "P1.diversity.tsv").read_text()
+    assert "P1-diagnosis\tIGH\tchao1\t" in diversity and "morisita_horn" in diversity

@@ -120,10 +120,21 @@ def add_demo(sub: argparse._SubParsersAction[Parser]) -> None:
 
 
 def add_fuse_report_index(sub: argparse._SubParsersAction[Parser]) -> None:
-    f = sub.add_parser("fuse", help="fuse the samples of a set (.vidjil files, in sample order)")
-    f.add_argument("inputs", nargs="+", type=Path, help=".vidjil files (plain or gzip), in sample order")
+    f = sub.add_parser("fuse", help="fuse the samples of a set: clones followed over time, MRD, diversity")
+    f.add_argument("inputs", nargs="+", type=Path, help=".vidjil (plain or gzip) or AIRR TSV files, in sample order")
     f.add_argument("-o", "--output", required=True, type=Path, help="fused .vidjil file")
-    f.add_argument("--top", type=_positive_int, default=50, help="keep clones in the top N of a sample (default 50)")
+    f.add_argument("--top", type=_positive_int, default=50, help="follow clones in the top N of a sample (default 50)")
+    f.add_argument("--airr", type=Path, help="also write the followed clones as AIRR TSV (repertoire_id per sample)")
+    f.add_argument("--diversity", type=Path, help="also write diversity and overlap indices as TSV")
+    f.add_argument("--spike", help="sequence (or window) of a spike-in clone present in every sample")
+    f.add_argument(
+        "--spike-copies",
+        type=float,
+        nargs="+",
+        default=[],
+        help="copies of the spike-in put in each sample (one value, or one per sample): clones get "
+        "spike-normalised copies",
+    )
     r = sub.add_parser("report", help="HTML report of a fused set")
     r.add_argument("fused", type=Path, help="fused .vidjil file")
     r.add_argument("-o", "--output", required=True, type=Path, help="HTML file")
@@ -227,9 +238,14 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_fuse(args: argparse.Namespace) -> int:
-    from .fuse import run_fuse
+    from .fuse import FuseOptions, run_fuse
 
-    fused = run_fuse(args.inputs, args.output, args.top)
+    if args.spike_copies and not args.spike:
+        raise UserError("--spike-copies needs --spike")
+    options = FuseOptions(
+        top=args.top, spike=args.spike.upper() if args.spike else None, spike_copies=args.spike_copies
+    )
+    fused = run_fuse(args.inputs, args.output, options, airr=args.airr, diversity=args.diversity)
     print(
         f"fuse: {fused['samples']['number']} samples, {len(fused['clones'])} clones -> {args.output}", file=sys.stderr
     )

@@ -1,15 +1,21 @@
 """`vidjil fuse`: the samples of a set in one `.vidjil` document, clones followed
-over time.
+over time (MRD), diversity and overlaps.
 
-Every clone in the top `--top` of at least one sample is kept and followed in all
-samples (0 reads where absent), matched by window. Per-sample values are arrays in
-the order the samples are given; the clone's other fields come from the sample
-where it ranks best."""
+Inputs are `.vidjil` files (plain or gzip) or AIRR Rearrangement TSV, in sample
+order. Two passes over the inputs, one file at a time (memory: the largest file,
+plus a count per clone): the first finds the clones in the top `--top` of at least
+one sample, the second follows them in every sample. A clone is matched across
+samples by its window and by (locus, junction nucleotides), so that a window
+shifted in one sample does not split it."""
 
 from __future__ import annotations
 
+import csv
 import gzip
 import json
+import math
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -18,80 +24,468 @@ from . import __version__
 from .errors import UserError
 
 SAMPLE_FIELDS = ("original_names", "run_timestamp", "producer", "commandline", "log")
+# A clone seen in no read of a sample is below the detection limit: with 3 / N, a
+# clone at that fraction has a 95% chance of at least one read among N (Poisson).
+LOD_READS = 3
+SYSTEM_LOCUS = {"TRA+D": "TRA", "TRD+": "TRD", "TRB+": "TRB", "IGH+": "IGH", "IGK+": "IGK"}
+
+
+@dataclass
+class Clone:
+    """One clone of one sample, as fusing needs it."""
+
+    keys: list[tuple[str, ...]]
+    reads: int
+    record: dict[str, Any]
+
+
+@dataclass
+class Sample:
+    """What a sample brings besides its clones."""
+
+    name: str
+    total: int
+    segmented: int
+    germline: dict[str, int]
+    meta: dict[str, list[Any]] = field(default_factory=dict)
+    diversity: dict[str, Any] = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def _open_text(path: Path) -> str:
+    try:
+        raw = path.read_bytes()
+        return gzip.decompress(raw).decode() if raw[:2] == b"\x1f\x8b" else raw.decode()
+    except FileNotFoundError:
+        raise UserError(f"{path}: no such file") from None
+    except (OSError, EOFError, UnicodeDecodeError) as exc:
+        raise UserError(f"{path}: unreadable ({exc})") from None
 
 
 def read_vidjil(path: Path) -> dict[str, Any]:
     """A `.vidjil` document (plain or gzip), checked for what fusing needs."""
+    text = _open_text(path)
     try:
-        raw = path.read_bytes()
-        text = gzip.decompress(raw).decode() if raw[:2] == b"\x1f\x8b" else raw.decode()
         doc = json.loads(text)
-    except FileNotFoundError:
-        raise UserError(f"{path}: no such file") from None
-    except (OSError, EOFError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except json.JSONDecodeError as exc:
         raise UserError(f"{path}: not a readable .vidjil file ({exc})") from None
     if not isinstance(doc, dict) or not isinstance(doc.get("clones"), list) or "reads" not in doc:
         raise UserError(f"{path}: not a .vidjil document (no 'clones' list or no 'reads')")
     return doc
 
 
-def _per_sample(doc: dict[str, Any], key: str) -> list[Any]:
-    value = doc.get("samples", {}).get(key, [])
-    return value if isinstance(value, list) else [value]
+def junction_nt(clone: dict[str, Any]) -> str:
+    junction = clone.get("seg", {}).get("junction")
+    if not junction or "sequence" not in clone:
+        return ""
+    return str(clone["sequence"][junction["start"] - 1 : junction["stop"]])
 
 
-def fuse(docs: list[dict[str, Any]], top: int) -> dict[str, Any]:
-    """Fuse single-sample documents (in sample order)."""
-    n = len(docs)
-    best: dict[str, tuple[int, int, dict[str, Any]]] = {}  # id -> (rank, sample, clone)
-    reads: dict[str, list[int]] = {}
-    for i, doc in enumerate(docs):
-        for rank, clone in enumerate(doc["clones"], start=1):
-            counts = reads.setdefault(clone["id"], [0] * n)
-            counts[i] = int(clone["reads"][0])
-            if rank <= top and (clone["id"] not in best or rank < best[clone["id"]][0]):
-                best[clone["id"]] = (rank, i, clone)
-    totals = [int(d["reads"]["total"][0]) for d in docs]
-    segmented = [int(d["reads"]["segmented"][0]) for d in docs]
-    kept = sorted(
-        best.items(),
-        key=lambda item: (-max(r / max(1, s) for r, s in zip(reads[item[0]], segmented, strict=True)), item[0]),
+def locus_of_system(system: str) -> str:
+    return SYSTEM_LOCUS.get(system, system)
+
+
+def clone_keys(window: str | None, locus: str, junction: str) -> list[tuple[str, ...]]:
+    keys: list[tuple[str, ...]] = []
+    if window:
+        keys.append(("w", window))
+    if junction:
+        keys.append(("j", locus, junction))
+    return keys
+
+
+def _first(value: Any) -> Any:
+    return value[0] if isinstance(value, list) else value
+
+
+def _vidjil_sample(path: Path) -> tuple[Sample, list[Clone]]:
+    doc = read_vidjil(path)
+    reads = doc["reads"]
+    meta = {
+        key: list(v) if isinstance(v, list) else [v] for key, v in doc.get("samples", {}).items() if key != "number"
+    }
+    names = meta.get("original_names") or [path.name]
+    sample = Sample(
+        name=str(names[0]),
+        total=int(_first(reads["total"])),
+        segmented=int(_first(reads["segmented"])),
+        germline={k: int(_first(v)) for k, v in reads.get("germline", {}).items()},
+        meta=meta,
+        diversity=_first(doc.get("diversity", {}).get("_by_system", [{}])) or {},
+        extra={
+            "undetected": {k: int(_first(v)) for k, v in reads.get("_undetected", {}).items()},
+            "warn": doc.get("warn", []),
+            "germlines": doc.get("germlines", {}),
+        },
     )
     clones = []
-    for position, (clone_id, (_, sample, clone)) in enumerate(kept, start=1):
-        fused = {k: v for k, v in clone.items() if k not in ("reads", "top")}
-        fused["reads"] = reads[clone_id]
-        fused["top"] = position
-        fused["_best_sample"] = sample
-        clones.append(fused)
-    systems = sorted({s for d in docs for s in d["reads"].get("germline", {})})
+    for record in doc["clones"]:
+        locus = locus_of_system(str(record.get("germline", "")))
+        clones.append(Clone(clone_keys(record["id"], locus, junction_nt(record)), int(_first(record["reads"])), record))
+    return sample, clones
+
+
+def _airr_sample(path: Path) -> tuple[Sample, list[Clone]]:
+    """Rows of an AIRR Rearrangement TSV; rows sharing a `clone_id` are one clone."""
+    text = _open_text(path)
+    rows = list(csv.DictReader(text.splitlines(), delimiter="\t"))
+    if not rows or "sequence_id" not in rows[0]:
+        raise UserError(f"{path}: not an AIRR Rearrangement TSV (no rows or no 'sequence_id' column)")
+    by_clone: dict[str, Clone] = {}
+    for n, row in enumerate(rows, start=2):
+        try:
+            count = int(row.get("duplicate_count") or 1)
+        except ValueError:
+            raise UserError(f"{path}, row {n}: duplicate_count '{row['duplicate_count']}' is not a number") from None
+        locus = row.get("locus") or ""
+        junction = (row.get("junction") or "").upper()
+        window = row.get("vidjil_window") or None
+        clone_id = row.get("clone_id") or row["sequence_id"]
+        if clone_id in by_clone:
+            by_clone[clone_id].reads += count
+            continue
+        calls = [row.get(k, "").split(",")[0] for k in ("v_call", "d_call", "j_call")]
+        record: dict[str, Any] = {
+            "id": window or (f"{locus}:{junction}" if junction else row["sequence_id"]),
+            "germline": row.get("vidjil_system") or locus,
+            "sequence": row.get("sequence", ""),
+            "name": " ".join(c for c in calls if c),
+            "_airr": {k: v for k, v in row.items() if v},
+        }
+        if junction:
+            record["seg"] = {"junction": {"aa": row.get("junction_aa", ""), "productive": row.get("productive") == "T"}}
+        by_clone[clone_id] = Clone(clone_keys(window, locus, junction), count, record)
+    clones = sorted(by_clone.values(), key=lambda c: -c.reads)
+    segmented = sum(c.reads for c in clones)
+    germline: dict[str, int] = {}
+    for c in clones:
+        germline[c.record["germline"]] = germline.get(c.record["germline"], 0) + c.reads
+    sample = Sample(path.name.split(".")[0], segmented, segmented, germline, meta={"original_names": [path.name]})
+    sample.diversity = {
+        system: diversity_of([c.reads for c in clones if c.record["germline"] == system]) for system in germline
+    }
+    return sample, clones
+
+
+def read_sample(path: Path) -> tuple[Sample, list[Clone]]:
+    """A sample's clones, ranked (most reads first), from `.vidjil` or AIRR TSV."""
+    name = path.name.lower()
+    if name.endswith((".tsv", ".tsv.gz")):
+        return _airr_sample(path)
+    return _vidjil_sample(path)
+
+
+def diversity_of(sizes: list[int]) -> dict[str, float]:
+    """Shannon (natural log), Pielou evenness, Simpson (1 - sum n(n-1)/N(N-1)),
+    clonality (1 - evenness) and bias-corrected Chao1 of clone sizes."""
+    sizes = [s for s in sizes if s > 0]
+    n, s = sum(sizes), len(sizes)
+    if n == 0:
+        return {"clones": 0, "reads": 0, "shannon": 0.0, "evenness": 0.0, "simpson": 0.0, "chao1": 0.0}
+    shannon = -sum(x / n * math.log(x / n) for x in sizes)
+    f1, f2 = sizes.count(1), sizes.count(2)
+    return {
+        "clones": s,
+        "reads": n,
+        "shannon": shannon,
+        "evenness": shannon / math.log(s) if s > 1 else 0.0,
+        "simpson": 1 - sum(x * (x - 1) for x in sizes) / (n * (n - 1)) if n > 1 else 0.0,
+        "chao1": s + f1 * max(0, f1 - 1) / (2 * (f2 + 1)),
+    }
+
+
+def overlaps(a: dict[Any, int], b: dict[Any, int]) -> dict[str, float]:
+    """Morisita-Horn and Jaccard overlap of two samples (clone -> reads)."""
+    x, y = sum(a.values()), sum(b.values())
+    shared = set(a) & set(b)
+    union = set(a) | set(b)
+    jaccard = len(shared) / len(union) if union else 0.0
+    if not x or not y:
+        return {"morisita_horn": 0.0, "jaccard": jaccard}
+    dx = sum(v * v for v in a.values()) / (x * x)
+    dy = sum(v * v for v in b.values()) / (y * y)
+    cross = sum(a[k] * b[k] for k in shared)
+    return {"morisita_horn": 2 * cross / ((dx + dy) * x * y), "jaccard": jaccard}
+
+
+class Entities:
+    """Union-find over clone keys: the clones sharing a window or a junction are one."""
+
+    def __init__(self) -> None:
+        self.parent: dict[tuple[str, ...], tuple[str, ...]] = {}
+
+    def find(self, key: tuple[str, ...]) -> tuple[str, ...]:
+        root = key
+        while self.parent[root] != root:
+            root = self.parent[root]
+        while self.parent[key] != root:
+            self.parent[key], key = root, self.parent[key]
+        return root
+
+    def add(self, keys: list[tuple[str, ...]]) -> tuple[str, ...]:
+        for k in keys:
+            self.parent.setdefault(k, k)
+        roots = sorted({self.find(k) for k in keys})
+        for r in roots[1:]:
+            self.parent[r] = roots[0]
+        return roots[0]
+
+    def lookup(self, keys: list[tuple[str, ...]]) -> tuple[str, ...] | None:
+        for k in keys:
+            if k in self.parent:
+                return self.find(k)
+        return None
+
+
+def _decade(fraction: float) -> float:
+    return 10.0 ** math.floor(math.log10(fraction)) if fraction > 0 else 0.0
+
+
+@dataclass
+class FuseOptions:
+    top: int = 50
+    spike: str | None = None
+    spike_copies: list[float] = field(default_factory=list)
+
+
+def fuse(paths: list[Path], options: FuseOptions) -> dict[str, Any]:
+    """Fuse the samples of `paths` (in sample order)."""
+    n = len(paths)
+    entities = Entities()
+    best: dict[tuple[str, ...], tuple[int, int, dict[str, Any]]] = {}
+    samples: list[Sample] = []
+    # First pass: the clones in some sample's top, and the best-ranked record of each.
+    for i, path in enumerate(paths):
+        sample, clones = read_sample(path)
+        samples.append(sample)
+        for rank, clone in enumerate(clones[: options.top], start=1):
+            if not clone.keys:
+                continue
+            root = entities.add(clone.keys)
+            if root not in best or (rank, i) < best[root][:2]:
+                best[root] = (rank, i, clone.record)
+    # Merged entities keep one root: re-key the best records.
+    followed: dict[tuple[str, ...], tuple[int, int, dict[str, Any]]] = {}
+    for root, value in best.items():
+        r = entities.find(root)
+        if r not in followed or value[:2] < followed[r][:2]:
+            followed[r] = value
+    reads = {root: [0] * n for root in followed}
+    names: dict[tuple[str, ...], list[str | None]] = {root: [None] * n for root in followed}
+    productive: dict[tuple[str, ...], list[bool | None]] = {root: [None] * n for root in followed}
+    others: list[dict[float, list[int]]] = [{} for _ in range(n)]
+    profiles: list[dict[Any, int]] = [{} for _ in range(n)]
+    spike_reads = [0] * n
+    # Second pass: every clone of every sample, followed or counted with the others.
+    for i, path in enumerate(paths):
+        _, clones = read_sample(path)
+        segmented = max(1, samples[i].segmented)
+        for clone in clones:
+            entity = entities.lookup(clone.keys) if clone.keys else None
+            key: Any = entity if entity is not None else (clone.keys[0] if clone.keys else clone.record.get("id"))
+            profiles[i][key] = profiles[i].get(key, 0) + clone.reads
+            if options.spike and _is_spike(clone.record, options.spike):
+                spike_reads[i] += clone.reads
+            if entity is None:
+                bucket = others[i].setdefault(_decade(clone.reads / segmented), [0, 0])
+                bucket[0] += 1
+                bucket[1] += clone.reads
+                continue
+            reads[entity][i] += clone.reads
+            if names[entity][i] is None:
+                names[entity][i] = clone.record.get("name")
+                junction = clone.record.get("seg", {}).get("junction")
+                productive[entity][i] = bool(junction["productive"]) if junction else None
+    return _document(samples, followed, reads, names, productive, others, profiles, spike_reads, options)
+
+
+def _is_spike(record: dict[str, Any], spike: str) -> bool:
+    seq = str(record.get("sequence", "")).upper()
+    return bool(seq) and (spike in seq or str(record.get("id", "")).upper() in spike)
+
+
+def _warnings(names: list[str | None], productive: list[bool | None]) -> list[dict[str, str]]:
+    warn = []
+    distinct = sorted({x for x in names if x})
+    if len(distinct) > 1:
+        warn.append(
+            {"code": "W81", "level": "warn", "msg": "Different designations in samples: " + " | ".join(distinct)}
+        )
+    if len({p for p in productive if p is not None}) > 1:
+        warn.append({"code": "W82", "level": "warn", "msg": "Productive in some samples, unproductive in others"})
+    return warn
+
+
+def _document(
+    samples: list[Sample],
+    followed: dict[tuple[str, ...], tuple[int, int, dict[str, Any]]],
+    reads: dict[tuple[str, ...], list[int]],
+    names: dict[tuple[str, ...], list[str | None]],
+    productive: dict[tuple[str, ...], list[bool | None]],
+    others: list[dict[float, list[int]]],
+    profiles: list[dict[Any, int]],
+    spike_reads: list[int],
+    options: FuseOptions,
+) -> dict[str, Any]:
+    n = len(samples)
+    segmented = [s.segmented for s in samples]
+    totals = [s.total for s in samples]
+    lod = [LOD_READS / s if s else 1.0 for s in segmented]
+    order = sorted(
+        followed,
+        key=lambda r: (-max(c / max(1, s) for c, s in zip(reads[r], segmented, strict=True)), followed[r][0], r),
+    )
+    copies = options.spike_copies * n if len(options.spike_copies) == 1 else options.spike_copies
+    clones = []
+    for position, root in enumerate(order, start=1):
+        _, sample, record = followed[root]
+        counts = reads[root]
+        clone = {k: v for k, v in record.items() if k not in ("reads", "top", "warn")}
+        clone["reads"] = counts
+        clone["top"] = position
+        mrd: dict[str, Any] = {
+            "fraction_detected": [c / s if s else 0.0 for c, s in zip(counts, segmented, strict=True)],
+            "fraction_total": [c / t if t else 0.0 for c, t in zip(counts, totals, strict=True)],
+            "limit_of_detection": lod,
+            "below_limit": [c == 0 for c in counts],
+            "best_sample": sample,
+        }
+        if options.spike:
+            mrd["spike_normalised_copies"] = [
+                c * k / s if s else None for c, k, s in zip(counts, copies, spike_reads, strict=True)
+            ]
+        clone["_mrd"] = mrd
+        warn = [w for w in record.get("warn", []) if w.get("code") not in ("W81", "W82")]
+        warn += _warnings(names[root], productive[root])
+        if warn:
+            clone["warn"] = warn
+        clones.append(clone)
+    systems = sorted({k for s in samples for k in s.germline})
+    by_system = [
+        {
+            system: {**d, "clonality": 1 - d.get("evenness", 0.0)}
+            for system, d in s.diversity.items()
+            if isinstance(d, dict) and d.get("clones")
+        }
+        for s in samples
+    ]
+    overall = [diversity_of(list(p.values())) for p in profiles]
+    pairs = [{"samples": [a, b], **overlaps(profiles[a], profiles[b])} for a in range(n) for b in range(a + 1, n)]
     now = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S")
+    meta = {key: [v for s in samples for v in s.meta.get(key, [""])] for key in SAMPLE_FIELDS}
+    meta["original_names"] = [s.name for s in samples]
     return {
         "vidjil_json_version": "2016b",
         "producer": f"vidjil-platform {__version__} (fuse)",
         "timestamp": now,
-        "samples": {"number": n} | {key: [v for d in docs for v in _per_sample(d, key)] for key in SAMPLE_FIELDS},
+        "samples": {"number": n, **meta},
         "reads": {
             "total": totals,
             "segmented": segmented,
-            "germline": {s: [int(d["reads"].get("germline", {}).get(s, [0])[0]) for d in docs] for s in systems},
+            "germline": {k: [s.germline.get(k, 0) for s in samples] for k in systems},
+            "_undetected": [s.extra.get("undetected", {}) for s in samples],
+            "_others": [
+                [{"min_fraction": d, "clones": c, "reads": r} for d, (c, r) in sorted(o.items(), reverse=True)]
+                for o in others
+            ],
         },
-        "germlines": docs[0].get("germlines", {}),
+        "germlines": samples[0].extra.get("germlines", {}) if samples else {},
+        "diversity": {
+            "index_H_entropy": [d["shannon"] for d in overall],
+            "index_E_equitability": [d["evenness"] for d in overall],
+            "index_Ds_diversity": [d["simpson"] for d in overall],
+            "_by_system": by_system,
+            "_overlap": pairs,
+        },
+        "_warn_samples": [s.extra.get("warn", []) for s in samples],
+        "_mrd": {"limit_of_detection_reads": LOD_READS, "spike": options.spike, "spike_reads": spike_reads},
         "clones": clones,
-        "_fuse": {"top": top, "clones_followed": len(clones)},
+        "_fuse": {"top": options.top, "clones_followed": len(clones)},
     }
 
 
-def run_fuse(inputs: list[Path], output: Path, top: int) -> dict[str, Any]:
+def diversity_rows(doc: dict[str, Any]) -> Iterator[list[str]]:
+    """Long TSV rows: sample, locus, index, value, other sample (overlaps)."""
+    names = doc["samples"]["original_names"]
+    for name, by_system in zip(names, doc["diversity"]["_by_system"], strict=True):
+        for locus, d in sorted(by_system.items()):
+            for index in ("clones", "reads", "shannon", "evenness", "simpson", "clonality", "chao1"):
+                if index in d:
+                    yield [name, locus, index, f"{d[index]:.6g}", ""]
+    for pair in doc["diversity"]["_overlap"]:
+        a, b = (names[k] for k in pair["samples"])
+        for index in ("morisita_horn", "jaccard"):
+            yield [a, "all", index, f"{pair[index]:.6g}", b]
+
+
+def airr_rows(doc: dict[str, Any]) -> list[dict[str, str]]:
+    """One row per followed clone and sample where it has reads: `repertoire_id` the
+    sample, `clone_id` shared across samples."""
+    from .airr_format import FIELDS
+
+    names = doc["samples"]["original_names"]
+    rows = []
+    for clone in doc["clones"]:
+        airr = clone.get("_airr", {})
+        seg = clone.get("seg", {})
+        junction = seg.get("junction", {})
+        for name, count in zip(names, clone["reads"], strict=True):
+            if not count:
+                continue
+            row = dict.fromkeys(FIELDS, "") | {k: v for k, v in airr.items() if k in FIELDS}
+            row |= {
+                "sequence_id": f"{clone['top']}-{name}",
+                "sequence": clone.get("sequence", ""),
+                "rev_comp": "F",
+                "v_call": row["v_call"] or seg.get("5", {}).get("name", ""),
+                "d_call": row["d_call"] or seg.get("4", {}).get("name", ""),
+                "j_call": row["j_call"] or seg.get("3", {}).get("name", ""),
+                "junction": row["junction"] or junction_nt(clone),
+                "junction_aa": row["junction_aa"] or junction.get("aa", ""),
+                "productive": row["productive"] or ("" if not junction else ("T" if junction["productive"] else "F")),
+                "clone_id": str(clone["top"]),
+                "duplicate_count": str(count),
+                "vidjil_window": clone["id"],
+                "vidjil_system": str(clone.get("germline", "")),
+            }
+            row["repertoire_id"] = name
+            rows.append(row)
+    return rows
+
+
+def run_fuse(
+    inputs: list[Path], output: Path, options: FuseOptions, airr: Path | None = None, diversity: Path | None = None
+) -> dict[str, Any]:
+    from .airr_format import FIELDS
     from .atomic import atomic_outputs
 
     if not inputs:
         raise UserError("fuse: no input file")
-    docs = [read_vidjil(p) for p in inputs]
-    fused = fuse(docs, top)
+    if options.spike_copies and len(options.spike_copies) not in (1, len(inputs)):
+        raise UserError(f"--spike-copies: give 1 value or one per sample ({len(inputs)})")
+    fused = fuse(inputs, options)
     try:
         with atomic_outputs() as outputs:
             outputs.write(output, lambda h: json.dump(fused, h, indent=1))
+            if airr is not None:
+                rows = airr_rows(fused)
+
+                def write_airr(handle: Any) -> None:
+                    writer = csv.DictWriter(
+                        handle, fieldnames=[*FIELDS, "repertoire_id"], delimiter="\t", lineterminator="\n"
+                    )
+                    writer.writeheader()
+                    writer.writerows(rows)
+
+                outputs.write(airr, write_airr)
+            if diversity is not None:
+
+                def write_diversity(handle: Any) -> None:
+                    handle.write("sample\tlocus\tindex\tvalue\tother_sample\n")
+                    for row in diversity_rows(fused):
+                        handle.write("\t".join(row) + "\n")
+
+                outputs.write(diversity, write_diversity)
     except OSError as exc:
         raise UserError(f"{output}: cannot write: {exc.strerror or exc}") from None
     return fused

@@ -164,6 +164,15 @@ def vidjil_document(
             "index_H_entropy": [div["shannon"]],
             "index_E_equitability": [div["evenness"]],
             "index_Ds_diversity": [div["simpson"]],
+            # Per system, over all clones (windows) whatever their size: what fusing
+            # cannot recompute from the reported clones (>= -r reads).
+            "_by_system": [
+                {
+                    name: {**d, "clonality": 1 - d["evenness"]}
+                    for name, d in result["diversity_by_system"].items()
+                    if d["clones"]
+                }
+            ],
         },
         "warn": warnings,
         "clones": [

@@ -169,6 +169,8 @@ pub struct RunResult {
     pub sample_threshold: f64,
     /// Over all clones (windows after merging), whatever their size.
     pub diversity: Diversity,
+    /// The same per system (unexpected recombinations last).
+    pub diversity_by_system: Vec<Diversity>,
 }
 
 #[derive(Clone, Copy, Debug, Default)]
@@ -180,12 +182,19 @@ pub struct Diversity {
     /// Simpson diversity 1 - sum n(n-1) / N(N-1).
     pub simpson: f64,
     pub clones: u64,
+    /// Reads, and clones of one and of two reads (Chao1's f1, f2).
+    pub reads: u64,
+    pub singletons: u64,
+    pub doubletons: u64,
 }
 
 impl Diversity {
     pub fn of(sizes: impl Iterator<Item = u64>) -> Diversity {
         let (mut n, mut s, mut n_ln_n, mut pairs) = (0f64, 0u64, 0f64, 0f64);
+        let (mut f1, mut f2) = (0u64, 0u64);
         for x in sizes.filter(|&x| x > 0) {
+            f1 += (x == 1) as u64;
+            f2 += (x == 2) as u64;
             let x = x as f64;
             n += x;
             s += 1;
@@ -205,7 +214,16 @@ impl Diversity {
                 0.0
             },
             clones: s,
+            reads: n as u64,
+            singletons: f1,
+            doubletons: f2,
         }
+    }
+
+    /// Bias-corrected Chao1 richness: S + f1 (f1 - 1) / (2 (f2 + 1)).
+    pub fn chao1(&self) -> f64 {
+        let f1 = self.singletons as f64;
+        self.clones as f64 + f1 * (f1 - 1.0).max(0.0) / (2.0 * (self.doubletons as f64 + 1.0))
     }
 }
 
@@ -707,6 +725,17 @@ fn build_clones(
     }
     result.distribution = decades.into_iter().map(|(d, (w, r))| (d, w, r)).collect();
     result.diversity = Diversity::of(all.iter().map(|(_, s)| s.reads as u64));
+    let n_systems = result.systems.len() - 1;
+    result.diversity_by_system = (0..=n_systems)
+        .map(|k| {
+            let code = if k == n_systems { UNEXPECTED_CODE } else { k as u16 };
+            Diversity::of(
+                all.iter()
+                    .filter(|(_, s)| s.system == code)
+                    .map(|(_, s)| s.reads as u64),
+            )
+        })
+        .collect();
     let mut kept: Vec<(u128, WindowStat)> = all
         .into_iter()
         .filter(|(_, s)| s.reads >= params.min_reads)
@@ -824,5 +853,9 @@ mod tests {
         assert!((d.evenness - 1.0).abs() < 1e-12);
         assert!((d.simpson - (1.0 - 40.0 / 90.0)).abs() < 1e-12);
         assert_eq!(Diversity::of([7u64].into_iter()).shannon, 0.0);
+        // Chao1: S + f1 (f1 - 1) / (2 (f2 + 1)) = 5 + 3 * 2 / (2 * 2) = 6.5
+        let d = Diversity::of([1u64, 1, 1, 2, 9].into_iter());
+        assert_eq!((d.singletons, d.doubletons, d.reads), (3, 1, 14));
+        assert_eq!(d.chao1(), 6.5);
     }
 }

@@ -339,6 +339,19 @@ fn designation_to_dict<'py>(
     Ok(d)
 }
 
+fn diversity_to_dict<'py>(py: Python<'py>, div: &crate::pipeline::Diversity) -> PyResult<Bound<'py, PyDict>> {
+    let d = PyDict::new(py);
+    d.set_item("shannon", div.shannon)?;
+    d.set_item("evenness", div.evenness)?;
+    d.set_item("simpson", div.simpson)?;
+    d.set_item("clones", div.clones)?;
+    d.set_item("reads", div.reads)?;
+    d.set_item("singletons", div.singletons)?;
+    d.set_item("doubletons", div.doubletons)?;
+    d.set_item("chao1", div.chao1())?;
+    Ok(d)
+}
+
 fn tally<'py>(py: Python<'py>, t: Tally) -> PyResult<Bound<'py, PyDict>> {
     let d = PyDict::new(py);
     d.set_item("reads", t.reads)?;
@@ -380,12 +393,17 @@ fn result_to_dict<'py>(py: Python<'py>, g: &PyGermline, r: &RunResult) -> PyResu
     d.set_item("seconds_clones", r.seconds_clones)?;
     d.set_item("seconds_designation", r.seconds_designation)?;
     d.set_item("sample_threshold", r.sample_threshold)?;
-    let div = PyDict::new(py);
-    div.set_item("shannon", r.diversity.shannon)?;
-    div.set_item("evenness", r.diversity.evenness)?;
-    div.set_item("simpson", r.diversity.simpson)?;
-    div.set_item("clones", r.diversity.clones)?;
-    d.set_item("diversity", div)?;
+    d.set_item("diversity", diversity_to_dict(py, &r.diversity)?)?;
+    let by_system = PyDict::new(py);
+    for (i, div) in r.diversity_by_system.iter().enumerate() {
+        let name = if i == g.germline.systems.len() {
+            "unexpected".to_string()
+        } else {
+            g.system_name(i)
+        };
+        by_system.set_item(name, diversity_to_dict(py, div)?)?;
+    }
+    d.set_item("diversity_by_system", by_system)?;
     let clones = PyList::empty(py);
     for c in &r.clones {
         let cd = PyDict::new(py);
