@@ -250,6 +250,11 @@ def index_output():
     return f"{RESULTS}/.index/{RUN_ID}.done"
 
 
+def sheet_options():
+    sets = f" --sets {SETS_PATH}" if SETS_PATH else ""
+    return f"--samples {SAMPLES_PATH}{sets}"
+
+
 def run_info_options():
     from snakemake import __version__ as snakemake_version
 

@@ -19,6 +19,8 @@ rule index:
     params:
         results=lambda wildcards, output: Path(output[0]).parent.parent,
         run=RUN_ID,
+        sheets=sheet_options(),
         info=run_info_options(),
     shell:
-        "vidjil index add {params.results} --run {params.run} {params.info} > {log} 2>&1 && touch {output}"
+        "vidjil index add {params.results} --run {params.run} {params.sheets} {params.info} > {log} 2>&1 "
+        "&& touch {output}"

@@ -139,13 +139,42 @@ def add_fuse_report_index(sub: argparse._SubParsersAction[Parser]) -> None:
     r.add_argument("fused", type=Path, help="fused .vidjil file")
     r.add_argument("-o", "--output", required=True, type=Path, help="HTML file")
     r.add_argument("--title", help="page title (default: the file name)")
-    i = sub.add_parser("index", help="the SQLite index of a results folder")
+    i = sub.add_parser("index", help="the SQLite index of a results folder: runs, samples, clones")
     isub = i.add_subparsers(dest="index_command", required=True, parser_class=Parser)
-    a = isub.add_parser("add", help="record a run and its results")
+    a = isub.add_parser("add", help="record a run (its description, then the index brought up to date)")
     a.add_argument("results", type=Path, help="results folder")
     a.add_argument("--run", required=True, help="run id")
     a.add_argument("--db", type=Path, help="database (default: RESULTS/index.sqlite)")
+    a.add_argument("--samples", type=Path, help="the run's sample sheet (TSV)")
+    a.add_argument("--sets", type=Path, help="the run's sets sheet (TSV)")
     a.add_argument("--info", action="append", default=[], metavar="KEY=VALUE", help="run metadata")
+    rb = isub.add_parser("rebuild", help="rebuild the index from the results tree (no change: no write)")
+    rb.add_argument("results", type=Path, help="results folder")
+    rb.add_argument("--db", type=Path, help="database (default: RESULTS/index.sqlite)")
+    default_db = Path("results/index.sqlite")
+    se = isub.add_parser("search", help="samples where a clone was found, in every run")
+    se.add_argument("--db", type=Path, default=default_db, help=f"database (default: {default_db})")
+    se.add_argument("--junction-aa", help="junction in amino acids (CASS...)")
+    se.add_argument("--junction", help="junction in nucleotides")
+    se.add_argument("--v", help="V gene (IGHV3-23) or allele (IGHV3-23*01)")
+    se.add_argument("--json", action="store_true", help="JSON instead of a table")
+    li = isub.add_parser("list", help="runs, sets and samples")
+    li.add_argument("--db", type=Path, default=default_db)
+    li.add_argument("--json", action="store_true")
+    sh = isub.add_parser("show", help="one sample set: samples, results, fused files")
+    sh.add_argument("set", help="sample set name")
+    sh.add_argument("--db", type=Path, default=default_db)
+    ex = sub.add_parser("export-set", help="a sample set with its samples, results and fused files (tar.gz)")
+    ex.add_argument("set", help="sample set name")
+    ex.add_argument("-o", "--output", required=True, type=Path, help="archive (.tar.gz)")
+    ex.add_argument("--results", type=Path, default=Path("results"), help="results folder (default: results)")
+    im = sub.add_parser("import-set", help="import a sample-set archive (checksums verified first)")
+    im.add_argument("archive", type=Path)
+    im.add_argument("--results", type=Path, default=Path("results"), help="results folder (default: results)")
+    im.add_argument("--dry-run", action="store_true", help="say what would be written; change nothing")
+    bk = isub.add_parser("backup", help="online backup of the index, then an integrity check of the copy")
+    bk.add_argument("dest", type=Path, help="backup file or folder")
+    bk.add_argument("--db", type=Path, default=default_db)
 
 
 def build_parser() -> Parser:
@@ -259,17 +288,72 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_index(args: argparse.Namespace) -> int:
-    from .index import add_run
+def _print_table(rows: list[dict[str, object]]) -> None:
+    if not rows:
+        print("(none)")
+        return
+    print("\t".join(rows[0]))
+    for row in rows:
+        print("\t".join("" if v is None else f"{v:.6g}" if isinstance(v, float) else str(v) for v in row.values()))
 
-    info = {}
-    for item in args.info:
-        key, sep, value = item.partition("=")
-        if not sep:
-            raise UserError(f"--info: '{item}' is not KEY=VALUE")
-        info[key] = value
-    counts = add_run(args.results, args.db or args.results / "index.sqlite", args.run, info)
-    print(f"index: run {args.run}: {counts['results']} results, {counts['fused']} fused sets", file=sys.stderr)
+
+def cmd_index(args: argparse.Namespace) -> int:
+    import json
+
+    from . import index
+
+    command = args.index_command
+    if command in ("add", "rebuild"):
+        db = args.db or args.results / "index.sqlite"
+        if command == "add":
+            info = {}
+            for item in args.info:
+                key, sep, value = item.partition("=")
+                if not sep:
+                    raise UserError(f"--info: '{item}' is not KEY=VALUE")
+                info[key] = value
+            counts = index.add_run(args.results, db, args.run, info, args.samples, args.sets)
+        else:
+            counts = index.rebuild(args.results, db)
+        changed = "updated" if counts.pop("changed") else "unchanged"
+        print(f"index: {db} {changed}: " + ", ".join(f"{v} {k}" for k, v in counts.items()), file=sys.stderr)
+    elif command == "search":
+        hits = index.search(args.db, args.junction_aa, args.junction, args.v)
+        print(json.dumps(hits, indent=1)) if args.json else _print_table(list(hits))
+    elif command == "list":
+        listing = index.listing(args.db)
+        if args.json:
+            print(json.dumps(listing, indent=1))
+        for part, rows in listing.items() if not args.json else []:
+            print(f"# {part}")
+            _print_table(list(rows))
+    elif command == "show":
+        print(json.dumps(index.show_set(args.db, args.set), indent=1))
+    elif command == "backup":
+        done = index.backup(args.db, args.dest)
+        print(f"index: backup {done['backup']} ({done['size']} bytes), integrity {done['integrity']}", file=sys.stderr)
+    return 0
+
+
+def cmd_export_set(args: argparse.Namespace) -> int:
+    from .index import export_set
+
+    manifest = export_set(args.results, args.results / "index.sqlite", args.set, args.output)
+    print(f"export-set: {args.set}: {len(manifest['files'])} files -> {args.output}", file=sys.stderr)
+    return 0
+
+
+def cmd_import_set(args: argparse.Namespace) -> int:
+    from .index import import_set
+
+    done = import_set(args.archive, args.results, args.dry_run)
+    verb = "would write" if done["dry_run"] else "wrote"
+    print(
+        f"import-set: {done['set']}: {verb} {len(done['write'])} files, {len(done['same'])} already there",
+        file=sys.stderr,
+    )
+    for path in done["write"]:
+        print(f"{'write' if not done['dry_run'] else 'would write'}\t{path}")
     return 0
 
 
@@ -292,7 +376,13 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_germline(args)
         if args.command == "demo":
             return cmd_demo(args)
-        commands = {"fuse": cmd_fuse, "report": cmd_report, "index": cmd_index}
+        commands = {
+            "fuse": cmd_fuse,
+            "report": cmd_report,
+            "index": cmd_index,
+            "export-set": cmd_export_set,
+            "import-set": cmd_import_set,
+        }
         if args.command in commands:
             return commands[args.command](args)
         parser.print_help(sys.stderr)

@@ -1,14 +1,21 @@
-"""`vidjil index add`: record a workflow run and its results in the SQLite index of
-the results folder (`RESULTS/index.sqlite`): the run (tool version, config and
-sample-sheet checksums, host), each sample's result files with their checksums and
-read counts, and the fused files of the sets. Idempotent for a run id."""
+"""The SQLite index of a results folder (`RESULTS/index.sqlite`): runs, sample sets,
+samples and their read files, results with checksums, fused sets, and the top
+clones of every result, for searches across patients and runs.
+
+`vidjil index add` (the workflow's last, local step) records a run: it writes the
+run's description to `RESULTS/.runs/<run>/run.json` (sheets, read files with size
+and sha256, provenance), then indexes. `vidjil index rebuild` rebuilds the whole
+index from the results tree alone (the run descriptions and the result files), in
+one transaction, and writes nothing when nothing changed."""
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import json
 import socket
 import sqlite3
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -16,24 +23,61 @@ from typing import Any
 from . import __version__
 from .errors import UserError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+TOP_CLONES = 100
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS runs (
-    id TEXT PRIMARY KEY, recorded TEXT NOT NULL, status TEXT NOT NULL, tool_version TEXT NOT NULL,
-    snakemake_version TEXT, config_sha256 TEXT, samples_sha256 TEXT, profile TEXT, host TEXT
+    id TEXT PRIMARY KEY, started TEXT, finished TEXT, status TEXT NOT NULL, tool_version TEXT,
+    snakemake_version TEXT, config_sha256 TEXT, samples_sha256 TEXT, germline_id TEXT,
+    germline_checksum TEXT, profile TEXT, host TEXT
+);
+CREATE TABLE IF NOT EXISTS sample_sets (name TEXT PRIMARY KEY, type TEXT NOT NULL, info TEXT);
+CREATE TABLE IF NOT EXISTS samples (name TEXT PRIMARY KEY, date TEXT, "order" INTEGER, info TEXT);
+CREATE TABLE IF NOT EXISTS set_members (
+    sample_set TEXT NOT NULL REFERENCES sample_sets(name) ON DELETE CASCADE,
+    sample TEXT NOT NULL REFERENCES samples(name) ON DELETE CASCADE,
+    position INTEGER NOT NULL, PRIMARY KEY (sample_set, sample)
+);
+CREATE TABLE IF NOT EXISTS read_files (
+    run TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+    sample TEXT NOT NULL REFERENCES samples(name) ON DELETE CASCADE,
+    path TEXT NOT NULL, size INTEGER, sha256 TEXT, PRIMARY KEY (run, sample, path)
 );
 CREATE TABLE IF NOT EXISTS results (
-    run TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE, analysis TEXT NOT NULL, sample TEXT NOT NULL,
-    vidjil TEXT NOT NULL, sha256 TEXT NOT NULL, reads_total INTEGER, reads_detected INTEGER, clones INTEGER,
-    germline TEXT, PRIMARY KEY (run, analysis, sample)
+    id INTEGER PRIMARY KEY,
+    run TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+    sample TEXT NOT NULL REFERENCES samples(name) ON DELETE CASCADE,
+    analysis TEXT NOT NULL, vidjil TEXT NOT NULL, vidjil_sha256 TEXT NOT NULL, airr TEXT, airr_sha256 TEXT,
+    reads_total INTEGER, reads_analysed INTEGER, clones INTEGER, germline_id TEXT,
+    UNIQUE (run, analysis, sample)
 );
 CREATE TABLE IF NOT EXISTS fused (
-    run TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE, analysis TEXT NOT NULL, sample_set TEXT NOT NULL,
-    vidjil TEXT NOT NULL, sha256 TEXT NOT NULL, PRIMARY KEY (run, analysis, sample_set)
+    id INTEGER PRIMARY KEY,
+    run TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+    sample_set TEXT NOT NULL REFERENCES sample_sets(name) ON DELETE CASCADE,
+    analysis TEXT NOT NULL, vidjil TEXT NOT NULL, sha256 TEXT NOT NULL, UNIQUE (run, analysis, sample_set)
+);
+CREATE TABLE IF NOT EXISTS clones (
+    result INTEGER NOT NULL REFERENCES results(id) ON DELETE CASCADE,
+    rank INTEGER NOT NULL, locus TEXT, v TEXT, d TEXT, j TEXT, junction TEXT, junction_aa TEXT,
+    reads INTEGER NOT NULL, fraction REAL NOT NULL, productive INTEGER, PRIMARY KEY (result, rank)
+);
+CREATE TABLE IF NOT EXISTS followed (
+    fused INTEGER NOT NULL REFERENCES fused(id) ON DELETE CASCADE,
+    sample TEXT NOT NULL REFERENCES samples(name) ON DELETE CASCADE,
+    rank INTEGER NOT NULL, locus TEXT, v TEXT, d TEXT, j TEXT, junction TEXT, junction_aa TEXT,
+    reads INTEGER NOT NULL, fraction REAL NOT NULL, productive INTEGER, PRIMARY KEY (fused, sample, rank)
 );
 CREATE INDEX IF NOT EXISTS results_sample ON results(sample);
+CREATE INDEX IF NOT EXISTS followed_junction_aa ON followed(junction_aa);
+CREATE INDEX IF NOT EXISTS followed_junction ON followed(junction);
+CREATE INDEX IF NOT EXISTS followed_v ON followed(v);
+CREATE INDEX IF NOT EXISTS clones_junction_aa ON clones(junction_aa);
+CREATE INDEX IF NOT EXISTS clones_junction ON clones(junction);
+CREATE INDEX IF NOT EXISTS clones_v ON clones(v);
 """
+TABLES = ["runs", "sample_sets", "samples", "set_members", "read_files", "results", "fused", "clones", "followed"]
 
 
 def sha256(path: Path) -> str:
@@ -45,44 +89,507 @@ def sha256(path: Path) -> str:
 
 
 def connect(db: Path) -> sqlite3.Connection:
-    con = sqlite3.connect(db)
+    """The index, created or migrated to the current schema; WAL: readers see the
+    state before or after a write, never half of it."""
+    con = sqlite3.connect(db, timeout=30)
     con.execute("PRAGMA foreign_keys = ON")
     con.execute("PRAGMA journal_mode = WAL")
-    con.executescript(SCHEMA)
-    con.execute("INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+    version = None
+    if con.execute("SELECT name FROM sqlite_master WHERE name = 'meta'").fetchone():
+        row = con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+        version = int(row[0]) if row else None
+    if version is not None and version > SCHEMA_VERSION:
+        raise UserError(f"{db}: index schema {version} is newer than this tool's ({SCHEMA_VERSION}): upgrade vidjil")
+    if version is not None and version < SCHEMA_VERSION:
+        # Every table is derived from the results tree: an older index is rebuilt.
+        with con:
+            for table in [*reversed(TABLES), "meta"]:
+                con.execute(f"DROP TABLE IF EXISTS {table}")
+    if version != SCHEMA_VERSION:
+        con.executescript(SCHEMA)
+        with con:
+            con.execute("INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
     return con
 
 
-def add_run(results: Path, db: Path, run: str, info: dict[str, str]) -> dict[str, int]:
-    """Record run `run` from `results/<analysis>/samples/<sample>/<sample>.stats.json`
-    and `results/<analysis>/sets/<set>/<set>.fused.vidjil`."""
+def _read_sheet(path: Path) -> list[dict[str, str]]:
+    try:
+        with open(path, newline="") as handle:
+            lines = [line for line in handle if not line.startswith("#")]
+    except OSError as exc:
+        raise UserError(f"{path}: cannot read: {exc.strerror}") from None
+    return [{k: (v or "").strip() for k, v in row.items() if k} for row in csv.DictReader(lines, delimiter="\t")]
+
+
+def describe_run(
+    run: str, samples_sheet: Path | None, sets_sheet: Path | None, info: dict[str, str], results: Path
+) -> dict[str, Any]:
+    """The run description stored with the results: sheets, read files (size, sha256)."""
+    samples = []
+    for row in _read_sheet(samples_sheet) if samples_sheet else []:
+        files = []
+        for read in (r.strip() for r in row.get("reads", "").split(";") if r.strip()):
+            path = Path(read)
+            files.append(
+                {
+                    "path": read,
+                    "size": path.stat().st_size if path.exists() else None,
+                    "sha256": sha256(path) if path.exists() else None,
+                }
+            )
+        samples.append(
+            {
+                "name": row["sample"],
+                "sets": [s.strip() for s in row.get("sets", "").split(";") if s.strip()],
+                "date": row.get("date") or None,
+                "order": int(row["order"]) if row.get("order", "").lstrip("-").isdigit() else None,
+                "info": row.get("info") or None,
+                "reads": files,
+            }
+        )
+    sets = [
+        {"name": r["set"], "type": r.get("type", "generic"), "info": r.get("info") or None}
+        for r in (_read_sheet(sets_sheet) if sets_sheet else [])
+    ]
+    now = datetime.now(UTC)
+    # Without a start time given, the oldest result of the run's samples tells it.
+    names = {s["name"] for s in samples}
+    stamps = [p.stat().st_mtime for p in results.glob("*/samples/*/*.stats.json") if p.parts[-2] in names]
+    started = datetime.fromtimestamp(min(stamps), UTC) if stamps else now
+    return {
+        "id": run,
+        "started": info.get("started", started.strftime("%Y-%m-%d %H:%M:%S")),
+        "finished": info.get("finished", now.strftime("%Y-%m-%d %H:%M:%S")),
+        "status": info.get("status", "completed"),
+        "tool_version": __version__,
+        "snakemake_version": info.get("snakemake_version"),
+        "config_sha256": info.get("config_sha256"),
+        "samples_sha256": info.get("samples_sha256"),
+        "profile": info.get("profile"),
+        "host": info.get("host", socket.gethostname()),
+        "samples": samples,
+        "sets": sets,
+    }
+
+
+def _clone_rows(vidjil: Path, result_id: int) -> Iterator[tuple[Any, ...]]:
+    from .fuse import junction_nt, locus_of_system, read_vidjil
+
+    doc = read_vidjil(vidjil)
+    segmented = doc["reads"]["segmented"][0] or 1
+    for rank, clone in enumerate(doc["clones"][:TOP_CLONES], start=1):
+        seg = clone.get("seg", {})
+        junction = seg.get("junction", {})
+        reads = clone["reads"][0]
+        yield (
+            result_id,
+            rank,
+            locus_of_system(str(clone.get("germline", ""))),
+            seg.get("5", {}).get("name"),
+            seg.get("4", {}).get("name"),
+            seg.get("3", {}).get("name"),
+            junction_nt(clone) or None,
+            junction.get("aa"),
+            reads,
+            reads / segmented,
+            None if not junction else int(bool(junction.get("productive"))),
+        )
+
+
+def _followed_rows(fused: Path, fused_id: int) -> Iterator[tuple[Any, ...]]:
+    """The clones a fused set follows, one row per sample where they have reads:
+    a clone too small to be designated in a follow-up sample is found through the
+    sample where it was large (MRD)."""
+    from .fuse import junction_nt, locus_of_system, read_vidjil
+
+    doc = read_vidjil(fused)
+    names = doc["samples"]["original_names"]
+    segmented = doc["reads"]["segmented"]
+    for clone in doc["clones"][:TOP_CLONES]:
+        seg = clone.get("seg", {})
+        junction = seg.get("junction", {})
+        for name, reads, total in zip(names, clone["reads"], segmented, strict=False):
+            if reads:
+                yield (
+                    fused_id,
+                    name,
+                    clone["top"],
+                    locus_of_system(str(clone.get("germline", ""))),
+                    seg.get("5", {}).get("name"),
+                    seg.get("4", {}).get("name"),
+                    seg.get("3", {}).get("name"),
+                    junction_nt(clone) or None,
+                    junction.get("aa"),
+                    reads,
+                    reads / (total or 1),
+                    None if not junction else int(bool(junction.get("productive"))),
+                )
+
+
+def index_rows(results: Path) -> dict[str, list[tuple[Any, ...]]]:
+    """Every row of the index, from the results tree: runs from `.runs/*/run.json`,
+    results from `<analysis>/samples/<sample>/<sample>.stats.json` (attributed to the
+    last run that lists the sample), fused sets from `<analysis>/sets/<set>/`."""
+    rows: dict[str, list[tuple[Any, ...]]] = {t: [] for t in TABLES}
+    runs = []
+    for path in sorted(results.glob(".runs/*/run.json")):
+        try:
+            runs.append(json.loads(path.read_text()))
+        except (OSError, json.JSONDecodeError) as exc:
+            raise UserError(f"{path}: unreadable run description ({exc})") from None
+    runs.sort(key=lambda r: (r.get("finished") or "", r["id"]))
+    sample_run: dict[str, str] = {}
+    set_run: dict[str, str] = {}
+    sets: dict[str, tuple[Any, ...]] = {}
+    samples: dict[str, tuple[Any, ...]] = {}
+    members: dict[tuple[str, str], int] = {}
+    for run in runs:
+        germline_id = germline_checksum = None
+        rows["read_files"] += [
+            (run["id"], s["name"], f["path"], f["size"], f["sha256"]) for s in run["samples"] for f in s["reads"]
+        ]
+        for s in run["sets"]:
+            sets[s["name"]] = (s["name"], s["type"], s["info"])
+            set_run[s["name"]] = run["id"]
+        positions: dict[str, int] = {}
+        ordered = sorted(run["samples"], key=lambda s: (s["order"] or 0, s["date"] or ""))
+        for s in ordered:
+            samples[s["name"]] = (s["name"], s["date"], s["order"], s["info"])
+            sample_run[s["name"]] = run["id"]
+            for set_name in s["sets"]:
+                positions[set_name] = positions.get(set_name, 0) + 1
+                members[(set_name, s["name"])] = positions[set_name]
+        rows["runs"].append(
+            (run["id"], run["started"], run["finished"], run["status"], run["tool_version"], run["snakemake_version"],
+             run["config_sha256"], run["samples_sha256"], germline_id, germline_checksum, run["profile"], run["host"])
+        )  # fmt: skip
+    result_id = 0
+    germline_of_run: dict[str, tuple[str, str]] = {}
+    for stats_path in sorted(results.glob("*/samples/*/*.stats.json")):
+        analysis, sample = stats_path.parts[-4], stats_path.parts[-2]
+        if sample not in sample_run:
+            continue  # results of a run whose description is gone
+        try:
+            stats = json.loads(stats_path.read_text())
+        except (OSError, json.JSONDecodeError) as exc:
+            raise UserError(f"{stats_path}: unreadable stats ({exc})") from None
+        vidjil = stats_path.with_name(f"{sample}.vidjil")
+        airr = stats_path.with_name(f"{sample}.airr.tsv")
+        if not vidjil.exists():
+            continue
+        result_id += 1
+        run = sample_run[sample]
+        germline_of_run[run] = (stats["germline"]["id"], stats["germline"].get("checksum", ""))
+        rows["results"].append(
+            (result_id, run, sample, analysis, str(vidjil.relative_to(results)), sha256(vidjil),
+             str(airr.relative_to(results)) if airr.exists() else None, sha256(airr) if airr.exists() else None,
+             stats["reads"]["total"], stats["reads"]["detected"], stats["clones"]["reported"], stats["germline"]["id"])
+        )  # fmt: skip
+        rows["clones"] += list(_clone_rows(vidjil, result_id))
+    rows["runs"] = [r[:8] + germline_of_run.get(r[0], (None, None)) + r[10:] for r in rows["runs"]]
+    fused_id = 0
+    for path in sorted(results.glob("*/sets/*/*.fused.vidjil")):
+        analysis, set_name = path.parts[-4], path.parts[-2]
+        if set_name in set_run:
+            fused_id += 1
+            rows["fused"].append(
+                (fused_id, set_run[set_name], set_name, analysis, str(path.relative_to(results)), sha256(path))
+            )
+            rows["followed"] += [r for r in _followed_rows(path, fused_id) if r[1] in samples]
+    rows["sample_sets"] = sorted(sets.values())
+    rows["samples"] = sorted(samples.values())
+    rows["set_members"] = sorted((k[0], k[1], v) for k, v in members.items() if k[0] in sets)
+    # A read file entry whose sample was described by a later run belongs to that run only.
+    rows["read_files"] = sorted({r for r in rows["read_files"] if sample_run.get(r[1]) == r[0]})
+    return rows
+
+
+def _current(con: sqlite3.Connection) -> dict[str, list[tuple[Any, ...]]]:
+    return {t: sorted(con.execute(f"SELECT * FROM {t}").fetchall(), key=repr) for t in TABLES}
+
+
+def rebuild(results: Path, db: Path) -> dict[str, Any]:
+    """(Re)build the index from the results tree; no write when nothing changed."""
     if not results.is_dir():
         raise UserError(f"{results}: no such results folder")
-    stats_files = sorted(results.glob("*/samples/*/*.stats.json"))
-    fused_files = sorted(results.glob("*/sets/*/*.fused.vidjil"))
-    rows = []
-    for path in stats_files:
-        try:
-            stats: dict[str, Any] = json.loads(path.read_text())
-        except (OSError, json.JSONDecodeError) as exc:
-            raise UserError(f"{path}: unreadable stats ({exc})") from None
-        vidjil = path.with_name(path.name.replace(".stats.json", ".vidjil"))
-        analysis, sample = path.parts[-4], path.parts[-2]
-        rows.append(
-            (run, analysis, sample, str(vidjil.relative_to(results)), sha256(vidjil), stats["reads"]["total"],
-             stats["reads"]["detected"], stats["clones"]["reported"], stats["germline"]["id"])
-        )  # fmt: skip
-    sets = [(run, p.parts[-4], p.parts[-2], str(p.relative_to(results)), sha256(p)) for p in fused_files]
-    recorded = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S")
+    rows = index_rows(results)
     con = connect(db)
-    with con:
-        con.execute("DELETE FROM runs WHERE id = ?", (run,))
-        con.execute(
-            "INSERT INTO runs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (run, recorded, info.get("status", "completed"), __version__, info.get("snakemake_version"),
-             info.get("config_sha256"), info.get("samples_sha256"), info.get("profile"), socket.gethostname()),
-        )  # fmt: skip
-        con.executemany("INSERT INTO results VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
-        con.executemany("INSERT INTO fused VALUES (?, ?, ?, ?, ?)", sets)
-    con.close()
-    return {"results": len(rows), "fused": len(sets)}
+    try:
+        wanted = {t: sorted(v, key=repr) for t, v in rows.items()}
+        if _current(con) == wanted:
+            return {"changed": False} | {t: len(v) for t, v in rows.items()}
+        with con:  # one transaction: readers see the old or the new index
+            for table in reversed(TABLES):
+                con.execute(f"DELETE FROM {table}")
+            for table in TABLES:
+                if rows[table]:
+                    marks = ",".join("?" * len(rows[table][0]))
+                    con.executemany(f"INSERT INTO {table} VALUES ({marks})", rows[table])
+        return {"changed": True} | {t: len(v) for t, v in rows.items()}
+    finally:
+        con.close()
+
+
+def add_run(
+    results: Path,
+    db: Path,
+    run: str,
+    info: dict[str, str],
+    samples_sheet: Path | None = None,
+    sets_sheet: Path | None = None,
+) -> dict[str, Any]:
+    """Record run `run`: its description into `results/.runs/<run>/run.json`, then
+    the index brought up to date with the results tree."""
+    from .atomic import atomic_outputs
+
+    if not results.is_dir():
+        raise UserError(f"{results}: no such results folder")
+    description = describe_run(run, samples_sheet, sets_sheet, info, results)
+    with atomic_outputs() as outputs:
+        outputs.write(results / ".runs" / run / "run.json", lambda h: json.dump(description, h, indent=1))
+    return rebuild(results, db)
+
+
+def search(db: Path, junction_aa: str | None, junction: str | None, v: str | None) -> list[dict[str, Any]]:
+    """Every sample of every run where a clone with this junction (amino acids or
+    nucleotides) or this V gene (any allele) was found, largest fraction first."""
+    if not db.exists():
+        raise UserError(f"{db}: no such index")
+    where, args = [], []
+    if junction_aa:
+        where.append("c.junction_aa = ?")
+        args.append(junction_aa.upper())
+    if junction:
+        where.append("c.junction = ?")
+        args.append(junction.upper())
+    if v:
+        where.append("(c.v = ? OR c.v LIKE ?)" if "*" not in v else "c.v = ?")
+        args += [v, f"{v}*%"] if "*" not in v else [v]
+    if not where:
+        raise UserError("index search: give --junction-aa, --junction or --v")
+    con = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    columns = "c.rank, c.locus, c.v, c.d, c.j, c.junction_aa, c.reads, c.fraction, c.productive"
+    condition = " AND ".join(where)
+    query = (
+        f"SELECT r.run, r.analysis, r.sample, 'sample' AS found_in, {columns}"
+        f" FROM clones c JOIN results r ON r.id = c.result WHERE {condition}"
+        f" UNION ALL SELECT f.run, f.analysis, c.sample, 'set ' || f.sample_set, {columns}"
+        f" FROM followed c JOIN fused f ON f.id = c.fused WHERE {condition}"
+    )
+    keys = ["run", "analysis", "sample", "found_in", "rank", "locus", "v", "d", "j", "junction_aa", "reads",
+            "fraction", "productive"]  # fmt: skip
+    try:
+        hits: dict[tuple[Any, ...], dict[str, Any]] = {}
+        for row in con.execute(query, args + args):
+            hit = dict(zip(keys, row, strict=True))
+            # A sample's own designated clone first, else the set that follows it.
+            key = (hit["run"], hit["analysis"], hit["sample"], hit["junction_aa"], hit["v"])
+            if key not in hits or (hits[key]["found_in"] != "sample" and hit["found_in"] == "sample"):
+                hits[key] = hit
+        return sorted(hits.values(), key=lambda h: (-h["fraction"], h["sample"], h["run"]))
+    finally:
+        con.close()
+
+
+def listing(db: Path) -> dict[str, list[dict[str, Any]]]:
+    if not db.exists():
+        raise UserError(f"{db}: no such index")
+    con = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    con.row_factory = sqlite3.Row
+    try:
+        return {
+            "runs": [
+                dict(r)
+                for r in con.execute(
+                    "SELECT id, started, finished, status, tool_version, germline_id FROM runs ORDER BY finished"
+                )
+            ],
+            "sets": [
+                dict(r)
+                for r in con.execute(
+                    "SELECT s.name, s.type, s.info, count(m.sample) AS samples FROM sample_sets s"
+                    " LEFT JOIN set_members m ON m.sample_set = s.name GROUP BY s.name ORDER BY s.name"
+                )
+            ],
+            "samples": [
+                dict(r)
+                for r in con.execute(
+                    "SELECT s.name, s.date, group_concat(DISTINCT r.analysis) AS analyses,"
+                    " max(r.reads_total) AS reads_total, count(r.id) AS results"
+                    " FROM samples s LEFT JOIN results r ON r.sample = s.name"
+                    " GROUP BY s.name ORDER BY s.name"
+                )
+            ],
+        }
+    finally:
+        con.close()
+
+
+def show_set(db: Path, name: str) -> dict[str, Any]:
+    if not db.exists():
+        raise UserError(f"{db}: no such index")
+    con = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    con.row_factory = sqlite3.Row
+    try:
+        row = con.execute("SELECT * FROM sample_sets WHERE name = ?", (name,)).fetchone()
+        if row is None:
+            raise UserError(f"{db}: no sample set '{name}'")
+        samples = [
+            dict(r)
+            for r in con.execute(
+                "SELECT m.position, s.name, s.date, s.info FROM set_members m JOIN samples s ON s.name = m.sample"
+                " WHERE m.sample_set = ? ORDER BY m.position",
+                (name,),
+            )
+        ]
+        results = [
+            dict(r)
+            for r in con.execute(
+                "SELECT r.run, r.analysis, r.sample, r.vidjil, r.reads_total, r.reads_analysed, r.clones FROM results r"
+                " JOIN set_members m ON m.sample = r.sample WHERE m.sample_set = ? ORDER BY m.position, r.analysis",
+                (name,),
+            )
+        ]
+        fused = [
+            dict(r)
+            for r in con.execute("SELECT run, analysis, vidjil, sha256 FROM fused WHERE sample_set = ?", (name,))
+        ]
+        return {"set": dict(row), "samples": samples, "results": results, "fused": fused}
+    finally:
+        con.close()
+
+
+def backup(db: Path, dest: Path) -> dict[str, Any]:
+    """SQLite online backup (consistent while others write), then an integrity
+    check of the copy; written to a temporary name, renamed when good."""
+    if not db.exists():
+        raise UserError(f"{db}: no such index")
+    if dest.is_dir():
+        dest = dest / db.name
+    tmp = dest.with_name(f".{dest.name}.tmp")
+    source = sqlite3.connect(db)
+    try:
+        target = sqlite3.connect(tmp)
+        with target:
+            source.backup(target)
+        check = target.execute("PRAGMA integrity_check").fetchone()[0]
+        target.execute("PRAGMA journal_mode = DELETE")
+        target.close()
+    finally:
+        source.close()
+    if check != "ok":
+        tmp.unlink(missing_ok=True)
+        raise UserError(f"{dest}: the backup copy fails its integrity check: {check}")
+    tmp.replace(dest)
+    return {"backup": str(dest), "integrity": check, "size": dest.stat().st_size}
+
+
+ARCHIVE_FORMAT = "vidjil-sample-set"
+ARCHIVE_VERSION = 1
+
+
+def _set_files(results: Path, db: Path, name: str) -> list[Path]:
+    """Files of a set, relative to the results folder: the run descriptions, every
+    result of its samples, its fused files and reports."""
+    shown = show_set(db, name)
+    files: set[Path] = set()
+    runs = {r["run"] for r in shown["results"]} | {f["run"] for f in shown["fused"]}
+    files |= {Path(".runs") / run / "run.json" for run in runs}
+    for r in shown["results"]:
+        vidjil = Path(r["vidjil"])
+        files |= {vidjil.with_name(vidjil.name.replace(".vidjil", s)) for s in (".vidjil", ".airr.tsv", ".stats.json")}
+    for f in shown["fused"]:
+        folder = Path(f["vidjil"]).parent
+        files |= {p.relative_to(results) for p in (results / folder).glob(f"{name}.*")}
+    return sorted(p for p in files if (results / p).is_file())
+
+
+def export_set(results: Path, db: Path, name: str, archive: Path) -> dict[str, Any]:
+    """A tar.gz of the set's files with `manifest.json` (path, size, sha256 of each)."""
+    import io
+    import tarfile
+
+    files = _set_files(results, db, name)
+    manifest = {
+        "format": ARCHIVE_FORMAT,
+        "version": ARCHIVE_VERSION,
+        "set": name,
+        "tool_version": __version__,
+        "files": [{"path": str(p), "size": (results / p).stat().st_size, "sha256": sha256(results / p)} for p in files],
+    }
+    tmp = archive.with_name(f".{archive.name}.tmp")
+    try:
+        with tarfile.open(tmp, "w:gz") as tar:
+            data = json.dumps(manifest, indent=1).encode()
+            info = tarfile.TarInfo("manifest.json")
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+            for p in files:
+                tar.add(results / p, arcname=f"files/{p}", recursive=False)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise UserError(f"{archive}: cannot write: {exc.strerror or exc}") from None
+    tmp.replace(archive)
+    return manifest
+
+
+def _safe_relative(path: str) -> Path:
+    p = Path(path)
+    if p.is_absolute() or ".." in p.parts or not p.parts:
+        raise ValueError(path)
+    return p
+
+
+def import_set(archive: Path, results: Path, dry_run: bool = False) -> dict[str, Any]:
+    """Check every file of the archive against its manifest, then write the new
+    ones into `results` (files already there with the same checksum are kept, a
+    different one is a conflict) and update the index. Nothing is written when
+    anything is wrong, nor with `dry_run`."""
+    import tarfile
+
+    try:
+        tar = tarfile.open(archive, "r:gz")
+    except (OSError, tarfile.TarError) as exc:
+        raise UserError(f"{archive}: not a readable archive ({exc})") from None
+    with tar:
+        try:
+            member = tar.extractfile("manifest.json")
+            manifest = json.loads(member.read()) if member else None
+        except (KeyError, json.JSONDecodeError, tarfile.TarError, OSError) as exc:
+            raise UserError(f"{archive}: no readable manifest.json ({exc})") from None
+        if not isinstance(manifest, dict) or manifest.get("format") != ARCHIVE_FORMAT:
+            raise UserError(f"{archive}: not a sample-set archive of vidjil (manifest format)")
+        contents: dict[Path, bytes] = {}
+        for entry in manifest["files"]:
+            try:
+                rel = _safe_relative(entry["path"])
+                data_member = tar.extractfile(f"files/{rel}")
+                data = data_member.read() if data_member else None
+            except ValueError:
+                raise UserError(f"{archive}: unsafe path in the manifest: {entry['path']}") from None
+            except (KeyError, tarfile.TarError, OSError):
+                raise UserError(f"{archive}: {entry['path']} is listed but missing") from None
+            if data is None or hashlib.sha256(data).hexdigest() != entry["sha256"] or len(data) != entry["size"]:
+                raise UserError(f"{archive}: {entry['path']} does not match its checksum: corrupt archive")
+            contents[rel] = data
+    plan: dict[str, list[str]] = {"write": [], "same": []}
+    for rel, data in contents.items():
+        target = results / rel
+        if target.exists():
+            if sha256(target) != hashlib.sha256(data).hexdigest():
+                raise UserError(f"{target}: exists with other content: not overwritten (nothing imported)")
+            plan["same"].append(str(rel))
+        else:
+            plan["write"].append(str(rel))
+    if dry_run:
+        return {"set": manifest["set"], "dry_run": True, **plan}
+    from .atomic import atomic_outputs
+
+    def writer(data: bytes) -> Callable[[str], int]:
+        return lambda tmp: Path(tmp).write_bytes(data)
+
+    with atomic_outputs() as outputs:
+        for name in plan["write"]:
+            outputs.write_path(results / name, writer(contents[Path(name)]))
+    counts = rebuild(results, results / "index.sqlite")
+    return {"set": manifest["set"], "dry_run": False, **plan, "index": counts}

@@ -1,0 +1,197 @@
+"""The SQLite index on a real demo run: rebuild, idempotence, removed results,
+search, list/show, export and import of a set (tampered archives refused), backup,
+and readers during a rebuild (WAL: the old or the new state, never a mix)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import sqlite3
+import tarfile
+import threading
+from pathlib import Path
+
+import pytest
+from test_cli import run
+from test_workflow import LOCAL, leukemic_junction, snakemake
+
+SAMPLES = ["P1-diagnosis", "P1-followup-1", "P1-followup-2"]
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    workdir = tmp_path_factory.mktemp("index-demo")
+    result = snakemake(workdir, *LOCAL)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return workdir
+
+
+@pytest.fixture
+def results(demo: Path, tmp_path: Path) -> Path:
+    """A private copy of the demo's results (tests change them)."""
+    copy = tmp_path / "results"
+    shutil.copytree(demo / "results", copy)
+    return copy
+
+
+def rows(db: Path, query: str) -> list[tuple[object, ...]]:
+    with sqlite3.connect(db) as con:
+        return con.execute(query).fetchall()
+
+
+def digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_the_workflow_run_is_indexed(demo: Path) -> None:
+    db = demo / "results" / "index.sqlite"
+    assert rows(db, "SELECT value FROM meta WHERE key = 'schema_version'") == [("2",)]
+    (run_row,) = rows(db, "SELECT id, status, tool_version, germline_id, germline_checksum FROM runs")
+    assert run_row[1] == "completed" and run_row[3].startswith("genairr-2.3.1/") and run_row[4].startswith("sha256:")
+    assert rows(db, "SELECT name, type FROM sample_sets ORDER BY name") == [("P1", "patient"), ("run-2026-05", "run")]
+    assert rows(db, "SELECT sample, position FROM set_members WHERE sample_set = 'P1' ORDER BY position") == [
+        (name, k) for k, name in enumerate(SAMPLES, start=1)
+    ]
+    files = rows(db, "SELECT sample, size, sha256 FROM read_files ORDER BY sample")
+    reads = demo / "resources/demo/reads"
+    assert files == [(s, (reads / f"{s}.fastq.gz").stat().st_size, digest(reads / f"{s}.fastq.gz")) for s in SAMPLES]
+    results = rows(db, "SELECT sample, vidjil, vidjil_sha256, reads_total, clones FROM results ORDER BY sample")
+    for _, vidjil, sha, total, clones in results:
+        doc = json.loads((demo / "results" / str(vidjil)).read_text())
+        assert sha == digest(demo / "results" / str(vidjil))
+        assert total == doc["reads"]["total"][0] and clones == len(doc["clones"])
+    assert rows(db, "SELECT count(*) FROM clones")[0][0] == 300  # top 100 of each sample
+    top = rows(db, "SELECT locus, v, junction, reads FROM clones WHERE rank = 1 ORDER BY result")[0]
+    assert top[0] == "IGH" and top[1].startswith("IGHV") and top[3] > 3000
+
+
+def test_rebuild_is_idempotent_and_follows_removed_results(results: Path) -> None:
+    db = results / "index.sqlite"
+    first = run("index", "rebuild", str(results))
+    assert first.returncode == 0 and "unchanged" in first.stderr
+    before = db.read_bytes()
+    assert "unchanged" in run("index", "rebuild", str(results)).stderr
+    assert db.read_bytes() == before
+    shutil.rmtree(results / "multi+inc" / "samples" / "P1-followup-2")
+    assert "updated" in run("index", "rebuild", str(results)).stderr
+    assert [r[0] for r in rows(db, "SELECT sample FROM results ORDER BY sample")] == SAMPLES[:2]
+    db.unlink()
+    assert "updated" in run("index", "rebuild", str(results)).stderr
+    assert len(rows(db, "SELECT * FROM results")) == 2
+
+
+def test_search_finds_the_leukemic_clone_in_all_its_samples(demo: Path) -> None:
+    db = demo / "results" / "index.sqlite"
+    fused = json.loads((demo / "results/multi+inc/sets/P1/P1.fused.vidjil").read_text())
+    junction = leukemic_junction(demo)
+    (leukemic,) = [c for c in fused["clones"] if junction in c["sequence"]]
+    aa = leukemic["seg"]["junction"]["aa"]
+    found = run("index", "search", "--db", str(db), "--junction-aa", aa, "--json")
+    assert found.returncode == 0, found.stderr
+    hits = json.loads(found.stdout)
+    by_sample = {h["sample"]: h for h in hits if h["junction_aa"] == aa}
+    assert sorted(by_sample) == SAMPLES
+    assert [by_sample[s]["reads"] for s in SAMPLES] == leukemic["reads"]
+    # The 0.01% follow-up is too small to be designated there: found through its set.
+    assert by_sample["P1-diagnosis"]["found_in"] == "sample" and by_sample["P1-followup-2"]["found_in"] == "set P1"
+    by_nt = json.loads(run("index", "search", "--db", str(db), "--junction", junction, "--json").stdout)
+    assert {h["sample"] for h in by_nt} == set(SAMPLES)
+    v_gene = leukemic["seg"]["5"]["name"].split("*")[0]
+    by_v = json.loads(run("index", "search", "--db", str(db), "--v", v_gene, "--json").stdout)
+    assert {h["sample"] for h in by_v} >= set(SAMPLES) and all(h["v"].startswith(v_gene + "*") for h in by_v)
+    nothing = run("index", "search", "--db", str(db), "--junction-aa", "CASSXXXXF")
+    assert nothing.returncode == 0 and nothing.stdout.strip() == "(none)"
+
+
+def test_list_and_show(demo: Path) -> None:
+    db = demo / "results" / "index.sqlite"
+    listed = json.loads(run("index", "list", "--db", str(db), "--json").stdout)
+    assert [s["name"] for s in listed["samples"]] == SAMPLES and len(listed["runs"]) == 1
+    assert {s["name"]: s["samples"] for s in listed["sets"]} == {"P1": 3, "run-2026-05": 2}
+    shown = json.loads(run("index", "show", "P1", "--db", str(db)).stdout)
+    assert [s["name"] for s in shown["samples"]] == SAMPLES
+    assert [f["vidjil"] for f in shown["fused"]] == ["multi+inc/sets/P1/P1.fused.vidjil"]
+    missing = run("index", "show", "nope", "--db", str(db))
+    assert missing.returncode == 2 and "no sample set 'nope'" in missing.stderr
+
+
+def test_export_then_import_into_an_empty_results_folder(demo: Path, tmp_path: Path) -> None:
+    archive = tmp_path / "P1.tar.gz"
+    exported = run("export-set", "P1", "-o", str(archive), "--results", str(demo / "results"))
+    assert exported.returncode == 0, exported.stderr
+    target = tmp_path / "imported"
+    dry = run("import-set", str(archive), "--results", str(target), "--dry-run")
+    assert dry.returncode == 0 and "would write" in dry.stderr and not target.exists()
+    done = run("import-set", str(archive), "--results", str(target))
+    assert done.returncode == 0, done.stderr
+    source_db, target_db = demo / "results/index.sqlite", target / "index.sqlite"
+    query = "SELECT run, analysis, sample, vidjil, vidjil_sha256, reads_total, clones FROM results ORDER BY sample"
+    assert rows(target_db, query) == rows(source_db, query)
+    fused = "SELECT run, analysis, sample_set, vidjil, sha256 FROM fused WHERE sample_set = 'P1'"
+    assert rows(target_db, fused) == rows(source_db, fused)
+    for path in (target / "multi+inc").rglob("*.*"):
+        assert digest(path) == digest(demo / "results" / path.relative_to(target))
+    again = run("import-set", str(archive), "--results", str(target))
+    assert again.returncode == 0 and "wrote 0 files" in again.stderr
+    assert rows(target_db, "SELECT count(*) FROM results") == [(3,)]
+
+
+def test_a_tampered_archive_is_refused_with_nothing_written(demo: Path, tmp_path: Path) -> None:
+    archive = tmp_path / "P1.tar.gz"
+    assert run("export-set", "P1", "-o", str(archive), "--results", str(demo / "results")).returncode == 0
+    tampered = tmp_path / "tampered.tar.gz"
+    with tarfile.open(archive) as source, tarfile.open(tampered, "w:gz") as out:
+        for member in source.getmembers():
+            data = source.extractfile(member)
+            content = data.read() if data else b""
+            if member.name.endswith("P1-followup-2.vidjil"):
+                content = content.replace(b'"reads"', b'"Reads"', 1)
+            member.size = len(content)
+            out.addfile(member, __import__("io").BytesIO(content))
+    target = tmp_path / "imported"
+    result = run("import-set", str(tampered), "--results", str(target))
+    assert result.returncode == 2 and "does not match its checksum" in result.stderr
+    assert not target.exists()
+    garbage = tmp_path / "garbage.tar.gz"
+    garbage.write_bytes(b"not an archive")
+    assert run("import-set", str(garbage), "--results", str(target)).returncode == 2 and not target.exists()
+
+
+def test_backup_is_a_checked_copy(demo: Path, tmp_path: Path) -> None:
+    db = demo / "results" / "index.sqlite"
+    done = run("index", "backup", str(tmp_path), "--db", str(db))
+    assert done.returncode == 0 and "integrity ok" in done.stderr
+    copy = tmp_path / "index.sqlite"
+    assert rows(copy, "PRAGMA integrity_check") == [("ok",)]
+    assert rows(copy, "SELECT * FROM results ORDER BY id") == rows(db, "SELECT * FROM results ORDER BY id")
+
+
+def test_readers_see_the_old_or_the_new_index_during_a_rebuild(results: Path) -> None:
+    from vidjil.index import rebuild
+
+    db = results / "index.sqlite"
+    full = rows(db, "SELECT count(*) FROM clones")[0][0]
+    removed = results / "multi+inc" / "samples" / "P1-followup-2"
+    kept = results.parent / "kept"
+    seen: set[int] = set()
+    stop = threading.Event()
+
+    def reader() -> None:
+        con = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=30)
+        while not stop.is_set():
+            seen.add(con.execute("SELECT count(*) FROM clones").fetchone()[0])
+        con.close()
+
+    thread = threading.Thread(target=reader)
+    thread.start()
+    try:
+        for _ in range(4):
+            shutil.move(removed, kept)
+            rebuild(results, db)
+            shutil.move(kept, removed)
+            rebuild(results, db)
+    finally:
+        stop.set()
+        thread.join()
+    assert seen == {full, full - 100}, seen
