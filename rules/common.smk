@@ -255,6 +255,17 @@ def sheet_options():
     return f"--samples {SAMPLES_PATH}{sets}"
 
 
+def _profile():
+    """The profile Snakemake was started with (`--profile NAME` or $SNAKEMAKE_PROFILE)."""
+    argv = sys.argv
+    for k, arg in enumerate(argv):
+        if arg == "--profile" and k + 1 < len(argv):
+            return Path(argv[k + 1]).name
+        if arg.startswith("--profile="):
+            return Path(arg.split("=", 1)[1]).name
+    return Path(os.environ.get("SNAKEMAKE_PROFILE", "")).name or "none"
+
+
 def run_info_options():
     from snakemake import __version__ as snakemake_version
 
@@ -262,5 +273,6 @@ def run_info_options():
         "config_sha256": CONFIG_SHA256,
         "samples_sha256": SAMPLES_SHA256,
         "snakemake_version": snakemake_version,
+        "profile": _profile(),
     }
     return " ".join(f"--info {k}={v}" for k, v in info.items() if v)

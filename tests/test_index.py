@@ -47,8 +47,9 @@ def digest(path: Path) -> str:
 def test_the_workflow_run_is_indexed(demo: Path) -> None:
     db = demo / "results" / "index.sqlite"
     assert rows(db, "SELECT value FROM meta WHERE key = 'schema_version'") == [("2",)]
-    (run_row,) = rows(db, "SELECT id, status, tool_version, germline_id, germline_checksum FROM runs")
+    (run_row,) = rows(db, "SELECT id, status, tool_version, germline_id, germline_checksum, profile FROM runs")
     assert run_row[1] == "completed" and run_row[3].startswith("genairr-2.3.1/") and run_row[4].startswith("sha256:")
+    assert run_row[5] == "local"
     assert rows(db, "SELECT name, type FROM sample_sets ORDER BY name") == [("P1", "patient"), ("run-2026-05", "run")]
     assert rows(db, "SELECT sample, position FROM set_members WHERE sample_set = 'P1' ORDER BY position") == [
         (name, k) for k, name in enumerate(SAMPLES, start=1)

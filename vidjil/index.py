@@ -363,8 +363,12 @@ def search(db: Path, junction_aa: str | None, junction: str | None, v: str | Non
         where.append("c.junction = ?")
         args.append(junction.upper())
     if v:
-        where.append("(c.v = ? OR c.v LIKE ?)" if "*" not in v else "c.v = ?")
-        args += [v, f"{v}*%"] if "*" not in v else [v]
+        if "*" in v:
+            where.append("c.v = ?")
+            args.append(v)
+        else:  # any allele: a range of the index ('*' + 1 is '+')
+            where.append("(c.v = ? OR (c.v >= ? AND c.v < ?))")
+            args += [v, f"{v}*", f"{v}+"]
     if not where:
         raise UserError("index search: give --junction-aa, --junction or --v")
     con = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
