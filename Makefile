@@ -40,8 +40,8 @@ test-rust:
 	cd vidjil_core && (cargo fmt --version >/dev/null 2>&1 && cargo fmt --check || echo "rustfmt not installed: skipped")
 
 lint:
-	$(VENV)/bin/ruff check vidjil tests bench
-	$(VENV)/bin/ruff format --check vidjil tests bench
+	$(VENV)/bin/ruff check vidjil webui tests bench
+	$(VENV)/bin/ruff format --check vidjil webui tests bench
 	$(VENV)/bin/mypy
 
 test-python:

@@ -164,6 +164,11 @@ def add_fuse_report_index(sub: argparse._SubParsersAction[Parser]) -> None:
     sh = isub.add_parser("show", help="one sample set: samples, results, fused files")
     sh.add_argument("set", help="sample set name")
     sh.add_argument("--db", type=Path, default=default_db)
+    vw = sub.add_parser("view", help="read-only viewer of a results folder in the browser")
+    vw.add_argument("results", type=Path, help="results folder (with its index.sqlite)")
+    vw.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)")
+    vw.add_argument("--port", type=int, default=8080)
+    vw.add_argument("--token", help="require this token (header X-Vidjil-Token, or open ?token=T once)")
     ex = sub.add_parser("export-set", help="a sample set with its samples, results and fused files (tar.gz)")
     ex.add_argument("set", help="sample set name")
     ex.add_argument("-o", "--output", required=True, type=Path, help="archive (.tar.gz)")
@@ -335,6 +340,18 @@ def cmd_index(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_view(args: argparse.Namespace) -> int:
+    from webui import create_app
+
+    if not (args.results / "index.sqlite").exists():
+        raise UserError(f"{args.results}: no index.sqlite (run `vidjil index rebuild {args.results}`)")
+    app = create_app(args.results, token=args.token)
+    where = f"http://{args.host}:{args.port}/" + (f"?token={args.token}" if args.token else "")
+    print(f"vidjil view: {args.results} on {where}", file=sys.stderr)
+    app.run(host=args.host, port=args.port, threaded=True)
+    return 0
+
+
 def cmd_export_set(args: argparse.Namespace) -> int:
     from .index import export_set
 
@@ -381,6 +398,7 @@ def main(argv: list[str] | None = None) -> int:
             "report": cmd_report,
             "index": cmd_index,
             "export-set": cmd_export_set,
+            "view": cmd_view,
             "import-set": cmd_import_set,
         }
         if args.command in commands:
