@@ -35,6 +35,8 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
     doc = json.loads(description.read_text())
     doc["sets"][0]["info"] = XSS
     doc["samples"][0]["info"] = XSS
+    # A sample named by a script, in set P1 (an archive from elsewhere could bring one).
+    doc["samples"].append({"name": XSS, "sets": ["P1"], "date": "2026-06-01", "order": None, "info": None, "reads": []})
     description.write_text(json.dumps(doc))
     rebuild(results, results / "index.sqlite")
     return workdir
@@ -78,6 +80,7 @@ def test_every_page_answers_and_escapes(client: Any, site: Path) -> None:
         assert headers["X-Content-Type-Options"] == "nosniff" and headers["X-Frame-Options"] == "DENY"
         assert "<script>" not in page.replace('<script src="', "").replace('<script type="application/json"', ""), url
     assert ESCAPED in client.get("/").data.decode() and ESCAPED in client.get("/set/P1").data.decode()
+    assert client.get("/set/P1").data.decode().count(ESCAPED) >= 3  # set info, sample info, sample name
     set_page = client.get("/set/P1").data.decode()
     assert set_page.count("<tr data-rank=") == len(
         json.loads((site / "results/multi+inc/sets/P1/P1.fused.vidjil").read_text())["clones"]
