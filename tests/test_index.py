@@ -196,3 +196,14 @@ def test_readers_see_the_old_or_the_new_index_during_a_rebuild(results: Path) ->
         stop.set()
         thread.join()
     assert seen == {full, full - 100}, seen
+
+
+def test_an_index_of_another_schema_is_a_clear_error(tmp_path: Path) -> None:
+    db = tmp_path / "index.sqlite"
+    with sqlite3.connect(db) as con:
+        con.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT)")
+        con.execute("INSERT INTO meta VALUES ('schema_version', '1')")
+    for args in (["list"], ["show", "P1"], ["search", "--v", "IGHV1"]):
+        result = run("index", *args, "--db", str(db))
+        assert result.returncode == 2 and result.stderr.count("\n") == 1, result.stderr
+        assert "index schema 1" in result.stderr and "vidjil index rebuild" in result.stderr

@@ -350,6 +350,22 @@ def add_run(
     return rebuild(results, db)
 
 
+def _reader(db: Path) -> sqlite3.Connection:
+    """A read-only connection to an index of the current schema."""
+    if not db.exists():
+        raise UserError(f"{db}: no such index")
+    con = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=30)
+    try:
+        row = con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+    except sqlite3.DatabaseError:
+        row = None
+    if row is None or int(row[0]) != SCHEMA_VERSION:
+        con.close()
+        found = row[0] if row else "none"
+        raise UserError(f"{db}: index schema {found}, this tool reads {SCHEMA_VERSION}: run `vidjil index rebuild`")
+    return con
+
+
 def search(db: Path, junction_aa: str | None, junction: str | None, v: str | None) -> list[dict[str, Any]]:
     """Every sample of every run where a clone with this junction (amino acids or
     nucleotides) or this V gene (any allele) was found, largest fraction first."""
@@ -371,7 +387,7 @@ def search(db: Path, junction_aa: str | None, junction: str | None, v: str | Non
             args += [v, f"{v}*", f"{v}+"]
     if not where:
         raise UserError("index search: give --junction-aa, --junction or --v")
-    con = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    con = _reader(db)
     columns = "c.rank, c.locus, c.v, c.d, c.j, c.junction_aa, c.reads, c.fraction, c.productive"
     condition = " AND ".join(where)
     query = (
@@ -396,9 +412,7 @@ def search(db: Path, junction_aa: str | None, junction: str | None, v: str | Non
 
 
 def listing(db: Path) -> dict[str, list[dict[str, Any]]]:
-    if not db.exists():
-        raise UserError(f"{db}: no such index")
-    con = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    con = _reader(db)
     con.row_factory = sqlite3.Row
     try:
         return {
@@ -430,9 +444,7 @@ def listing(db: Path) -> dict[str, list[dict[str, Any]]]:
 
 
 def show_set(db: Path, name: str) -> dict[str, Any]:
-    if not db.exists():
-        raise UserError(f"{db}: no such index")
-    con = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    con = _reader(db)
     con.row_factory = sqlite3.Row
     try:
         row = con.execute("SELECT * FROM sample_sets WHERE name = ?", (name,)).fetchone()
