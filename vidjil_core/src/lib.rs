@@ -9,6 +9,7 @@ pub mod error;
 pub mod evalue;
 pub mod germline;
 pub mod index;
+pub mod merge;
 pub mod nuc;
 pub mod pipeline;
 pub mod reader;

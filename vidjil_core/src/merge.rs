@@ -1,0 +1,205 @@
+//! Paired-end reads: two mates of one molecule merged into one read where they
+//! overlap (groundwork of the paired-end mode; not wired to the CLI yet).
+//!
+//! R2 is read on the other strand: its reverse complement is slid along R1, and the
+//! placement with the best score (+1 per agreeing base, -4 per disagreeing one) whose
+//! mismatch rate is low enough wins; longer overlaps win ties. A placement where the
+//! reverse-complemented R2 starts before R1 is an insert shorter than the reads: the
+//! bases past the other mate's start are adapter and are dropped. Where the mates
+//! disagree, the base with the better quality is kept.
+
+use crate::nuc::revcomp;
+
+#[derive(Clone, Copy, Debug)]
+pub struct MergeParams {
+    /// Fewest overlapping bases to merge.
+    pub min_overlap: usize,
+    /// Most disagreeing bases per overlapping base.
+    pub max_mismatch_rate: f64,
+}
+
+impl Default for MergeParams {
+    fn default() -> Self {
+        MergeParams {
+            min_overlap: 12,
+            max_mismatch_rate: 0.1,
+        }
+    }
+}
+
+/// A merged read: bases, qualities (Phred+33) and how many bases overlapped.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Merged {
+    pub seq: Vec<u8>,
+    pub qual: Vec<u8>,
+    pub overlap: usize,
+    pub mismatches: usize,
+}
+
+const MATCH: i64 = 1;
+const MISMATCH: i64 = -4;
+
+fn same(a: u8, b: u8) -> bool {
+    a == b && a != b'N'
+}
+
+/// Merge R1 and R2 (as sequenced, R2 on the other strand), or `None` when they do
+/// not overlap well enough. Qualities may be empty (FASTA): every base then counts
+/// the same and R1 wins disagreements.
+pub fn merge_pair(r1: &[u8], q1: &[u8], r2: &[u8], q2: &[u8], params: &MergeParams) -> Option<Merged> {
+    let m2 = revcomp(r2);
+    let mq2: Vec<u8> = q2.iter().rev().copied().collect();
+    let (n1, n2) = (r1.len() as i64, m2.len() as i64);
+    let min = params.min_overlap as i64;
+    // (score, overlap, offset, mismatches) of the best placement; offset = where m2 starts in r1.
+    let mut best: Option<(i64, i64, i64, usize)> = None;
+    for offset in -(n2 - min)..=(n1 - min) {
+        let (a, b) = (offset.max(0), (offset + n2).min(n1));
+        let overlap = b - a;
+        if overlap < min {
+            continue;
+        }
+        let mut mismatches = 0usize;
+        for i in a..b {
+            if !same(r1[i as usize], m2[(i - offset) as usize]) {
+                mismatches += 1;
+            }
+        }
+        if mismatches as f64 > params.max_mismatch_rate * overlap as f64 {
+            continue;
+        }
+        let score = (overlap - mismatches as i64) * MATCH + mismatches as i64 * MISMATCH;
+        if best.is_none_or(|(s, o, _, _)| (score, overlap) > (s, o)) {
+            best = Some((score, overlap, offset, mismatches));
+        }
+    }
+    let (_, overlap, offset, mismatches) = best?;
+    let quality = |q: &[u8], i: usize| q.get(i).copied().unwrap_or(b'I');
+    let mut seq = Vec::new();
+    let mut qual = Vec::new();
+    // R1 before the other mate's start (none for an insert shorter than the reads).
+    let head = offset.max(0) as usize;
+    seq.extend_from_slice(&r1[..head]);
+    qual.extend((0..head).map(|i| quality(q1, i)));
+    for i in offset.max(0)..(offset + n2).min(n1) {
+        let (i1, i2) = (i as usize, (i - offset) as usize);
+        let (b1, b2, x1, x2) = (r1[i1], m2[i2], quality(q1, i1), quality(&mq2, i2));
+        if same(b1, b2) {
+            seq.push(b1);
+            qual.push(x1.max(x2));
+        } else {
+            let (base, high, low) = if b2 != b'N' && (b1 == b'N' || x2 > x1) {
+                (b2, x2, x1)
+            } else {
+                (b1, x1, x2)
+            };
+            seq.push(base);
+            // A disagreement lowers the confidence: the difference of the two (Phred+33, at least 2).
+            qual.push((high - low + b'!').max(b'#'));
+        }
+    }
+    // The other mate past R1's end.
+    if offset + n2 > n1 {
+        let tail = (n1 - offset) as usize;
+        seq.extend_from_slice(&m2[tail..]);
+        qual.extend((tail..m2.len()).map(|i| quality(&mq2, i)));
+    }
+    Some(Merged {
+        seq,
+        qual,
+        overlap: overlap as usize,
+        mismatches,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testutil::dna;
+
+    fn quals(n: usize, q: u8) -> Vec<u8> {
+        vec![q; n]
+    }
+
+    /// R1 and R2 of a fragment: R1 its start, R2 the reverse complement of its end.
+    fn mates(fragment: &[u8], len: usize) -> (Vec<u8>, Vec<u8>) {
+        let r1 = fragment[..len.min(fragment.len())].to_vec();
+        let r2 = revcomp(&fragment[fragment.len().saturating_sub(len)..]);
+        (r1, r2)
+    }
+
+    #[test]
+    fn partial_overlap_rebuilds_the_fragment() {
+        let fragment = dna(400, 1);
+        let (r1, r2) = mates(&fragment, 250); // overlap of 100
+        let m = merge_pair(
+            &r1,
+            &quals(250, b'I'),
+            &r2,
+            &quals(250, b'I'),
+            &MergeParams::default(),
+        )
+        .unwrap();
+        assert_eq!(m.seq, fragment);
+        assert_eq!((m.overlap, m.mismatches), (100, 0));
+        assert_eq!(m.qual.len(), 400);
+    }
+
+    #[test]
+    fn full_overlap_and_a_read_through_adapter() {
+        let fragment = dna(250, 2);
+        let (r1, r2) = mates(&fragment, 250);
+        let m = merge_pair(&r1, &[], &r2, &[], &MergeParams::default()).unwrap();
+        assert_eq!((m.seq.clone(), m.overlap), (fragment.clone(), 250));
+        // A 180-nt insert read 250 nt on each side: both mates run into adapters.
+        let insert = dna(180, 3);
+        let adapter = b"AGATCGGAAGAGCACACGTCTGAACTCCAGTCACAGATCGGAAGAGCGTCGTGTAGGGAAAGAGTGT";
+        let r1 = [&insert[..], &adapter[..60]].concat();
+        let r2 = [revcomp(&insert), adapter[..60].to_vec()].concat();
+        let m = merge_pair(&r1, &[], &r2, &[], &MergeParams::default()).unwrap();
+        assert_eq!(m.seq, insert);
+    }
+
+    #[test]
+    fn no_overlap_is_not_merged() {
+        let fragment = dna(600, 4);
+        let (r1, r2) = mates(&fragment, 250); // 100 nt between the mates
+        assert!(merge_pair(&r1, &[], &r2, &[], &MergeParams::default()).is_none());
+        let short = MergeParams {
+            min_overlap: 30,
+            ..Default::default()
+        };
+        let (r1, r2) = mates(&dna(480, 5), 250); // overlap of 20 < 30
+        assert!(merge_pair(&r1, &[], &r2, &[], &short).is_none());
+    }
+
+    #[test]
+    fn disagreements_take_the_better_quality() {
+        let fragment = dna(300, 6);
+        let (mut r1, mut r2) = mates(&fragment, 200);
+        let mut q1 = quals(200, b'I');
+        let mut q2 = quals(200, b'I');
+        // Position 150 of the fragment: wrong and poor in R1; position 160: wrong and poor in R2.
+        r1[150] = if r1[150] == b'A' { b'C' } else { b'A' };
+        q1[150] = b'#';
+        let i2 = 300 - 1 - 160; // R2 reads the fragment backwards
+        r2[i2] = if r2[i2] == b'A' { b'C' } else { b'A' };
+        q2[i2] = b'%';
+        let m = merge_pair(&r1, &q1, &r2, &q2, &MergeParams::default()).unwrap();
+        assert_eq!(m.seq, fragment);
+        assert_eq!(m.mismatches, 2);
+        assert_eq!(m.qual[150], b'I' - b'#' + b'!');
+        assert_eq!(m.qual[100], b'I');
+    }
+
+    #[test]
+    fn too_many_mismatches_are_refused() {
+        let fragment = dna(300, 7);
+        let (r1, mut r2) = mates(&fragment, 200);
+        // R2's bases 100..200 are the overlap (fragment 200..100): 20% of them changed.
+        for k in (100..200).step_by(5) {
+            r2[k] = if r2[k] == b'G' { b'T' } else { b'G' };
+        }
+        assert!(merge_pair(&r1, &[], &r2, &[], &MergeParams::default()).is_none());
+    }
+}
