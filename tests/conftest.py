@@ -7,6 +7,8 @@ from __future__ import annotations
 import os
 import random
 import re
+import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -134,3 +136,29 @@ def browser() -> Any:
         chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox"])
         yield chromium
         chromium.close()
+
+
+# The Snakemake workflow, run for real in temporary folders.
+SNAKEMAKE = [str(Path(sys.executable).parent / "snakemake"), "-s", str(ROOT / "workflow" / "Snakefile")]
+LOCAL = ["--profile", str(ROOT / "profiles" / "local"), "--cores", "2"]
+
+
+def snakemake(workdir: Path, *args: str, timeout: int = 600) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*SNAKEMAKE, "-d", str(workdir), *args], capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.fixture(scope="session")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The workflow's embedded demo, run once for the workflow and index tests."""
+    workdir = tmp_path_factory.mktemp("demo")
+    run = snakemake(workdir, *LOCAL)
+    assert run.returncode == 0, run.stderr[-3000:]
+    return workdir
+
+
+def leukemic_junction(workdir: Path) -> str:
+    truth = (workdir / "resources/demo/reads/P1-diagnosis.truth.tsv").read_text().splitlines()
+    header = truth[0].split("\t")
+    first = dict(zip(header, truth[1].split("\t"), strict=True))
+    assert first["clone_id"] == "IGH-1"
+    return first["junction"]

@@ -13,18 +13,10 @@ import threading
 from pathlib import Path
 
 import pytest
+from conftest import leukemic_junction
 from test_cli import run
-from test_workflow import LOCAL, leukemic_junction, snakemake
 
 SAMPLES = ["P1-diagnosis", "P1-followup-1", "P1-followup-2"]
-
-
-@pytest.fixture(scope="module")
-def demo(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    workdir = tmp_path_factory.mktemp("index-demo")
-    result = snakemake(workdir, *LOCAL)
-    assert result.returncode == 0, result.stderr[-3000:]
-    return workdir
 
 
 @pytest.fixture

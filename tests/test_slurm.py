@@ -15,8 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import ROOT
-from test_workflow import SNAKEMAKE
+from conftest import ROOT, SNAKEMAKE
 
 SCRIPT = ROOT / "scripts" / "slurm-test-cluster.sh"
 PACKAGES = ["slurmctld", "slurmd", "slurm-client", "slurmdbd", "munge", "mariadb-server"]

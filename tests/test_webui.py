@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from test_workflow import LOCAL, leukemic_junction, snakemake
+from conftest import LOCAL, leukemic_junction, snakemake
 from werkzeug.serving import make_server
 
 from vidjil.index import rebuild

@@ -10,35 +10,11 @@ import os
 import signal
 import sqlite3
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, SimulatedSample
-
-SNAKEMAKE = [str(Path(sys.executable).parent / "snakemake"), "-s", str(ROOT / "workflow" / "Snakefile")]
-LOCAL = ["--profile", str(ROOT / "profiles" / "local"), "--cores", "2"]
-
-
-def snakemake(workdir: Path, *args: str, timeout: int = 600) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([*SNAKEMAKE, "-d", str(workdir), *args], capture_output=True, text=True, timeout=timeout)
-
-
-@pytest.fixture(scope="module")
-def demo(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    workdir = tmp_path_factory.mktemp("demo")
-    run = snakemake(workdir, *LOCAL)
-    assert run.returncode == 0, run.stderr[-3000:]
-    return workdir
-
-
-def leukemic_junction(workdir: Path) -> str:
-    truth = (workdir / "resources/demo/reads/P1-diagnosis.truth.tsv").read_text().splitlines()
-    header = truth[0].split("\t")
-    first = dict(zip(header, truth[1].split("\t"), strict=True))
-    assert first["clone_id"] == "IGH-1"
-    return first["junction"]
+from conftest import LOCAL, SNAKEMAKE, SimulatedSample, leukemic_junction, snakemake
 
 
 def test_demo_results_hold_the_followed_leukemic_clone(demo: Path) -> None:

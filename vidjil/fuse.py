@@ -21,13 +21,13 @@ from pathlib import Path
 from typing import Any
 
 from . import __version__
+from .airr_format import SYSTEM_LOCUS
 from .errors import UserError
 
 SAMPLE_FIELDS = ("original_names", "run_timestamp", "producer", "commandline", "log")
 # A clone seen in no read of a sample is below the detection limit: with 3 / N, a
 # clone at that fraction has a 95% chance of at least one read among N (Poisson).
 LOD_READS = 3
-SYSTEM_LOCUS = {"TRA+D": "TRA", "TRD+": "TRD", "TRB+": "TRB", "IGH+": "IGH", "IGK+": "IGK"}
 
 
 @dataclass

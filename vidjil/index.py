@@ -22,6 +22,7 @@ from typing import Any
 
 from . import __version__
 from .errors import UserError
+from .germline import sha256_file as sha256
 
 SCHEMA_VERSION = 2
 TOP_CLONES = 100
@@ -78,14 +79,6 @@ CREATE INDEX IF NOT EXISTS clones_junction ON clones(junction);
 CREATE INDEX IF NOT EXISTS clones_v ON clones(v);
 """
 TABLES = ["runs", "sample_sets", "samples", "set_members", "read_files", "results", "fused", "clones", "followed"]
-
-
-def sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def connect(db: Path) -> sqlite3.Connection:
@@ -172,58 +165,47 @@ def describe_run(
     }
 
 
+def _clone_fields(clone: dict[str, Any], reads: int, segmented: int) -> tuple[Any, ...]:
+    """locus, V, D, J, junction nt and aa, reads, fraction, productive of a clone."""
+    from .fuse import junction_nt, locus_of_system
+
+    seg = clone.get("seg", {})
+    junction = seg.get("junction", {})
+    return (
+        locus_of_system(str(clone.get("germline", ""))),
+        seg.get("5", {}).get("name"),
+        seg.get("4", {}).get("name"),
+        seg.get("3", {}).get("name"),
+        junction_nt(clone) or None,
+        junction.get("aa"),
+        reads,
+        reads / (segmented or 1),
+        None if not junction else int(bool(junction.get("productive"))),
+    )
+
+
 def _clone_rows(vidjil: Path, result_id: int) -> Iterator[tuple[Any, ...]]:
-    from .fuse import junction_nt, locus_of_system, read_vidjil
+    from .fuse import read_vidjil
 
     doc = read_vidjil(vidjil)
-    segmented = doc["reads"]["segmented"][0] or 1
+    segmented = doc["reads"]["segmented"][0]
     for rank, clone in enumerate(doc["clones"][:TOP_CLONES], start=1):
-        seg = clone.get("seg", {})
-        junction = seg.get("junction", {})
-        reads = clone["reads"][0]
-        yield (
-            result_id,
-            rank,
-            locus_of_system(str(clone.get("germline", ""))),
-            seg.get("5", {}).get("name"),
-            seg.get("4", {}).get("name"),
-            seg.get("3", {}).get("name"),
-            junction_nt(clone) or None,
-            junction.get("aa"),
-            reads,
-            reads / segmented,
-            None if not junction else int(bool(junction.get("productive"))),
-        )
+        yield (result_id, rank, *_clone_fields(clone, clone["reads"][0], segmented))
 
 
 def _followed_rows(fused: Path, fused_id: int) -> Iterator[tuple[Any, ...]]:
     """The clones a fused set follows, one row per sample where they have reads:
     a clone too small to be designated in a follow-up sample is found through the
     sample where it was large (MRD)."""
-    from .fuse import junction_nt, locus_of_system, read_vidjil
+    from .fuse import read_vidjil
 
     doc = read_vidjil(fused)
     names = doc["samples"]["original_names"]
     segmented = doc["reads"]["segmented"]
     for clone in doc["clones"][:TOP_CLONES]:
-        seg = clone.get("seg", {})
-        junction = seg.get("junction", {})
         for name, reads, total in zip(names, clone["reads"], segmented, strict=False):
             if reads:
-                yield (
-                    fused_id,
-                    name,
-                    clone["top"],
-                    locus_of_system(str(clone.get("germline", ""))),
-                    seg.get("5", {}).get("name"),
-                    seg.get("4", {}).get("name"),
-                    seg.get("3", {}).get("name"),
-                    junction_nt(clone) or None,
-                    junction.get("aa"),
-                    reads,
-                    reads / (total or 1),
-                    None if not junction else int(bool(junction.get("productive"))),
-                )
+                yield (fused_id, name, clone["top"], *_clone_fields(clone, reads, total))
 
 
 def index_rows(results: Path) -> dict[str, list[tuple[Any, ...]]]:

@@ -13,22 +13,18 @@ from typing import Any
 
 from .errors import UserError
 from .fuse import read_vidjil
+from .plots import clone_curves, percent, vj_usage
 
 STYLE = (
     "body{font-family:sans-serif;margin:2em;max-width:80em}table{border-collapse:collapse;margin:1em 0}"
     "td,th{border:1px solid #ccc;padding:2px 6px;text-align:right}td.l,th.l{text-align:left}"
     ".below{color:#888}.plot{width:100%;height:28em}"
 )
-CURVES = 20  # clones drawn in the clone-over-time plot
 
 
 def _script_json(value: Any) -> str:
     """JSON safe inside a <script> element."""
     return json.dumps(value).replace("</", "<\\/")
-
-
-def _percent(fraction: float) -> str:
-    return f"{100 * fraction:.4g}%"
 
 
 def _table(header: list[str], rows: list[list[str]], left: int = 1) -> str:
@@ -50,7 +46,7 @@ def _qc(doc: dict[str, Any], names: list[str]) -> str:
     rows = []
     for i, name in enumerate(names):
         total, detected = reads["total"][i], reads["segmented"][i]
-        row = [escape(name), str(total), f"{detected} ({_percent(detected / total if total else 0)})"]
+        row = [escape(name), str(total), f"{detected} ({percent(detected / total if total else 0)})"]
         row += [str(reads["germline"][s][i]) for s in systems]
         row += [str(undetected[i].get(r, 0)) if isinstance(undetected[i], dict) else "" for r in reasons]
         rows.append(row)
@@ -60,42 +56,6 @@ def _qc(doc: dict[str, Any], names: list[str]) -> str:
         warnings += [f"<li>{escape(name)}: {escape(w.get('code', ''))} {escape(w.get('msg', ''))}</li>" for w in warns]
     listed = f"<ul>{''.join(warnings)}</ul>" if warnings else "<p>No sample warning.</p>"
     return "<h2>Samples: read funnel and quality</h2>" + _table(header, rows) + listed
-
-
-def _curves(doc: dict[str, Any], names: list[str]) -> list[dict[str, Any]]:
-    traces = []
-    for clone in doc["clones"][:CURVES]:
-        mrd = clone["_mrd"]
-        fractions = [f if f > 0 else None for f in mrd["fraction_detected"]]
-        label = f"{clone['top']}. {clone.get('name', clone['id'])}"
-        junction = clone.get("seg", {}).get("junction", {}).get("aa", "")
-        hover = [
-            f"{label}<br>{junction}<br>{r} reads, {_percent(f)}" if r else f"{label}<br>0 reads (< {_percent(lod)})"
-            for r, f, lod in zip(clone["reads"], mrd["fraction_detected"], mrd["limit_of_detection"], strict=True)
-        ]
-        traces.append(
-            {
-                "x": names,
-                "y": fractions,
-                "name": label[:60],
-                "mode": "lines+markers",
-                "text": hover,
-                "hoverinfo": "text",
-            }
-        )
-    if doc["clones"]:
-        lod = doc["clones"][0]["_mrd"]["limit_of_detection"]
-        traces.append(
-            {
-                "x": names,
-                "y": lod,
-                "name": "detection limit",
-                "mode": "lines",
-                "line": {"dash": "dash", "color": "black"},
-                "hoverinfo": "y+name",
-            }
-        )
-    return traces
 
 
 def _clone_table(doc: dict[str, Any], names: list[str]) -> str:
@@ -111,7 +71,7 @@ def _clone_table(doc: dict[str, Any], names: list[str]) -> str:
             clone["_mrd"]["limit_of_detection"],
             strict=True,
         ):
-            cells.append(f"{r} ({_percent(f)})" if r else f"<span class=below>0 (&lt; {_percent(lod)})</span>")
+            cells.append(f"{r} ({percent(f)})" if r else f"<span class=below>0 (&lt; {percent(lod)})</span>")
         warns = " ".join(escape(w.get("code", "")) for w in clone.get("warn", []))
         rows.append(
             [
@@ -126,25 +86,6 @@ def _clone_table(doc: dict[str, Any], names: list[str]) -> str:
         )
     header = ["#", "clone", "system", "junction (aa)", "productive", *names, "warnings"]
     return "<h2>Followed clones</h2>" + _table(header, rows, left=5)
-
-
-def _vj(doc: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    """Per locus: V genes x J genes, reads of the followed clones over all samples."""
-    usage: dict[str, dict[tuple[str, str], int]] = {}
-    for clone in doc["clones"]:
-        seg = clone.get("seg", {})
-        if "5" not in seg or "3" not in seg:
-            continue
-        v, j = (seg[k]["name"].split("*")[0] for k in ("5", "3"))
-        counts = usage.setdefault(str(clone.get("germline", "")), {})
-        counts[(v, j)] = counts.get((v, j), 0) + sum(clone["reads"])
-    heatmaps = {}
-    for locus, counts in sorted(usage.items()):
-        vs = sorted({v for v, _ in counts})
-        js = sorted({j for _, j in counts})
-        z = [[counts.get((v, j), 0) for j in js] for v in vs]
-        heatmaps[locus] = {"z": z, "x": js, "y": vs, "type": "heatmap", "colorscale": "Blues"}
-    return heatmaps
 
 
 def _diversity(doc: dict[str, Any], names: list[str]) -> str:
@@ -171,8 +112,8 @@ def render(doc: dict[str, Any], title: str) -> str:
     from plotly.offline import get_plotlyjs
 
     names = [str(n) for n in doc["samples"]["original_names"]]
-    heatmaps = _vj(doc)
-    plots = {"curves": _curves(doc, names), "heatmaps": heatmaps}
+    heatmaps = vj_usage(doc)
+    plots = {"curves": clone_curves(doc), "heatmaps": heatmaps}
     heatmap_divs = "".join(
         f"<h3>{escape(locus)}</h3><div class=plot id='vj-{k}'></div>" for k, locus in enumerate(heatmaps)
     )

@@ -125,23 +125,6 @@ def clone_page(
     return rows[start : start + per_page], len(rows)
 
 
-def vj_grids(doc: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    """Per locus, reads by V gene x J gene over the designated clones."""
-    usage: dict[str, dict[tuple[str, str], int]] = {}
-    for clone in doc["clones"]:
-        seg = clone.get("seg", {})
-        if "5" in seg and "3" in seg:
-            v, j = (seg[k]["name"].split("*")[0] for k in ("5", "3"))
-            reads = clone["reads"][0]
-            counts = usage.setdefault(str(clone.get("germline", "")), {})
-            counts[(v, j)] = counts.get((v, j), 0) + reads
-    grids = {}
-    for locus, counts in sorted(usage.items()):
-        vs, js = sorted({v for v, _ in counts}), sorted({j for _, j in counts})
-        grids[locus] = {"x": js, "y": vs, "z": [[counts.get((v, j), 0) for j in js] for v in vs]}
-    return grids
-
-
 def spectratype(doc: dict[str, Any]) -> dict[str, dict[str, int]]:
     """Per locus, reads by CDR3 length in amino acids (designated clones)."""
     out: dict[str, dict[str, int]] = {}
@@ -152,39 +135,6 @@ def spectratype(doc: dict[str, Any]) -> dict[str, dict[str, int]]:
             counts = out.setdefault(str(clone.get("germline", "")), {})
             counts[length] = counts.get(length, 0) + clone["reads"][0]
     return out
-
-
-def curves(fused: dict[str, Any], count: int = 20) -> list[dict[str, Any]]:
-    """Plot data of the followed clones over the samples (fractions of detected
-    reads; a clone without reads is left out of that point) and the detection limit."""
-    names = [str(n) for n in fused["samples"]["original_names"]]
-    traces = []
-    for clone in fused["clones"][:count]:
-        mrd = clone.get("_mrd", {})
-        fractions = mrd.get("fraction_detected") or [0.0] * len(names)
-        label = f"{clone['top']}. {clone.get('name', clone['id'])}"
-        traces.append(
-            {
-                "x": names,
-                "y": [f if f > 0 else None for f in fractions],
-                "name": label[:60],
-                "text": [f"{label}<br>{r} reads" for r in clone["reads"]],
-                "customdata": [clone["top"]] * len(names),
-                "mode": "lines+markers",
-                "hoverinfo": "text+y",
-            }
-        )
-    if fused["clones"] and "_mrd" in fused["clones"][0]:
-        traces.append(
-            {
-                "x": names,
-                "y": fused["clones"][0]["_mrd"]["limit_of_detection"],
-                "name": "detection limit",
-                "mode": "lines",
-                "line": {"dash": "dash", "color": "black"},
-            }
-        )
-    return traces
 
 
 def colored_segments(clone: dict[str, Any]) -> list[dict[str, str]]:

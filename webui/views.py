@@ -9,6 +9,7 @@ from typing import Any
 from flask import Blueprint, Response, abort, current_app, render_template, request, send_file
 
 from vidjil.index import search as index_search
+from vidjil.plots import clone_curves, vj_usage
 
 from .data import (
     DocumentCache,
@@ -19,10 +20,8 @@ from .data import (
     clone_in_fused,
     clone_page,
     colored_segments,
-    curves,
     script_json,
     spectratype,
-    vj_grids,
 )
 
 viewer = Blueprint("viewer", __name__)
@@ -99,7 +98,7 @@ def sample_set(name: str) -> str:
         fused_files=fused_files,
         chosen=chosen,
         fused=fused,
-        plot=script_json({"curves": curves(fused)}) if fused else None,
+        plot=script_json({"curves": clone_curves(fused)}) if fused else None,
     )
 
 
@@ -136,7 +135,7 @@ def sample(result_id: int) -> str:
         order="desc" if descending else "asc",
         q=text,
         sets=[s["sample_set"] for s in sets],
-        plot=script_json({"vj": vj_grids(doc), "spectratype": spectratype(doc)}),
+        plot=script_json({"vj": vj_usage(doc), "spectratype": spectratype(doc)}),
     )
 
 

@@ -156,12 +156,7 @@ impl PyGermline {
         e_value: f64,
         unexpected: bool,
     ) -> PyResult<Bound<'py, PyDict>> {
-        let params = DetectParams {
-            window,
-            max_evalue: e_value,
-            unexpected,
-            ..Default::default()
-        };
+        let params = detect_params(window, e_value, unexpected);
         let detector = Detector::new(&self.index, &self.germline, params);
         let mut scratch = Scratch::default();
         let d = PyDict::new(py);
@@ -229,12 +224,7 @@ impl PyGermline {
                 }
                 None => None,
             };
-            let params = DesignParams {
-                max_evalue: e_value,
-                max_evalue_d: e_value_d,
-                several_d,
-                alternatives,
-            };
+            let params = design_params(e_value, e_value_d, several_d, alternatives);
             let designer = self.designer();
             let result = designer.designate(oriented.as_bytes(), system, pair, &params);
             d.set_item(
@@ -259,6 +249,25 @@ impl PyGermline {
         } else {
             self.germline.systems[s].name.clone()
         }
+    }
+}
+
+fn detect_params(window: usize, e_value: f64, unexpected: bool) -> DetectParams {
+    DetectParams {
+        window,
+        max_evalue: e_value,
+        unexpected,
+        ..Default::default()
+    }
+}
+
+/// V/J designation under the detection's e-value threshold, D under its own.
+fn design_params(e_value: f64, e_value_d: f64, several_d: bool, alternatives: usize) -> DesignParams {
+    DesignParams {
+        max_evalue: e_value,
+        max_evalue_d: e_value_d,
+        several_d,
+        alternatives,
     }
 }
 
@@ -473,22 +482,12 @@ fn detect<'py>(
 ) -> PyResult<Bound<'py, PyDict>> {
     let defaults = RunParams::default();
     let params = RunParams {
-        detect: DetectParams {
-            window,
-            max_evalue: e_value,
-            unexpected,
-            ..Default::default()
-        },
+        detect: detect_params(window, e_value, unexpected),
         threads: if threads == 0 { defaults.threads } else { threads },
         min_reads,
         max_clones,
         designate,
-        design: DesignParams {
-            max_evalue: e_value,
-            max_evalue_d: e_value_d,
-            several_d,
-            alternatives,
-        },
+        design: design_params(e_value, e_value_d, several_d, alternatives),
         merge_distance,
         merge_ratio,
         max_windows,
@@ -528,19 +527,9 @@ fn per_read(
 ) -> PyResult<(u64, u64, u64)> {
     let defaults = RunParams::default();
     let params = RunParams {
-        detect: DetectParams {
-            window,
-            max_evalue: e_value,
-            unexpected,
-            ..Default::default()
-        },
+        detect: detect_params(window, e_value, unexpected),
         threads: if threads == 0 { defaults.threads } else { threads },
-        design: DesignParams {
-            max_evalue: e_value,
-            max_evalue_d: e_value_d,
-            several_d,
-            alternatives,
-        },
+        design: design_params(e_value, e_value_d, several_d, alternatives),
         quiet,
         ..defaults
     };
