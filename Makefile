@@ -22,13 +22,14 @@ demo: setup
 	$(VENV)/bin/snakemake --profile profiles/local
 
 # Debian packages of the tests that need real programs (a SLURM cluster, Chromium
-# for the browser tests): installed when running as root with apt (CI); elsewhere
-# those tests skip and say why.
+# for the browser tests, nginx and openssl for the HTTPS front of the viewer):
+# installed when running as root with apt (CI); elsewhere those tests skip and say why.
 system-deps:
 	@if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-		(dpkg -s chromium slurmctld slurmd slurm-client slurmdbd munge mariadb-server >/dev/null 2>&1 \
+		(dpkg -s chromium nginx openssl curl slurmctld slurmd slurm-client slurmdbd munge mariadb-server >/dev/null 2>&1 \
 			|| apt-get update -qq) \
-		&& (dpkg -s chromium >/dev/null 2>&1 || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
+		&& (dpkg -s chromium nginx openssl curl >/dev/null 2>&1 \
+			|| DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium nginx openssl curl >/dev/null) \
 		&& bash scripts/slurm-test-cluster.sh install; \
 	else echo "system-deps: not root or no apt-get: the SLURM and browser tests will skip"; fi
 

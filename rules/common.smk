@@ -6,6 +6,7 @@ import hashlib
 import json
 import os
 import re
+import shlex
 import sys
 from pathlib import Path
 
@@ -127,13 +128,20 @@ for n, row in _sample_rows:
     if name in SAMPLES:
         raise WorkflowError(f"{SAMPLES_PATH}, row {n} (sample '{name}'), field 'sample': duplicate sample name")
     reads = [r.strip() for r in row["reads"].split(";") if r.strip()]
-    for read in reads:
-        generated = config["demo"] and read.startswith(DEMO_READS)
-        if not generated and not Path(read).is_file():
-            raise WorkflowError(f"{SAMPLES_PATH}, row {n} (sample '{name}'), field 'reads': no such file: {read}")
+    reads2 = [r.strip() for r in row.get("reads2", "").split(";") if r.strip()]
+    for field, files in (("reads", reads), ("reads2", reads2)):
+        for read in files:
+            generated = config["demo"] and read.startswith(DEMO_READS)
+            if not generated and not Path(read).is_file():
+                raise WorkflowError(f"{SAMPLES_PATH}, row {n} (sample '{name}'), field '{field}': no such file: {read}")
+    if reads2 and len(reads2) != len(reads):
+        raise WorkflowError(
+            f"{SAMPLES_PATH}, row {n} (sample '{name}'), field 'reads2': {len(reads2)} file(s) for "
+            f"{len(reads)} in 'reads': give one second-mate file per first-mate file"
+        )
     if ("spike" in row) != ("spike_copies" in row):
         raise WorkflowError(f"{SAMPLES_PATH}, row {n} (sample '{name}'), field 'spike': give both spike and spike_copies")
-    SAMPLES[name] = {**row, "reads": reads, "row": n}
+    SAMPLES[name] = {**row, "reads": reads, "reads2": reads2, "row": n}
 
 SETS = {}
 for n, row in _set_rows:
@@ -178,7 +186,17 @@ def rule_setting(rule_name, key):
 
 
 def sample_reads(wildcards):
-    return SAMPLES[wildcards.sample]["reads"]
+    sample = SAMPLES[wildcards.sample]
+    return sample["reads"] + sample["reads2"]
+
+
+def reads_arguments(wildcards):
+    """The read files on `vidjil detect`'s command line: pairs as --r1/--r2."""
+    sample = SAMPLES[wildcards.sample]
+    if not sample["reads2"]:
+        return " ".join(shlex.quote(r) for r in sample["reads"])
+    pairs = zip(sample["reads"], sample["reads2"], strict=True)
+    return " ".join(f"--r1 {shlex.quote(r1)} --r2 {shlex.quote(r2)}" for r1, r2 in pairs)
 
 
 def _analysis_germline(analysis):

@@ -20,8 +20,9 @@ rule detect:
         mem_mb=rule_setting("detect", "mem_mb"),
         runtime=rule_setting("detect", "runtime"),
     params:
+        reads=reads_arguments,
         options=detect_options,
         out=lambda wildcards, output: Path(output.vidjil).parent,
     shell:
-        "vidjil detect {input.reads} -o {params.out} -b {wildcards.sample} -t {threads} {params.options} "
+        "vidjil detect {params.reads} -o {params.out} -b {wildcards.sample} -t {threads} {params.options} "
         "> {log} 2>&1"

@@ -119,6 +119,11 @@ def test_a_failing_sample_fails_alone(tmp_path: Path, small_sample: SimulatedSam
         ("sample\treads\nA\t{reads}\n", {"analyses": "[IGZ]"}, "field 'analyses': unknown analysis 'IGZ'"),
         ("sample\treads\torder\nA\t{reads}\tfirst\n", {}, "row 2 (sample 'A'), field 'order': 'first' is not of type"),
         ("sample\treads\tsets\nA\t{reads}\tnope\n", {}, "row 2 (sample 'A'), field 'sets': set 'nope' is not in"),
+        (
+            "sample\treads\treads2\nA\t{reads};{reads}\t{reads}\n",
+            {},
+            "row 2 (sample 'A'), field 'reads2': 1 file(s) for 2 in 'reads'",
+        ),
         ("sample\treads\nA\t{reads}\n", {"fuse": "{top: many}"}, "configuration, field 'fuse.top'"),
     ],
 )
@@ -138,13 +143,27 @@ def test_the_workflow_passes_snakemake_lint(tmp_path: Path) -> None:
     assert "Congratulations, your workflow is in a good condition!" in run.stdout + run.stderr
 
 
-def test_several_read_files_and_the_order_of_a_set(tmp_path: Path, small_sample: SimulatedSample) -> None:
+def paired_files(directory: Path, reads: Path) -> tuple[Path, Path]:
+    """The reads of `reads` as molecules sequenced 2 x 200."""
+    from vidjil.simulate import paired_reads, write_paired_fastq
+
+    with gzip.open(reads, "rt") as handle:
+        lines = handle.read().split("\n")
+    molecules = ((lines[k][1:], lines[k + 1], "") for k in range(0, len(lines) - 3, 4))
+    r1, r2 = directory / "P_R1.fastq.gz", directory / "P_R2.fastq.gz"
+    write_paired_fastq(r1, r2, paired_reads(molecules, 200, seed=3))
+    return r1, r2
+
+
+def test_several_read_files_pairs_and_the_order_of_a_set(tmp_path: Path, small_sample: SimulatedSample) -> None:
     reads = small_sample.reads
+    r1, r2 = paired_files(tmp_path, reads)
     config = write_config(
         tmp_path,
-        "sample\treads\tsets\tdate\torder\n"
-        f"early\t{reads}\tS\t2026-01-01\t2\n"
-        f"late\t{reads};{reads}\tS\t2026-02-01\t1\n",
+        "sample\treads\treads2\tsets\tdate\torder\n"
+        f"early\t{reads}\t\tS\t2026-01-01\t2\n"
+        f"late\t{reads};{reads}\t\tS\t2026-02-01\t1\n"
+        f"paired\t{r1}\t{r2}\t\t\t\n",
         **{"detect": "{designate: 5}"},
     )
     run = snakemake(tmp_path, *LOCAL, "--configfile", str(config))
@@ -153,6 +172,11 @@ def test_several_read_files_and_the_order_of_a_set(tmp_path: Path, small_sample:
     double = json.loads((tmp_path / "results/multi/samples/late/late.stats.json").read_text())
     assert double["reads"]["total"] == 2 * single["reads"]["total"]
     assert [i["path"] for i in double["inputs"]] == [str(reads), str(reads)]
+    paired = json.loads((tmp_path / "results/multi/samples/paired/paired.stats.json").read_text())
+    assert [(i["path"], i["mate"]) for i in paired["inputs"]] == [(str(r1), "R1"), (str(r2), "R2")]
+    assert paired["reads"]["total"] == single["reads"]["total"]
+    assert paired["pairs"]["merged"] + paired["pairs"]["not_merged"] == single["reads"]["total"]
+    assert paired["pairs"]["merged"] > 0.9 * single["reads"]["total"]
     fused = json.loads((tmp_path / "results/multi/sets/S/S.fused.vidjil").read_text())
     # `order` comes before dates.
     assert fused["samples"]["original_names"] == ["late", "early"]

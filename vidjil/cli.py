@@ -34,7 +34,31 @@ def _count_or_all(text: str) -> int:
 
 def add_detect(sub: argparse._SubParsersAction[Parser]) -> None:
     p = sub.add_parser("detect", help="detect V(D)J recombinations and clones in reads")
-    p.add_argument("reads", nargs="+", help="FASTA/FASTQ files, plain or gzip; '-' for stdin")
+    p.add_argument(
+        "reads",
+        nargs="*",
+        help="FASTA/FASTQ files, plain or gzip, counted as one sample; '-' for stdin",
+    )
+    p.add_argument(
+        "--r1",
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="first mates of paired-end reads (with --r2; repeat both for several pairs of files)",
+    )
+    p.add_argument("--r2", action="append", default=[], metavar="FILE", help="second mates, in the order of --r1")
+    p.add_argument(
+        "--min-overlap",
+        type=int,
+        default=12,
+        help="paired-end: fewest overlapping bases to merge two mates (default 12)",
+    )
+    p.add_argument(
+        "--max-mismatch-rate",
+        type=float,
+        default=0.1,
+        help="paired-end: most disagreeing bases per overlapping base (default 0.1)",
+    )
     p.add_argument("-o", "--output-dir", type=Path, help="output directory (required unless --per-read)")
     p.add_argument("-b", "--name", help="output base name (default: first input's name)")
     p.add_argument("-g", "--germline", help="germline preset FILE.g[:SYS1,SYS2] (default: built-in set)")
@@ -169,6 +193,16 @@ def add_fuse_report_index(sub: argparse._SubParsersAction[Parser]) -> None:
     vw.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)")
     vw.add_argument("--port", type=int, default=8080)
     vw.add_argument("--token", help="require this token (header X-Vidjil-Token, or open ?token=T once)")
+    vw.add_argument(
+        "--token-file",
+        type=Path,
+        help="read the token from this file (first line): on a server, keeps it out of the process list",
+    )
+    vw.add_argument(
+        "--proxy",
+        action="store_true",
+        help="behind a reverse proxy on this machine (nginx): trust its X-Forwarded-Proto/-Host/-For",
+    )
     ex = sub.add_parser("export-set", help="a sample set with its samples, results and fused files (tar.gz)")
     ex.add_argument("set", help="sample set name")
     ex.add_argument("-o", "--output", required=True, type=Path, help="archive (.tar.gz)")
@@ -177,6 +211,13 @@ def add_fuse_report_index(sub: argparse._SubParsersAction[Parser]) -> None:
     im.add_argument("archive", type=Path)
     im.add_argument("--results", type=Path, default=Path("results"), help="results folder (default: results)")
     im.add_argument("--dry-run", action="store_true", help="say what would be written; change nothing")
+    dr = sub.add_parser("doctor", help="check this installation: engine, germline, workflow tools, results, disk")
+    dr.add_argument("-g", "--germline", help="germline preset to check (default: the built-in set)")
+    dr.add_argument("--species", default="human", help="species of the built-in set (human, mouse)")
+    dr.add_argument("--results", type=Path, default=Path("results"), help="results folder (default: results)")
+    dr.add_argument(
+        "--min-free-gb", type=float, default=10.0, help="fail below this free space for results (default 10 GB)"
+    )
     bk = isub.add_parser("backup", help="online backup of the index, then an integrity check of the copy")
     bk.add_argument("dest", type=Path, help="backup file or folder")
     bk.add_argument("--db", type=Path, default=default_db)
@@ -200,8 +241,15 @@ def cmd_detect(args: argparse.Namespace) -> int:
         raise UserError(f"--name: '{args.name}' must be letters, digits and . _ + - only")
     if args.output_dir is None and not args.per_read:
         raise UserError("detect: -o/--output-dir is required (unless --per-read)")
+    if len(args.r1) != len(args.r2):
+        raise UserError(f"detect: {len(args.r1)} --r1 file(s) but {len(args.r2)} --r2 file(s): give them in pairs")
+    if not args.reads and not args.r1:
+        raise UserError("detect: no reads given (files, or --r1 and --r2)")
     options = DetectOptions(
         reads=args.reads,
+        pairs=list(zip(args.r1, args.r2, strict=True)),
+        min_overlap=args.min_overlap,
+        max_mismatch_rate=args.max_mismatch_rate,
         output_dir=args.output_dir,
         name=args.name,
         germline=args.germline,
@@ -345,11 +393,25 @@ def cmd_view(args: argparse.Namespace) -> int:
 
     if not (args.results / "index.sqlite").exists():
         raise UserError(f"{args.results}: no index.sqlite (run `vidjil index rebuild {args.results}`)")
-    app = create_app(args.results, token=args.token)
-    where = f"http://{args.host}:{args.port}/" + (f"?token={args.token}" if args.token else "")
+    token = args.token
+    if args.token_file is not None:
+        try:
+            token = args.token_file.read_text().splitlines()[0].strip()
+        except (OSError, IndexError):
+            raise UserError(f"{args.token_file}: cannot read a token from it") from None
+        if not token:
+            raise UserError(f"{args.token_file}: the token is empty")
+    app = create_app(args.results, token=token, behind_proxy=args.proxy)
+    where = f"http://{args.host}:{args.port}/" + ("?token=..." if token else "")
     print(f"vidjil view: {args.results} on {where}", file=sys.stderr)
     app.run(host=args.host, port=args.port, threaded=True)
     return 0
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    from .doctor import doctor
+
+    return doctor(args.germline, args.species, args.results, args.min_free_gb)
 
 
 def cmd_export_set(args: argparse.Namespace) -> int:
@@ -400,6 +462,7 @@ def main(argv: list[str] | None = None) -> int:
             "export-set": cmd_export_set,
             "view": cmd_view,
             "import-set": cmd_import_set,
+            "doctor": cmd_doctor,
         }
         if args.command in commands:
             return commands[args.command](args)

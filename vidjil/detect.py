@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import resource
 import sys
 import time
@@ -28,6 +29,9 @@ from .vidjil_core import per_read as engine_per_read
 class DetectOptions:
     reads: list[str]
     output_dir: Path | None
+    pairs: list[tuple[str, str]] = field(default_factory=list)
+    min_overlap: int = 12
+    max_mismatch_rate: float = 0.1
     name: str | None = None
     germline: str | None = None
     species: str = "human"
@@ -49,12 +53,38 @@ class DetectOptions:
     command_line: str = field(default_factory=lambda: " ".join(sys.argv))
 
 
-def sample_name_of(reads: list[str]) -> str:
+# Mate markers at the end of paired-end file names (S1_L001_R1_001, S1_R1, S1_1).
+MATE_SUFFIX = re.compile(r"([._-]R?1)(_001)?$")
+
+
+def sample_name_of(reads: list[str], paired: bool = False) -> str:
     first = Path(reads[0]).name if reads[0] != "-" else "stdin"
     for suffix in (".gz", ".fastq", ".fq", ".fasta", ".fa", ".fna"):
         if first.endswith(suffix):
             first = first[: -len(suffix)]
+    if paired:
+        first = MATE_SUFFIX.sub("", first)
     return first or "sample"
+
+
+def input_paths(opts: DetectOptions) -> list[str]:
+    """Every file, in the order the engine reads them: pairs first (R1, R2), then single files."""
+    return [path for pair in opts.pairs for path in pair] + opts.reads
+
+
+def default_name(opts: DetectOptions) -> str:
+    if opts.pairs:
+        return sample_name_of([opts.pairs[0][0]], paired=True)
+    return sample_name_of(opts.reads)
+
+
+def merge_options(opts: DetectOptions) -> dict[str, Any]:
+    """Paired-end arguments of the engine."""
+    return {
+        "pairs": [tuple(pair) for pair in opts.pairs],
+        "min_overlap": opts.min_overlap,
+        "max_mismatch_rate": opts.max_mismatch_rate,
+    }
 
 
 def _now() -> str:
@@ -66,9 +96,11 @@ def peak_memory_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def _input_files(reads: list[str]) -> list[dict[str, Any]]:
+def _input_files(opts: DetectOptions) -> list[dict[str, Any]]:
+    """Path, size and, for paired-end files, the mate (R1/R2) of every input."""
+    mates = [mate for _ in opts.pairs for mate in ("R1", "R2")]
     inputs: list[dict[str, Any]] = []
-    for path in reads:
+    for n, path in enumerate(input_paths(opts)):
         if path == "-":
             inputs.append({"path": "-", "size": None})
             continue
@@ -76,7 +108,7 @@ def _input_files(reads: list[str]) -> list[dict[str, Any]]:
             size = os.path.getsize(path)
         except OSError as exc:
             raise UserError(f"{path}: cannot open: {exc.strerror}") from None
-        inputs.append({"path": path, "size": size})
+        inputs.append({"path": path, "size": size} | ({"mate": mates[n]} if n < len(mates) else {}))
     return inputs
 
 
@@ -111,7 +143,7 @@ def designation_summary(clones: list[dict[str, Any]]) -> dict[str, int]:
 def run_per_read(opts: DetectOptions) -> tuple[int, int, int]:
     """`--per-read`: one TSV line per read, to stdout or OUTPUT_DIR/NAME.reads.tsv.
     Returns (reads, detected, designated)."""
-    _input_files(opts.reads)
+    _input_files(opts)
     if opts.output_dir is not None:
         check_output_dir(opts.output_dir)
     germline = load_germline(opts.germline, opts.species, quiet=opts.quiet, systems=opts.systems)
@@ -124,13 +156,13 @@ def run_per_read(opts: DetectOptions) -> tuple[int, int, int]:
         "several_d": opts.several_d,
         "alternatives": opts.alternative_genes,
         "quiet": opts.quiet,
-    }
+    } | merge_options(opts)
     try:
         if opts.output_dir is None:
             sys.stdout.flush()
             counts = engine_per_read(germline, list(opts.reads), "-", **options)
         else:
-            name = opts.name or sample_name_of(opts.reads)
+            name = opts.name or default_name(opts)
             path = opts.output_dir / f"{name}.reads.tsv"
             with atomic_outputs() as outputs:
                 counts = outputs.write_path(
@@ -148,10 +180,10 @@ def run_detect(opts: DetectOptions) -> dict[str, Any]:
     """Detect, cluster and write the three outputs. Returns the stats document."""
     started = _now()
     t0 = time.perf_counter()
-    name = opts.name or sample_name_of(opts.reads)
+    name = opts.name or default_name(opts)
     assert opts.output_dir is not None
     check_output_dir(opts.output_dir)
-    inputs = _input_files(opts.reads)
+    inputs = _input_files(opts)
     germline = load_germline(opts.germline, opts.species, quiet=opts.quiet, systems=opts.systems)
     identity = germline_identity(germline)
     try:
@@ -172,6 +204,7 @@ def run_detect(opts: DetectOptions) -> dict[str, Any]:
             merge_ratio=opts.merge_ratio,
             max_windows=opts.max_windows,
             quiet=opts.quiet,
+            **merge_options(opts),
         )
     except InputError as exc:
         raise UserError(str(exc)) from None
@@ -214,12 +247,32 @@ def run_detect(opts: DetectOptions) -> dict[str, Any]:
         raise UserError(f"{out}: cannot write the outputs: {exc.strerror or exc}") from None
     if not opts.quiet:
         det, total = result["detected"]["reads"], result["total"]["reads"]
+        unit = "reads and pairs" if opts.pairs else "reads"
         print(
-            f"vidjil: {name}: {det}/{total} reads detected, {len(result['clones'])} clones "
+            f"vidjil: {name}: {det}/{total} {unit} detected, {len(result['clones'])} clones "
             f"(>= {opts.min_reads} reads) -> {out}",
             file=sys.stderr,
         )
+        if opts.pairs:
+            pairs = result["pairs"]
+            print(
+                f"vidjil: {name}: pairs merged {pairs['merged']}, not merged {pairs['not_merged']}, "
+                f"unpaired reads {pairs['unpaired']}",
+                file=sys.stderr,
+            )
     return stats
+
+
+def pair_stats(pairs: dict[str, int]) -> dict[str, Any]:
+    """Merged pairs, pairs not merged (detected on each mate, counted once), reads of
+    single-end inputs, and the average overlap of the merged pairs."""
+    merged = pairs["merged"]
+    return {
+        "merged": merged,
+        "not_merged": pairs["not_merged"],
+        "unpaired": pairs["unpaired"],
+        "average_overlap": round(pairs["overlap_bases"] / merged, 1) if merged else None,
+    }
 
 
 def stats_document(
@@ -259,8 +312,11 @@ def stats_document(
             "merge_distance": opts.merge_distance,
             "merge_ratio": opts.merge_ratio,
             "max_windows": opts.max_windows,
+            "min_overlap": opts.min_overlap,
+            "max_mismatch_rate": opts.max_mismatch_rate,
             "threads": result["threads"],
         },
+        "pairs": pair_stats(result["pairs"]),
         "reads": {
             "total": total["reads"],
             "detected": detected["reads"],

@@ -15,6 +15,7 @@ import hashlib
 import json
 import socket
 import sqlite3
+import sys
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -121,7 +122,8 @@ def describe_run(
     samples = []
     for row in _read_sheet(samples_sheet) if samples_sheet else []:
         files = []
-        for read in (r.strip() for r in row.get("reads", "").split(";") if r.strip()):
+        listed = f"{row.get('reads', '')};{row.get('reads2', '')}"
+        for read in (r.strip() for r in listed.split(";") if r.strip()):
             path = Path(read)
             files.append(
                 {
@@ -290,11 +292,36 @@ def _current(con: sqlite3.Connection) -> dict[str, list[tuple[Any, ...]]]:
     return {t: sorted(con.execute(f"SELECT * FROM {t}").fetchall(), key=repr) for t in TABLES}
 
 
+def _set_aside_if_corrupt(db: Path) -> Path | None:
+    """Move an index SQLite cannot read (or that fails its integrity check) out of
+    the way, with its WAL files, so that it can be rebuilt. Returns where it went."""
+    if not db.exists():
+        return None
+    try:
+        con = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=30)
+        try:
+            if con.execute("PRAGMA quick_check").fetchone()[0] == "ok":
+                return None
+        finally:
+            con.close()
+    except sqlite3.DatabaseError:
+        pass
+    aside = db.with_name(f"{db.name}.corrupt-{datetime.now(UTC):%Y%m%dT%H%M%S}")
+    for suffix in ("", "-wal", "-shm"):
+        part = db.with_name(db.name + suffix)
+        if part.exists():
+            part.rename(aside.with_name(aside.name + suffix))
+    print(f"vidjil index: {db} is corrupt: moved to {aside}, rebuilding", file=sys.stderr)
+    return aside
+
+
 def rebuild(results: Path, db: Path) -> dict[str, Any]:
-    """(Re)build the index from the results tree; no write when nothing changed."""
+    """(Re)build the index from the results tree; no write when nothing changed. A
+    corrupt index is set aside (`index.sqlite.corrupt-<time>`) and built anew."""
     if not results.is_dir():
         raise UserError(f"{results}: no such results folder")
     rows = index_rows(results)
+    _set_aside_if_corrupt(db)
     con = connect(db)
     try:
         wanted = {t: sorted(v, key=repr) for t, v in rows.items()}
@@ -443,7 +470,8 @@ def show_set(db: Path, name: str) -> dict[str, Any]:
         results = [
             dict(r)
             for r in con.execute(
-                "SELECT r.run, r.analysis, r.sample, r.vidjil, r.reads_total, r.reads_analysed, r.clones FROM results r"
+                "SELECT r.run, r.analysis, r.sample, r.vidjil, r.reads_total, r.reads_analysed, r.clones, r.germline_id"
+                " FROM results r"
                 " JOIN set_members m ON m.sample = r.sample WHERE m.sample_set = ? ORDER BY m.position, r.analysis",
                 (name,),
             )

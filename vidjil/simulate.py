@@ -93,15 +93,22 @@ def clone_sizes(n_clones: int, total_reads: int, rng: random.Random, skew: float
 
 def _mutate(seq: str, rate: float, rng: random.Random) -> str:
     """Substitutions at `rate` per base (positions by geometric gaps: fast for low rates)."""
+    return _substitute(seq, rate, rng)[0]
+
+
+def _substitute(seq: str, rate: float, rng: random.Random) -> tuple[str, list[int]]:
+    """`_mutate`, and the positions changed."""
     if rate <= 0:
-        return seq
+        return seq, []
     chars = list(seq)
+    changed = []
     log_q = math.log(1.0 - rate)
     i = int(math.log(1.0 - rng.random()) / log_q)
     while i < len(chars):
         chars[i] = rng.choice([b for b in "ACGT" if b != chars[i]])
+        changed.append(i)
         i += 1 + int(math.log(1.0 - rng.random()) / log_q)
-    return "".join(chars)
+    return "".join(chars), changed
 
 
 def cut_read(clone: SimClone, length: int, rng: random.Random, amplicon: bool = True) -> str:
@@ -171,6 +178,67 @@ def write_fastq(path: Path, reads: Iterator[tuple[str, str, str]], with_origin: 
             out.write(f"@{header}\n{seq}\n+\n{'I' * len(seq)}\n")
             n += 1
     tmp.replace(path)
+    return n
+
+
+# Illumina's TruSeq adapter: what a mate reads past the end of a short molecule.
+ADAPTER = "AGATCGGAAGAGCACACGTCTGAACTCCAGTCACATCTCGTATGCCGTCTTCTGCTTG" * 5
+
+
+@dataclass
+class Pair:
+    name: str
+    r1: str
+    q1: str
+    r2: str
+    q2: str
+    # What a quality-aware merge of the mates gives: the molecule, with the errors of
+    # a mate where the other does not cover it (R1's base when both err, same quality).
+    merged: str
+
+
+def paired_reads(
+    molecules: Iterator[tuple[str, str, str]], read_length: int, seed: int, error_rate: float = 0.003
+) -> Iterator[Pair]:
+    """Each molecule read from both ends: R1 reads its first `read_length` nt, R2 the
+    reverse complement of its last ones; a mate longer than the molecule reads into
+    the adapter. Each mate gets its own substitution errors, at quality 2 ('#') where
+    they fall (40, 'I', elsewhere)."""
+    rng = random.Random(seed)
+
+    def mate(seq: str) -> tuple[str, str, list[int]]:
+        read, changed = _substitute((seq + ADAPTER)[:read_length], error_rate, rng)
+        qual = list("I" * len(read))
+        for i in changed:
+            qual[i] = "#"
+        return read, "".join(qual), changed
+
+    for name, seq, origin in molecules:
+        (r1, q1, changed1), (r2, q2, changed2) = mate(seq), mate(revcomp(seq))
+        n = len(seq)
+        # Molecule position p is R1's base p and R2's base n - 1 - p.
+        lo, hi = max(0, n - read_length), min(read_length, n)  # read by both mates
+        merged = list(r1[:hi] + revcomp(r2[: n - hi]))
+        for p in {*changed1, *(n - 1 - i for i in changed2)}:
+            if lo <= p < hi and q2[n - 1 - p] > q1[p]:
+                merged[p] = revcomp(r2[n - 1 - p])
+        yield Pair(f"{name} {origin}", r1, q1, r2, q2, "".join(merged))
+
+
+def write_paired_fastq(r1_path: Path, r2_path: Path, pairs: Iterator[Pair]) -> int:
+    """Write pairs as two gzip FASTQ files with Illumina-style names (1:N:0, 2:N:0). Returns the count."""
+    tmps = [p.with_name(f".{p.name}.tmp") for p in (r1_path, r2_path)]
+    n = 0
+    with (
+        gzip.open(tmps[0], "wt", compresslevel=4, encoding="ascii") as out1,
+        gzip.open(tmps[1], "wt", compresslevel=4, encoding="ascii") as out2,
+    ):
+        for pair in pairs:
+            out1.write(f"@{pair.name} 1:N:0:1\n{pair.r1}\n+\n{pair.q1}\n")
+            out2.write(f"@{pair.name} 2:N:0:1\n{pair.r2}\n+\n{pair.q2}\n")
+            n += 1
+    for tmp, path in zip(tmps, (r1_path, r2_path), strict=True):
+        tmp.replace(path)
     return n
 
 

@@ -46,6 +46,7 @@ def detect(
     germline: Germline,
     paths: list[str],
     *,
+    pairs: list[tuple[str, str]] = [],
     window: int = 50,
     e_value: float = 1.0,
     unexpected: bool = False,
@@ -59,6 +60,8 @@ def detect(
     merge_distance: int = 1,
     merge_ratio: float = 20.0,
     max_windows: int = 1048576,
+    min_overlap: int = 12,
+    max_mismatch_rate: float = 0.1,
     quiet: bool = True,
 ) -> dict[str, Any]: ...
 def parse_only(paths: list[str]) -> tuple[int, int]: ...
@@ -67,6 +70,7 @@ def per_read(
     paths: list[str],
     output: str,
     *,
+    pairs: list[tuple[str, str]] = [],
     window: int = 50,
     e_value: float = 1.0,
     unexpected: bool = False,
@@ -74,5 +78,7 @@ def per_read(
     e_value_d: float = 0.05,
     several_d: bool = False,
     alternatives: int = 0,
+    min_overlap: int = 12,
+    max_mismatch_rate: float = 0.1,
     quiet: bool = True,
 ) -> tuple[int, int, int]: ...

@@ -111,7 +111,14 @@ def sample_log(result: dict[str, Any]) -> str:
     """A Vidjil-like text summary of the detection."""
     total = result["total"]["reads"] or 1
     det = result["detected"]["reads"]
-    lines = [f"  ==> junction detected in {det} reads ({100 * det / total:.1f}%)"]
+    lines = []
+    pairs = result["pairs"]
+    if pairs["merged"] or pairs["not_merged"]:
+        lines.append(
+            f"  ==> paired-end: {pairs['merged']} pairs merged, {pairs['not_merged']} not merged "
+            f"(detected on each mate, counted once), {pairs['unpaired']} unpaired reads"
+        )
+    lines.append(f"  ==> junction detected in {det} reads ({100 * det / total:.1f}%)")
     lines.append(f"  ==> found {result['distinct_windows']} windows in {det} reads")
     lines.append("                          reads av. len")
     for name, t in result["systems"].items():
@@ -151,6 +158,7 @@ def vidjil_document(
             "commandline": [command_line],
             "log": [sample_log(result)],
             "_inputs": [inputs],
+            "_pairs": [{key: result["pairs"][key] for key in ("merged", "not_merged", "unpaired")}],
         },
         "reads": {
             "total": [total],

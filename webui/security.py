@@ -36,7 +36,7 @@ def install(app: Flask) -> None:
                 # Keep the token in a cookie and out of the address bar and logs.
                 query = urlencode([(k, v) for k, v in request.args.items(multi=True) if k != "token"])
                 response = redirect(request.path + (f"?{query}" if query else ""))
-                response.set_cookie(TOKEN_COOKIE, token, httponly=True, samesite="Strict")
+                response.set_cookie(TOKEN_COOKIE, token, httponly=True, samesite="Strict", secure=request.is_secure)
                 return response
         return None
 

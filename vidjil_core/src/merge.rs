@@ -1,5 +1,5 @@
 //! Paired-end reads: two mates of one molecule merged into one read where they
-//! overlap (groundwork of the paired-end mode; not wired to the CLI yet).
+//! overlap, before detection.
 //!
 //! R2 is read on the other strand: its reverse complement is slid along R1, and the
 //! placement with the best score (+1 per agreeing base, -4 per disagreeing one) whose
@@ -8,7 +8,7 @@
 //! bases past the other mate's start are adapter and are dropped. Where the mates
 //! disagree, the base with the better quality is kept.
 
-use crate::nuc::revcomp;
+use crate::nuc::{revcomp, CODES, NOT_ACGT};
 
 #[derive(Clone, Copy, Debug)]
 pub struct MergeParams {
@@ -40,7 +40,63 @@ const MATCH: i64 = 1;
 const MISMATCH: i64 = -4;
 
 fn same(a: u8, b: u8) -> bool {
-    a == b && a != b'N'
+    let (x, y) = (CODES[a as usize], CODES[b as usize]);
+    x == y && x < NOT_ACGT
+}
+
+/// Bases packed 2 bits each, 32 per word, and whether any base is not A/C/G/T
+/// (packed as A: placements are then re-counted base by base).
+fn pack(seq: &[u8]) -> (Vec<u64>, bool) {
+    let mut words = Vec::with_capacity(seq.len().div_ceil(32) + 1);
+    let mut ambiguous = 0u8;
+    for chunk in seq.chunks(32) {
+        let mut word = 0u64;
+        for (j, &b) in chunk.iter().enumerate() {
+            let code = CODES[b as usize];
+            ambiguous |= code;
+            word |= ((code & 3) as u64) << (2 * j);
+        }
+        words.push(word);
+    }
+    words.push(0);
+    (words, ambiguous >= NOT_ACGT)
+}
+
+/// `n` (at most 32) bases from `pos`, packed as in `pack`.
+fn bases_at(words: &[u64], pos: usize, n: usize) -> u64 {
+    let (w, shift) = (pos / 32, 2 * (pos % 32));
+    let mut x = words[w] >> shift;
+    if shift > 0 {
+        x |= words[w + 1] << (64 - shift);
+    }
+    if n < 32 {
+        x &= (1u64 << (2 * n)) - 1;
+    }
+    x
+}
+
+/// Disagreeing bases of `a[a_start..]` and `b[b_start..]` over `len` bases, 32 at a
+/// time; stops early once past `limit`.
+fn packed_mismatches(
+    a: &[u64],
+    a_start: usize,
+    b: &[u64],
+    b_start: usize,
+    len: usize,
+    limit: usize,
+) -> usize {
+    let mut count = 0;
+    let mut done = 0;
+    while done < len {
+        let n = (len - done).min(32);
+        let x = bases_at(a, a_start + done, n) ^ bases_at(b, b_start + done, n);
+        count += ((x | (x >> 1)) & 0x5555_5555_5555_5555).count_ones() as usize;
+        if count > limit {
+            return count;
+        }
+        done += n;
+    }
+    count
 }
 
 /// Merge R1 and R2 (as sequenced, R2 on the other strand), or `None` when they do
@@ -50,27 +106,58 @@ pub fn merge_pair(r1: &[u8], q1: &[u8], r2: &[u8], q2: &[u8], params: &MergePara
     let m2 = revcomp(r2);
     let mq2: Vec<u8> = q2.iter().rev().copied().collect();
     let (n1, n2) = (r1.len() as i64, m2.len() as i64);
-    let min = params.min_overlap as i64;
+    let min = params.min_overlap.max(1) as i64;
+    if n1 < min || n2 < min {
+        return None;
+    }
+    let ((p1, ambiguous1), (p2, ambiguous2)) = (pack(r1), pack(&m2));
+    let recount = ambiguous1 || ambiguous2;
+    let rate = params.max_mismatch_rate;
     // (score, overlap, offset, mismatches) of the best placement; offset = where m2 starts in r1.
     let mut best: Option<(i64, i64, i64, usize)> = None;
-    for offset in -(n2 - min)..=(n1 - min) {
-        let (a, b) = (offset.max(0), (offset + n2).min(n1));
-        let overlap = b - a;
-        if overlap < min {
-            continue;
+    // Placements by decreasing overlap: those of the longest overlap (one mate
+    // within the other), then one step further out on each side. A placement
+    // scores at most its overlap, so the search stops below the best score.
+    let (lo, hi) = ((n1 - n2).min(0), (n1 - n2).max(0));
+    let longest = n1.min(n2);
+    for step in 0..=longest - min {
+        let overlap = longest - step;
+        if best.is_some_and(|(s, _, _, _)| overlap <= s) {
+            break;
         }
-        let mut mismatches = 0usize;
-        for i in a..b {
-            if !same(r1[i as usize], m2[(i - offset) as usize]) {
-                mismatches += 1;
+        let offsets = if step == 0 { lo..=hi } else { lo - step..=hi + step };
+        for offset in offsets.step_by(if step == 0 {
+            1
+        } else {
+            (hi - lo + 2 * step) as usize
+        }) {
+            let (a, b) = (offset.max(0), (offset + n2).min(n1));
+            let limit = (rate * overlap as f64) as usize;
+            let packed = packed_mismatches(
+                &p1,
+                a as usize,
+                &p2,
+                (a - offset) as usize,
+                (b - a) as usize,
+                limit,
+            );
+            if packed > limit {
+                continue;
             }
-        }
-        if mismatches as f64 > params.max_mismatch_rate * overlap as f64 {
-            continue;
-        }
-        let score = (overlap - mismatches as i64) * MATCH + mismatches as i64 * MISMATCH;
-        if best.is_none_or(|(s, o, _, _)| (score, overlap) > (s, o)) {
-            best = Some((score, overlap, offset, mismatches));
+            let mismatches = if recount {
+                (a..b)
+                    .filter(|&i| !same(r1[i as usize], m2[(i - offset) as usize]))
+                    .count()
+            } else {
+                packed
+            };
+            if mismatches > limit {
+                continue;
+            }
+            let score = (overlap - mismatches as i64) * MATCH + mismatches as i64 * MISMATCH;
+            if best.is_none_or(|(s, o, _, _)| (score, overlap) > (s, o)) {
+                best = Some((score, overlap, offset, mismatches));
+            }
         }
     }
     let (_, overlap, offset, mismatches) = best?;
@@ -88,7 +175,8 @@ pub fn merge_pair(r1: &[u8], q1: &[u8], r2: &[u8], q2: &[u8], params: &MergePara
             seq.push(b1);
             qual.push(x1.max(x2));
         } else {
-            let (base, high, low) = if b2 != b'N' && (b1 == b'N' || x2 > x1) {
+            let known = |b: u8| CODES[b as usize] < NOT_ACGT;
+            let (base, high, low) = if known(b2) && (!known(b1) || x2 > x1) {
                 (b2, x2, x1)
             } else {
                 (b1, x1, x2)
@@ -201,5 +289,68 @@ mod tests {
             r2[k] = if r2[k] == b'G' { b'T' } else { b'G' };
         }
         assert!(merge_pair(&r1, &[], &r2, &[], &MergeParams::default()).is_none());
+    }
+
+    /// Substitutions at about `rate` per base, at quality '#' (the others 'I').
+    fn sequenced(read: &[u8], rate: f64, seed: u64) -> (Vec<u8>, Vec<u8>) {
+        let noise = dna(read.len() * 2, seed);
+        let mut out = read.to_vec();
+        let mut qual = quals(read.len(), b'I');
+        for i in 0..read.len() {
+            // Two pseudo-random bases make 1/16 steps: error when below rate.
+            let x = (noise[2 * i] as u64 * 7 + noise[2 * i + 1] as u64 * 13 + seed + i as u64 * 31) % 1000;
+            if (x as f64) < rate * 1000.0 {
+                out[i] = if out[i] == b'A' { b'C' } else { b'A' };
+                qual[i] = b'#';
+            }
+        }
+        (out, qual)
+    }
+
+    #[test]
+    fn defaults_merge_true_overlaps_with_errors_and_refuse_unrelated_mates() {
+        let params = MergeParams::default();
+        // 2 x 250 reads of fragments of 260..=488 nt (overlaps 240 down to 12), 1% errors.
+        let (mut tried, mut exact, mut errors) = (0, 0, 0);
+        for (k, len) in (260..=488).step_by(4).enumerate() {
+            let fragment = dna(len, 100 + k as u64);
+            let (r1, r2) = mates(&fragment, 250);
+            let (r1, q1) = sequenced(&r1, 0.01, 2 * k as u64);
+            let (r2, q2) = sequenced(&r2, 0.01, 2 * k as u64 + 1);
+            tried += 1;
+            errors += [&q1, &q2]
+                .iter()
+                .map(|q| q.iter().filter(|&&x| x == b'#').count())
+                .sum::<usize>();
+            if let Some(m) = merge_pair(&r1, &q1, &r2, &q2, &params) {
+                assert_eq!(m.overlap, 500 - len, "fragment of {len}: wrong placement");
+                // Outside the overlap the errors stay: compare the overlap only.
+                let (a, b) = (len - 250, 250);
+                exact += (m.seq[a..b] == fragment[a..b]) as usize;
+            }
+        }
+        assert!(
+            (500..1500).contains(&(errors * 100_000 / (tried * 500))),
+            "{errors} errors: not 1%"
+        );
+        assert!(exact * 100 >= tried * 98, "{exact} of {tried} merged exactly");
+        // Unrelated mates: no false merge.
+        let false_merges = (0..5000u64)
+            .filter(|&k| {
+                merge_pair(&dna(250, 10_000 + k), &[], &dna(250, 50_000 + k), &[], &params).is_some()
+            })
+            .count();
+        assert_eq!(false_merges, 0);
+    }
+
+    #[test]
+    fn lower_case_and_n_bases() {
+        let fragment = dna(300, 8);
+        let (r1, mut r2) = mates(&fragment, 200);
+        let r1 = r1.to_ascii_lowercase();
+        r2[150] = b'N'; // fragment position 149, in the overlap: R1's base is kept
+        let m = merge_pair(&r1, &[], &r2, &[], &MergeParams::default()).unwrap();
+        assert_eq!(m.seq.to_ascii_uppercase(), fragment);
+        assert_eq!(m.overlap, 100);
     }
 }

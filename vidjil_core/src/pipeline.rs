@@ -13,8 +13,10 @@ use crate::detect::{
 use crate::error::InputError;
 use crate::germline::Germline;
 use crate::index::KmerIndex;
-use crate::reader::{Batch, BatchReader};
+use crate::merge::{merge_pair, MergeParams};
+use crate::reader::{Batch, BatchReader, Input};
 use crossbeam_channel::bounded;
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
 use std::io::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -39,6 +41,8 @@ pub struct RunParams {
     pub sample_budget_bytes: usize,
     /// Distinct windows kept while reading (memory bound, see `clones::compact`).
     pub max_windows: usize,
+    /// Overlap of paired-end mates.
+    pub merge: MergeParams,
     pub quiet: bool,
 }
 
@@ -56,6 +60,7 @@ impl Default for RunParams {
             samples_per_window: 200,
             sample_budget_bytes: 32 << 20,
             max_windows: 1 << 20,
+            merge: MergeParams::default(),
             quiet: true,
         }
     }
@@ -87,6 +92,13 @@ impl RunParams {
         }
         if self.threads == 0 {
             return Err("--threads must be at least 1".into());
+        }
+        if self.merge.min_overlap < 5 {
+            return Err("--min-overlap must be at least 5".into());
+        }
+        let rate = self.merge.max_mismatch_rate;
+        if rate.is_nan() || !(0.0..0.5).contains(&rate) {
+            return Err("--max-mismatch-rate must be at least 0 and below 0.5".into());
         }
         Ok(())
     }
@@ -163,6 +175,7 @@ pub struct RunResult {
     /// (smallest size of the decade, windows, reads): 1, 10, 100, ...
     pub distribution: Vec<(u64, u64, u64)>,
     pub reads_per_file: Vec<u64>,
+    pub pairs: PairTally,
     pub seconds_detection: f64,
     pub seconds_clones: f64,
     pub seconds_designation: f64,
@@ -227,6 +240,74 @@ impl Diversity {
     }
 }
 
+/// How the reads of paired-end inputs were used.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PairTally {
+    /// Pairs whose mates overlapped: detected once, on the merged read.
+    pub merged: u64,
+    /// Pairs whose mates did not overlap: each mate detected, the pair counted once.
+    pub not_merged: u64,
+    /// Reads of single-end inputs.
+    pub unpaired: u64,
+    /// Overlapping bases over the merged pairs.
+    pub overlap_bases: u64,
+}
+
+impl PairTally {
+    fn absorb(&mut self, other: PairTally) {
+        self.merged += other.merged;
+        self.not_merged += other.not_merged;
+        self.unpaired += other.unpaired;
+        self.overlap_bases += other.overlap_bases;
+    }
+}
+
+/// The reads to detect in `batch`, one per read or pair: a pair becomes its merged
+/// read when the mates overlap, else the mate detected with the better e-value
+/// (R1 when neither or both equally), so that a pair counts once.
+fn resolve_pairs<'b>(
+    batch: &'b Batch,
+    detector: &Detector,
+    merge: &MergeParams,
+    scratch: &mut Scratch,
+) -> (Cow<'b, Batch>, PairTally) {
+    let Some(mates) = batch.mates.as_deref() else {
+        let tally = PairTally {
+            unpaired: batch.len() as u64,
+            ..Default::default()
+        };
+        return (Cow::Borrowed(batch), tally);
+    };
+    let mut tally = PairTally::default();
+    let mut reads = Batch {
+        number: batch.number,
+        first_ordinal: batch.first_ordinal,
+        ..Default::default()
+    };
+    for i in 0..batch.len() {
+        let (r1, r2) = (batch.seq(i), mates.seq(i));
+        if let Some(m) = merge_pair(r1, batch.qual(i), r2, mates.qual(i), merge) {
+            tally.merged += 1;
+            tally.overlap_bases += m.overlap as u64;
+            reads.push(batch.name(i), &m.seq, &m.qual);
+            continue;
+        }
+        tally.not_merged += 1;
+        let evalue = |read: &[u8], scratch: &mut Scratch| match detector.detect(read, scratch) {
+            Outcome::Detected(d) => d.evalue,
+            Outcome::Undetected(_) => f64::INFINITY,
+        };
+        let use_r2 = evalue(r2, scratch) < evalue(r1, scratch);
+        let (name, seq, qual) = if use_r2 {
+            (mates.name(i), r2, mates.qual(i))
+        } else {
+            (batch.name(i), r1, batch.qual(i))
+        };
+        reads.push(name, seq, qual);
+    }
+    (Cow::Owned(reads), tally)
+}
+
 /// What a worker hands back for one batch: counts, and the windows of the batch
 /// already aggregated (the merge then costs one update per window, not per read).
 struct BatchOut {
@@ -237,6 +318,7 @@ struct BatchOut {
     systems: Vec<Tally>,
     shifted: u64,
     windows: Vec<(u128, WindowStat)>,
+    pairs: PairTally,
     /// Reads that may be sampled, on the V->J strand, concatenated in `sample_bases`.
     samples: Vec<SampleRef>,
     sample_bases: Vec<u8>,
@@ -254,11 +336,15 @@ const UNEXPECTED_CODE: u16 = u16::MAX;
 fn process_batch(
     detector: &Detector,
     batch: &Batch,
+    params: &RunParams,
     threshold: u64,
     n_systems: usize,
     scratch: &mut Scratch,
 ) -> BatchOut {
+    let (batch, pairs) = resolve_pairs(batch, detector, &params.merge, scratch);
+    let batch = batch.as_ref();
     let mut out = BatchOut {
+        pairs,
         reads: batch.len() as u64,
         length: batch.bases() as u64,
         reasons: [Tally::default(); N_REASONS],
@@ -333,6 +419,7 @@ impl Merger<'_> {
             t.absorb(o);
         }
         r.shifted_reads += out.shifted;
+        r.pairs.absorb(out.pairs);
         for (key, window) in out.windows {
             self.stats.entry(key).or_default().absorb(&window);
         }
@@ -435,18 +522,18 @@ fn run_batches<R: Send>(
     Ok(reads_per_file.into_inner().unwrap())
 }
 
-/// Detect every read of `paths` and cluster them into clones.
+/// Detect every read (or pair) of `inputs` and cluster them into clones.
 pub fn run(
     germline: &Germline,
     index: &KmerIndex,
-    paths: Vec<String>,
+    inputs: Vec<Input>,
     params: &RunParams,
 ) -> Result<RunResult, InputError> {
     params.validate().map_err(|m| InputError::new("options", m))?;
     let started = Instant::now();
     let detector = Detector::new(index, germline, params.detect.clone());
     let n_systems = germline.systems.len();
-    let reader = BatchReader::new(paths);
+    let reader = BatchReader::with_inputs(inputs);
     reader.check_inputs()?;
     let threshold = AtomicU64::new(u64::MAX);
     let mut merger = Merger {
@@ -466,6 +553,7 @@ pub fn run(
             process_batch(
                 &detector,
                 batch,
+                params,
                 threshold.load(Ordering::Relaxed),
                 n_systems,
                 scratch,
@@ -561,7 +649,7 @@ fn per_read_line(
 pub fn per_read(
     germline: &Germline,
     index: &KmerIndex,
-    paths: Vec<String>,
+    inputs: Vec<Input>,
     params: &RunParams,
     out: &mut dyn Write,
 ) -> Result<PerReadSummary, InputError> {
@@ -569,7 +657,7 @@ pub fn per_read(
     let started = Instant::now();
     let detector = Detector::new(index, germline, params.detect.clone());
     let designer = Designer::new(germline);
-    let reader = BatchReader::new(paths);
+    let reader = BatchReader::with_inputs(inputs);
     reader.check_inputs()?;
     let write_error = |e: std::io::Error| InputError::new("output", format!("cannot write: {e}"));
     writeln!(out, "{PER_READ_HEADER}").map_err(write_error)?;
@@ -580,6 +668,8 @@ pub fn per_read(
         reader,
         params.threads,
         |batch, scratch| {
+            let (batch, _) = resolve_pairs(batch, &detector, &params.merge, scratch);
+            let batch = batch.as_ref();
             let mut text = String::new();
             let mut counts = PerReadSummary::default();
             for i in 0..batch.len() {

@@ -5,7 +5,9 @@ use crate::designate::{airr_cigar, DesignParams, Designation, Designer, Role};
 use crate::detect::{DetectParams, Detector, Outcome, Reason, Scratch, UNEXPECTED};
 use crate::germline::{AnchorSource, Germline};
 use crate::index::KmerIndex;
+use crate::merge::MergeParams;
 use crate::pipeline::{self, RunParams, RunResult, Tally};
+use crate::reader::Input;
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList};
@@ -271,6 +273,19 @@ fn design_params(e_value: f64, e_value_d: f64, several_d: bool, alternatives: us
     }
 }
 
+/// Pairs first, then single files, in the order given.
+fn inputs_of(paths: Vec<String>, pairs: Vec<(String, String)>) -> Vec<Input> {
+    let pairs = pairs.into_iter().map(|(r1, r2)| Input::Pair(r1, r2));
+    pairs.chain(paths.into_iter().map(Input::Single)).collect()
+}
+
+fn merge_params(min_overlap: usize, max_mismatch_rate: f64) -> MergeParams {
+    MergeParams {
+        min_overlap,
+        max_mismatch_rate,
+    }
+}
+
 fn role_key(role: Role) -> &'static str {
     match role {
         Role::Five => "5",
@@ -398,6 +413,12 @@ fn result_to_dict<'py>(py: Python<'py>, g: &PyGermline, r: &RunResult) -> PyResu
     d.set_item("reads_in_clones_above_min", r.reads_in_clones_above_min)?;
     d.set_item("distribution", r.distribution.clone())?;
     d.set_item("reads_per_file", r.reads_per_file.clone())?;
+    let pairs = PyDict::new(py);
+    pairs.set_item("merged", r.pairs.merged)?;
+    pairs.set_item("not_merged", r.pairs.not_merged)?;
+    pairs.set_item("unpaired", r.pairs.unpaired)?;
+    pairs.set_item("overlap_bases", r.pairs.overlap_bases)?;
+    d.set_item("pairs", pairs)?;
     d.set_item("seconds_detection", r.seconds_detection)?;
     d.set_item("seconds_clones", r.seconds_clones)?;
     d.set_item("seconds_designation", r.seconds_designation)?;
@@ -457,14 +478,15 @@ fn result_to_dict<'py>(py: Python<'py>, g: &PyGermline, r: &RunResult) -> PyResu
 
 /// Detect V(D)J recombinations in reads and cluster them into clones.
 #[pyfunction]
-#[pyo3(signature = (germline, paths, *, window=50, e_value=1.0, unexpected=false, threads=0, min_reads=5,
-    max_clones=0, designate=100, e_value_d=0.05, several_d=false, alternatives=0, merge_distance=1,
-    merge_ratio=20.0, max_windows=1048576, quiet=true))]
+#[pyo3(signature = (germline, paths, *, pairs=Vec::new(), window=50, e_value=1.0, unexpected=false, threads=0,
+    min_reads=5, max_clones=0, designate=100, e_value_d=0.05, several_d=false, alternatives=0, merge_distance=1,
+    merge_ratio=20.0, max_windows=1048576, min_overlap=12, max_mismatch_rate=0.1, quiet=true))]
 #[allow(clippy::too_many_arguments)]
 fn detect<'py>(
     py: Python<'py>,
     germline: &PyGermline,
     paths: Vec<String>,
+    pairs: Vec<(String, String)>,
     window: usize,
     e_value: f64,
     unexpected: bool,
@@ -478,6 +500,8 @@ fn detect<'py>(
     merge_distance: usize,
     merge_ratio: f64,
     max_windows: usize,
+    min_overlap: usize,
+    max_mismatch_rate: f64,
     quiet: bool,
 ) -> PyResult<Bound<'py, PyDict>> {
     let defaults = RunParams::default();
@@ -491,13 +515,15 @@ fn detect<'py>(
         merge_distance,
         merge_ratio,
         max_windows,
+        merge: merge_params(min_overlap, max_mismatch_rate),
         quiet,
         ..defaults
     };
     let (g, i) = (germline.germline.clone(), germline.index.clone());
     let threads = params.threads;
+    let inputs = inputs_of(paths, pairs);
     let result = py
-        .detach(move || pipeline::run(&g, &i, paths, &params))
+        .detach(move || pipeline::run(&g, &i, inputs, &params))
         .map_err(input_error)?;
     let d = result_to_dict(py, germline, &result)?;
     d.set_item("threads", threads)?;
@@ -508,14 +534,15 @@ fn detect<'py>(
 /// header `PER_READ_HEADER`) to `output` (`-`: standard output). Returns the counts
 /// (reads, detected, designated).
 #[pyfunction]
-#[pyo3(signature = (germline, paths, output, *, window=50, e_value=1.0, unexpected=false, threads=0,
-    e_value_d=0.05, several_d=false, alternatives=0, quiet=true))]
+#[pyo3(signature = (germline, paths, output, *, pairs=Vec::new(), window=50, e_value=1.0, unexpected=false,
+    threads=0, e_value_d=0.05, several_d=false, alternatives=0, min_overlap=12, max_mismatch_rate=0.1, quiet=true))]
 #[allow(clippy::too_many_arguments)]
 fn per_read(
     py: Python<'_>,
     germline: &PyGermline,
     paths: Vec<String>,
     output: String,
+    pairs: Vec<(String, String)>,
     window: usize,
     e_value: f64,
     unexpected: bool,
@@ -523,6 +550,8 @@ fn per_read(
     e_value_d: f64,
     several_d: bool,
     alternatives: usize,
+    min_overlap: usize,
+    max_mismatch_rate: f64,
     quiet: bool,
 ) -> PyResult<(u64, u64, u64)> {
     let defaults = RunParams::default();
@@ -530,20 +559,22 @@ fn per_read(
         detect: detect_params(window, e_value, unexpected),
         threads: if threads == 0 { defaults.threads } else { threads },
         design: design_params(e_value, e_value_d, several_d, alternatives),
+        merge: merge_params(min_overlap, max_mismatch_rate),
         quiet,
         ..defaults
     };
     let (g, i) = (germline.germline.clone(), germline.index.clone());
+    let inputs = inputs_of(paths, pairs);
     let summary = py
         .detach(move || {
             if output == "-" {
                 let mut out = std::io::BufWriter::new(std::io::stdout().lock());
-                pipeline::per_read(&g, &i, paths, &params, &mut out)
+                pipeline::per_read(&g, &i, inputs, &params, &mut out)
             } else {
                 let file = std::fs::File::create(&output)
                     .map_err(|e| crate::error::InputError::new(&output, format!("cannot create: {e}")))?;
                 let mut out = std::io::BufWriter::new(file);
-                pipeline::per_read(&g, &i, paths, &params, &mut out)
+                pipeline::per_read(&g, &i, inputs, &params, &mut out)
             }
         })
         .map_err(input_error)?;

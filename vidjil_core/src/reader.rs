@@ -1,5 +1,6 @@
 //! Streaming FASTA/FASTQ reader (plain or gzip, several files, `-` for stdin),
-//! cutting the input into batches of reads for the worker threads.
+//! cutting the input into batches of reads for the worker threads. Paired-end
+//! files are read in lockstep: a batch of pairs carries the second mates in `mates`.
 
 use crate::error::InputError;
 use crate::nuc::first_invalid;
@@ -16,7 +17,7 @@ enum Format {
 }
 
 /// Reads of one batch, concatenated.
-#[derive(Default, Debug)]
+#[derive(Default, Debug, Clone)]
 pub struct Batch {
     /// Position of the batch in the input (0, 1, 2, ...).
     pub number: u64,
@@ -26,6 +27,11 @@ pub struct Batch {
     pub seq_ends: Vec<u32>,
     pub names: Vec<u8>,
     pub name_ends: Vec<u32>,
+    /// FASTQ qualities (kept for paired-end reads only; empty for FASTA records).
+    pub quals: Vec<u8>,
+    pub qual_ends: Vec<u32>,
+    /// Second mates of paired-end reads, one per read of this batch.
+    pub mates: Option<Box<Batch>>,
 }
 
 impl Batch {
@@ -47,8 +53,27 @@ impl Batch {
         &self.names[start..self.name_ends[i] as usize]
     }
 
+    /// Quality string of read `i` (empty when qualities are not kept).
+    pub fn qual(&self, i: usize) -> &[u8] {
+        if self.qual_ends.is_empty() {
+            return &[];
+        }
+        let start = if i == 0 { 0 } else { self.qual_ends[i - 1] as usize };
+        &self.quals[start..self.qual_ends[i] as usize]
+    }
+
     pub fn bases(&self) -> usize {
         self.seqs.len()
+    }
+
+    /// Append a read.
+    pub fn push(&mut self, name: &[u8], seq: &[u8], qual: &[u8]) {
+        self.names.extend_from_slice(name);
+        self.name_ends.push(self.names.len() as u32);
+        self.seqs.extend_from_slice(seq);
+        self.seq_ends.push(self.seqs.len() as u32);
+        self.quals.extend_from_slice(qual);
+        self.qual_ends.push(self.quals.len() as u32);
     }
 }
 
@@ -63,6 +88,8 @@ pub struct SeqReader {
     pending_header: Option<Vec<u8>>,
     line_number: u64,
     pub records: u64,
+    /// Keep FASTQ qualities in the batch (paired-end merging needs them).
+    pub keep_quals: bool,
 }
 
 impl SeqReader {
@@ -98,6 +125,7 @@ impl SeqReader {
             pending_header: None,
             line_number: 0,
             records: 0,
+            keep_quals: false,
         })
     }
 
@@ -158,6 +186,9 @@ impl SeqReader {
         }
         batch.seq_ends.push(batch.seqs.len() as u32);
         batch.name_ends.push(batch.names.len() as u32);
+        if self.keep_quals {
+            batch.qual_ends.push(batch.quals.len() as u32);
+        }
         Ok(true)
     }
 
@@ -193,6 +224,9 @@ impl SeqReader {
                 "record {} is truncated or malformed (quality length differs from sequence length)",
                 self.records + 1
             )));
+        }
+        if self.keep_quals {
+            batch.quals.extend_from_slice(&self.line);
         }
         Ok(true)
     }
@@ -283,14 +317,50 @@ fn detect_format(
     }
 }
 
-/// Several inputs read one after the other, cut into batches.
+/// One input of a sample: a file of reads, or the two files of paired-end reads.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Input {
+    Single(String),
+    Pair(String, String),
+}
+
+impl Input {
+    pub fn paths(&self) -> Vec<&str> {
+        match self {
+            Input::Single(p) => vec![p],
+            Input::Pair(a, b) => vec![a, b],
+        }
+    }
+}
+
+enum Open {
+    Single(SeqReader),
+    Pair(Box<(SeqReader, SeqReader)>),
+}
+
+/// What pairs two mates: the name up to the first blank, without a `/1` or `/2` end
+/// (Illumina names differ after the blank: `1:N:0:...` and `2:N:0:...`).
+pub fn pair_id(name: &[u8]) -> &[u8] {
+    let end = name
+        .iter()
+        .position(|b| b.is_ascii_whitespace())
+        .unwrap_or(name.len());
+    let id = &name[..end];
+    match id {
+        [rest @ .., b'/', b'1' | b'2'] => rest,
+        _ => id,
+    }
+}
+
+/// Several inputs read one after the other, cut into batches. A batch holds reads
+/// of one kind only: single reads, or pairs (with `mates`).
 pub struct BatchReader {
-    paths: Vec<String>,
-    next_path: usize,
-    current: Option<SeqReader>,
+    inputs: Vec<Input>,
+    next_input: usize,
+    current: Option<Open>,
     next_number: u64,
     next_ordinal: u64,
-    /// Reads per input file, in order.
+    /// Reads per input file, in order (both files of a pair count their reads).
     pub reads_per_file: Vec<u64>,
     pub max_reads: usize,
     pub max_bases: usize,
@@ -298,9 +368,13 @@ pub struct BatchReader {
 
 impl BatchReader {
     pub fn new(paths: Vec<String>) -> BatchReader {
+        BatchReader::with_inputs(paths.into_iter().map(Input::Single).collect())
+    }
+
+    pub fn with_inputs(inputs: Vec<Input>) -> BatchReader {
         BatchReader {
-            paths,
-            next_path: 0,
+            inputs,
+            next_input: 0,
             current: None,
             next_number: 0,
             next_ordinal: 0,
@@ -312,12 +386,35 @@ impl BatchReader {
 
     /// Open every input once to report a bad file before any work starts.
     pub fn check_inputs(&self) -> Result<(), InputError> {
-        for p in &self.paths {
-            if p != "-" {
-                SeqReader::open(p)?;
+        for input in &self.inputs {
+            for p in input.paths() {
+                if p != "-" {
+                    SeqReader::open(p)?;
+                }
             }
         }
         Ok(())
+    }
+
+    fn open_next(&mut self) -> Result<bool, InputError> {
+        let Some(input) = self.inputs.get(self.next_input) else {
+            return Ok(false);
+        };
+        self.next_input += 1;
+        self.current = Some(match input {
+            Input::Single(p) => {
+                self.reads_per_file.push(0);
+                Open::Single(SeqReader::open(p)?)
+            }
+            Input::Pair(a, b) => {
+                let (mut r1, mut r2) = (SeqReader::open(a)?, SeqReader::open(b)?);
+                r1.keep_quals = true;
+                r2.keep_quals = true;
+                self.reads_per_file.extend([0, 0]);
+                Open::Pair(Box::new((r1, r2)))
+            }
+        });
+        Ok(true)
     }
 
     pub fn next_batch(&mut self) -> Result<Option<Batch>, InputError> {
@@ -327,22 +424,29 @@ impl BatchReader {
             ..Default::default()
         };
         while batch.len() < self.max_reads && batch.bases() < self.max_bases {
-            if self.current.is_none() {
-                if self.next_path >= self.paths.len() {
-                    break;
-                }
-                let reader = SeqReader::open(&self.paths[self.next_path])?;
-                self.next_path += 1;
-                self.reads_per_file.push(0);
-                self.current = Some(reader);
+            if self.current.is_none() && !self.open_next()? {
+                break;
             }
-            let reader = self.current.as_mut().expect("reader just opened");
-            if reader.read_into(&mut batch)? {
-                *self.reads_per_file.last_mut().expect("one entry per opened file") += 1;
-            } else {
-                if reader.records == 0 {
-                    return Err(InputError::new(reader.display(), "no reads (empty file)"));
+            let more = match self.current.as_mut().expect("input just opened") {
+                Open::Single(reader) => {
+                    if batch.mates.is_some() {
+                        break;
+                    }
+                    read_single(reader, &mut batch)?
                 }
+                Open::Pair(pair) => {
+                    if !batch.is_empty() && batch.mates.is_none() {
+                        break;
+                    }
+                    let (r1, r2) = &mut **pair;
+                    read_pair(r1, r2, &mut batch)?
+                }
+            };
+            if more {
+                let n = self.reads_per_file.len();
+                let files = if batch.mates.is_some() { n - 2..n } else { n - 1..n };
+                self.reads_per_file[files].iter_mut().for_each(|c| *c += 1);
+            } else {
                 self.current = None;
             }
         }
@@ -352,6 +456,82 @@ impl BatchReader {
         self.next_number += 1;
         self.next_ordinal += batch.len() as u64;
         Ok(Some(batch))
+    }
+}
+
+/// Next read of a single file into `batch`; false at its end.
+fn read_single(reader: &mut SeqReader, batch: &mut Batch) -> Result<bool, InputError> {
+    if reader.read_into(batch)? {
+        return Ok(true);
+    }
+    if reader.records == 0 {
+        return Err(InputError::new(reader.display(), "no reads (empty file)"));
+    }
+    Ok(false)
+}
+
+static EMPTY: Batch = Batch {
+    number: 0,
+    first_ordinal: 0,
+    seqs: Vec::new(),
+    seq_ends: Vec::new(),
+    names: Vec::new(),
+    name_ends: Vec::new(),
+    quals: Vec::new(),
+    qual_ends: Vec::new(),
+    mates: None,
+};
+
+/// Next pair into `batch` and its mates; false at the end of both files. Files of
+/// different lengths or names that do not pair are an error naming the record.
+fn read_pair(r1: &mut SeqReader, r2: &mut SeqReader, batch: &mut Batch) -> Result<bool, InputError> {
+    let mut mates = batch.mates.take().unwrap_or_default();
+    let (got1, got2) = (r1.read_into(batch)?, r2.read_into(&mut mates)?);
+    if !mates.is_empty() {
+        batch.mates = Some(mates);
+    }
+    let mates = batch.mates.as_deref().unwrap_or(&EMPTY);
+    let last = |b: &Batch| String::from_utf8_lossy(b.name(b.len() - 1)).into_owned();
+    match (got1, got2) {
+        (true, true) => {
+            let (name1, name2) = (batch.name(batch.len() - 1), mates.name(mates.len() - 1));
+            if pair_id(name1) != pair_id(name2) {
+                return Err(InputError::new(
+                    r2.display(),
+                    format!(
+                        "record {} ('{}') does not pair with record {} of {} ('{}')",
+                        r2.records,
+                        last(mates),
+                        r1.records,
+                        r1.display(),
+                        last(batch)
+                    ),
+                ));
+            }
+            Ok(true)
+        }
+        (false, false) if r1.records == 0 => Err(InputError::new(r1.display(), "no reads (empty file)")),
+        (false, false) => Ok(false),
+        (true, false) => Err(InputError::new(
+            r2.display(),
+            format!(
+                "ends after {} reads: record {} of {} ('{}') has no mate",
+                r2.records,
+                r1.records,
+                r1.display(),
+                last(batch)
+            ),
+        )),
+        (false, true) => Err(InputError::new(
+            r1.display(),
+            format!(
+                "ends after {} reads: record {} of {} ('{}') has no mate",
+                r1.records,
+                r2.records,
+                r2.display(),
+                last(mates)
+            ),
+        )),
     }
 }
 
@@ -421,5 +601,84 @@ mod tests {
         assert!(read_all(vec![truncated]).unwrap_err().message.contains("gzip"));
         let fq = write_tmp("short.fq", b"@q\nACGT\n+\nII\n");
         assert!(read_all(vec![fq]).unwrap_err().message.contains("quality"));
+    }
+
+    fn pairs(r1: &str, r2: &str) -> Result<Vec<(String, String, String)>, InputError> {
+        let mut r = BatchReader::with_inputs(vec![Input::Pair(r1.into(), r2.into())]);
+        r.max_reads = 2;
+        let mut out = Vec::new();
+        while let Some(b) = r.next_batch()? {
+            let m = b.mates.as_deref().expect("a batch of pairs has mates");
+            assert_eq!(m.len(), b.len());
+            for i in 0..b.len() {
+                out.push((
+                    String::from_utf8_lossy(b.seq(i)).into(),
+                    String::from_utf8_lossy(m.seq(i)).into(),
+                    String::from_utf8_lossy(b.qual(i)).into(),
+                ));
+            }
+        }
+        Ok(out)
+    }
+
+    #[test]
+    fn pairs_are_read_in_lockstep_with_their_qualities() {
+        let r1 = write_tmp(
+            "p_R1.fq",
+            b"@a/1\nACGT\n+\nIII#\n@b 1:N:0:7\nGG\n+\nII\n@c\nTTT\n+\n$$$\n",
+        );
+        let r2 = write_tmp(
+            "p_R2.fq.gz",
+            &gzip(b"@a/2\nCC\n+\nII\n@b 2:N:0:7\nAAAA\n+\nIIII\n@c\nG\n+\nI\n"),
+        );
+        let got = pairs(&r1, &r2).unwrap();
+        assert_eq!(got.len(), 3);
+        assert_eq!(got[0], ("ACGT".into(), "CC".into(), "III#".into()));
+        assert_eq!(got[2], ("TTT".into(), "G".into(), "$$$".into()));
+        // Paired files then a single file: batches never mix the two.
+        let single = write_tmp("p_single.fa", b">s\nACGTACGT\n");
+        let mut r =
+            BatchReader::with_inputs(vec![Input::Pair(r1.clone(), r2.clone()), Input::Single(single)]);
+        let kinds: Vec<(usize, bool)> = std::iter::from_fn(|| r.next_batch().unwrap())
+            .map(|b| (b.len(), b.mates.is_some()))
+            .collect();
+        assert_eq!(kinds, vec![(3, true), (1, false)]);
+        assert_eq!(r.reads_per_file, vec![3, 3, 1]);
+    }
+
+    #[test]
+    fn mates_that_do_not_pair_are_named() {
+        let r1 = write_tmp("m_R1.fq", b"@a\nAC\n+\nII\n@b\nAC\n+\nII\n@c\nAC\n+\nII\n");
+        let short = write_tmp("m_R2_short.fq", b"@a\nAC\n+\nII\n@b\nAC\n+\nII\n");
+        let e = pairs(&r1, &short).unwrap_err();
+        assert_eq!(e.file, short);
+        assert!(
+            e.message.contains("ends after 2 reads")
+                && e.message.contains("record 3")
+                && e.message.contains("'c'"),
+            "{e}"
+        );
+        let e = pairs(&short, &r1).unwrap_err();
+        assert_eq!(e.file, short);
+        assert!(
+            e.message.contains("record 3 of") && e.message.contains(&r1),
+            "{e}"
+        );
+        let swapped = write_tmp("m_R2_names.fq", b"@a\nAC\n+\nII\n@c\nAC\n+\nII\n@b\nAC\n+\nII\n");
+        let e = pairs(&r1, &swapped).unwrap_err();
+        assert!(
+            e.message.contains("record 2 ('c') does not pair with record 2") && e.message.contains("('b')"),
+            "{e}"
+        );
+        let empty = write_tmp("m_empty.fq", b"");
+        assert!(pairs(&r1, &empty).is_err());
+    }
+
+    #[test]
+    fn pair_ids_drop_the_mate_marks() {
+        assert_eq!(pair_id(b"M01:1:1101:155:13 1:N:0:1"), b"M01:1:1101:155:13");
+        assert_eq!(pair_id(b"read7/2"), b"read7");
+        assert_eq!(pair_id(b"read7/3"), b"read7/3");
+        assert_eq!(pair_id(b"x"), b"x");
     }
 }
