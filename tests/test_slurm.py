@@ -66,7 +66,8 @@ def test_demo_runs_through_sbatch_as_the_manual_says(cluster: dict[str, str], tm
     run = doc_blocks.run(slurm_blocks, env, tmp_path, timeout=960)
     assert run.returncode == 0, run.stderr[-4000:]
     assert "submitted with SLURM jobid" in run.stderr
-    assert re.search(r"^\d+ +detect +COMPLETED ", run.stdout, re.M), run.stdout  # the manual's sacct
+    # The manual's sacct: the run's jobs, completed, in this working folder.
+    assert len(re.findall(rf"^\d+ +COMPLETED .* 0:0 +{re.escape(str(tmp_path))} *$", run.stdout, re.M)) == 9, run.stdout
     fused = json.loads((tmp_path / "results/multi+inc/sets/P1/P1.fused.vidjil").read_text())
     assert fused["samples"]["original_names"] == ["P1-diagnosis", "P1-followup-1", "P1-followup-2"]
     assert fused["clones"][0]["reads"][0] > 3000
