@@ -1,10 +1,10 @@
 """The shell blocks of docs/admin.md, for the tests that run them.
 
 A block is a ```sh fence; an HTML comment `<!-- doc-test: TAG -->` on the line
-before it tags it: `slurm` (run by tests/test_slurm.py on its cluster), `server`
-(run as root in an isolated mount and network namespace, tests/test_admin_doc.py),
-`systemd` (run only where systemd is the init). Untagged blocks run in order in
-one shell; the first block holds the settings (variables the tests set)."""
+before it tags it: `slurm` (run by tests/test_slurm.py on its cluster) or `server`
+(run as root in an isolated mount and network namespace, tests/test_admin_doc.py).
+Untagged blocks run in order in one shell; the first block holds the settings
+(variables the tests set)."""
 
 from __future__ import annotations
 

@@ -1,9 +1,9 @@
 """docs/admin.md is run, not only read: its shell blocks run in order on a fresh
 clone of the project (installation, workflow, backups and restore, moving a set,
 upgrade, troubleshooting); the viewer's blocks run as root in an isolated mount
-and network namespace with Debian's nginx; the SLURM block runs in
-tests/test_slurm.py. The systemd unit is checked against the command the manual
-starts the viewer with."""
+and network namespace with Debian's nginx (and the systemd unit enabled there);
+the SLURM block runs in tests/test_slurm.py. The systemd unit is checked against
+the command the manual starts the viewer with."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ from doc_blocks import ADMIN_DOC, blocks, run, script, settings
 
 UNIT = ROOT / "config" / "systemd" / "vidjil-view.service"
 SETTINGS = ["VIDJIL", "VIDJIL_REPO", "DATA", "BACKUP", "RESTORE", "OTHER", "SERVER_NAME", "PATH"]
-RAN_HERE = {"", "server", "systemd"}
+RAN_HERE = {"", "server"}
 
 
 def test_every_block_is_run_by_a_test() -> None:
@@ -105,6 +105,7 @@ token="X-Vidjil-Token: $(cat /etc/vidjil/token)"
 echo "set page: $(https -H "$token" "https://$SERVER_NAME/set/P1")"
 echo "no token: $(https "https://$SERVER_NAME/")"
 echo "post: $(https -H "$token" -X POST -d 'x=1' "https://$SERVER_NAME/")"
+test -L /etc/systemd/system/multi-user.target.wants/vidjil-view.service && echo "enabled: vidjil-view"
 echo "http: $(curl -sS -o /dev/null -w '%{http_code} %{redirect_url}' -H "Host: $SERVER_NAME" http://127.0.0.1/set/P1)"
 """
 
@@ -133,30 +134,28 @@ def test_serving_the_viewer_as_the_manual_says(demo: Path) -> None:
         assert "200" in lines  # the manual's own curl, with the token
         assert "set page: 200" in lines and "no token: 401" in lines and "post: 405" in lines
         assert "http: 301 https://localhost/set/P1" in lines
+        assert "enabled: vidjil-view" in lines
         assert not Path("/etc/vidjil").exists(), "the namespace leaked into the real /etc"
     finally:
         shutil.rmtree(sandbox, ignore_errors=True)
 
 
-def test_systemd_blocks_and_unit() -> None:
-    """The unit starts the viewer as the manual does; systemd finds nothing to
-    complain about; its blocks run only where systemd is the init."""
+def test_the_systemd_unit_starts_the_viewer_as_the_manual_does() -> None:
+    """The unit's command is the one the manual starts by hand (tested above), and
+    systemd finds nothing to complain about in the unit."""
     exec_start = re.search(r"^ExecStart=(.+)$", UNIT.read_text(), re.M)
     assert exec_start
     by_hand = next(line for b in blocks() if b.tag == "server" for line in b.code.splitlines() if "vidjil view" in line)
     expected = by_hand.removesuffix(" &").replace('"$DATA', "/srv/vidjil").replace('results"', "results")
     assert exec_start.group(1) == expected.replace("vidjil view", "/opt/vidjil/.venv/bin/vidjil view", 1)
     analyze = shutil.which("systemd-analyze")
-    if analyze:
-        unit = Path(tempfile.mkdtemp()) / UNIT.name
-        text = UNIT.read_text().replace("/opt/vidjil/.venv/bin/vidjil", shutil.which("vidjil") or sys.executable)
-        unit.write_text(text.replace("User=vidjil", "User=root").replace("Group=vidjil", "Group=root"))
-        verified = subprocess.run([analyze, "verify", str(unit)], capture_output=True, text=True)
-        assert verified.returncode == 0 and verified.stderr.strip() == "", verified.stderr
-    if not Path("/run/systemd/system").is_dir():
-        pytest.skip("systemd is not the init here: the manual's systemctl lines cannot run")
-    done = run([b for b in blocks() if b.tag == "systemd"], os.environ.copy(), ROOT)
-    assert done.returncode == 0, done.stderr
+    if analyze is None:
+        pytest.skip("systemd-analyze not installed: the unit's syntax is not checked")
+    unit = Path(tempfile.mkdtemp()) / UNIT.name
+    text = UNIT.read_text().replace("/opt/vidjil/.venv/bin/vidjil", shutil.which("vidjil") or sys.executable)
+    unit.write_text(text.replace("User=vidjil", "User=root").replace("Group=vidjil", "Group=root"))
+    verified = subprocess.run([analyze, "verify", str(unit)], capture_output=True, text=True)
+    assert verified.returncode == 0 and verified.stderr.strip() == "", verified.stderr
 
 
 def test_the_manual_names_real_files() -> None:
