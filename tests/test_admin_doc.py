@@ -102,12 +102,27 @@ BLOCK='checks'
 https() { curl -sS --cacert /etc/ssl/vidjil/vidjil.crt --resolve "$SERVER_NAME:443:127.0.0.1" -o /dev/null \
     -w "%{http_code}" "$@"; }
 token="X-Vidjil-Token: $(cat /etc/vidjil/token)"
+echo "viewer user: $(ps -o user= -C vidjil | sort -u | tr '\\n' ' ')"
 echo "set page: $(https -H "$token" "https://$SERVER_NAME/set/P1")"
 echo "no token: $(https "https://$SERVER_NAME/")"
 echo "post: $(https -H "$token" -X POST -d 'x=1' "https://$SERVER_NAME/")"
-test -L /etc/systemd/system/multi-user.target.wants/vidjil-view.service && echo "enabled: vidjil-view"
 echo "http: $(curl -sS -o /dev/null -w '%{http_code} %{redirect_url}' -H "Host: $SERVER_NAME" http://127.0.0.1/set/P1)"
 """
+
+
+def reachable(path: Path, sandbox: Path, n: int) -> str:
+    """Bash lines making `path` reachable by another account: a parent without
+    o+x (/root for pyenv's Python) is covered by a tmpfs holding only the way down."""
+    for parent in reversed(path.parents):
+        if parent != Path("/") and not parent.stat().st_mode & 0o001:
+            child = path.relative_to(parent).parts[0]
+            keep = sandbox / f"keep{n}"
+            return (
+                f'mkdir -p "{keep}" && mount --bind "{parent / child}" "{keep}"\n'
+                f'mount -t tmpfs -o mode=711 tmpfs "{parent}"\nmkdir -p "{parent / child}"\n'
+                f'mount --bind "{keep}" "{parent / child}"\n'
+            )
+    return ""
 
 
 def test_serving_the_viewer_as_the_manual_says(demo: Path) -> None:
@@ -119,11 +134,34 @@ def test_serving_the_viewer_as_the_manual_says(demo: Path) -> None:
     sandbox = Path(tempfile.mkdtemp(prefix="vidjil-doc-", dir="/tmp"))
     sandbox.chmod(0o755)
     try:
-        env = doc_env(sandbox, ROOT) | {"DATA": str(demo), "SANDBOX": str(sandbox)}
-        env["PATH"] = f"{Path(sys.executable).parent}:{os.environ['PATH']}"
-        code = ISOLATE + script([b for b in blocks() if b.tag == "server"]) + CHECKS
+        # The project's configuration files, and the demo's results as the account's own.
+        vidjil, data = sandbox / "opt" / "vidjil", sandbox / "srv" / "vidjil"
+        shutil.copytree(ROOT / "config", vidjil / "config")
+        shutil.copytree(demo / "results", data / "results")
+        env = doc_env(sandbox, vidjil) | {"DATA": str(data), "SANDBOX": str(sandbox)}
+        env["PATH"] = f"{ROOT / '.venv' / 'bin'}:{Path(sys.executable).parent}:{os.environ['PATH']}"
+        python = Path(os.path.realpath(sys.executable))
+        code = ISOLATE + reachable(python, sandbox, 1) + reachable(ROOT, sandbox, 2)
+        for block in blocks():
+            if block.tag != "server":
+                continue
+            code += script([block]).removeprefix("set -euo pipefail\n")
+            if "useradd" in block.code:
+                code += 'chown -R vidjil:vidjil "$DATA"\n'  # results made by the account's runs
+            if "vidjil view" in block.code:
+                code += CHECKS
         done = subprocess.run(
-            ["unshare", "--mount", "--net", "--pid", "--fork", "--mount-proc", "bash", "-c", code],
+            [
+                "unshare",
+                "--mount",
+                "--net",
+                "--pid",
+                "--fork",
+                "--mount-proc",
+                "bash",
+                "-c",
+                "set -euo pipefail\n" + code,
+            ],
             env=env,
             capture_output=True,
             text=True,
@@ -132,9 +170,12 @@ def test_serving_the_viewer_as_the_manual_says(demo: Path) -> None:
         assert done.returncode == 0, done.stderr[-3000:]
         lines = done.stdout.splitlines()
         assert "200" in lines  # the manual's own curl, with the token
+        assert "viewer user: vidjil " in lines
         assert "set page: 200" in lines and "no token: 401" in lines and "post: 405" in lines
         assert "http: 301 https://localhost/set/P1" in lines
-        assert "enabled: vidjil-view" in lines
+        unit = Path(sandbox / "etc/systemd/system/vidjil-view.service").read_text()
+        assert f"ExecStart={vidjil}/.venv/bin/vidjil view {data}/results " in unit
+        assert (sandbox / "etc/systemd/system/multi-user.target.wants/vidjil-view.service").is_symlink()
         assert not Path("/etc/vidjil").exists(), "the namespace leaked into the real /etc"
     finally:
         shutil.rmtree(sandbox, ignore_errors=True)
@@ -146,8 +187,10 @@ def test_the_systemd_unit_starts_the_viewer_as_the_manual_does() -> None:
     exec_start = re.search(r"^ExecStart=(.+)$", UNIT.read_text(), re.M)
     assert exec_start
     by_hand = next(line for b in blocks() if b.tag == "server" for line in b.code.splitlines() if "vidjil view" in line)
-    expected = by_hand.removesuffix(" &").replace('"$DATA', "/srv/vidjil").replace('results"', "results")
+    expected = by_hand.removeprefix("runuser -u vidjil -- ").removesuffix(" &")
+    expected = expected.replace('"$DATA', "/srv/vidjil").replace('results"', "results")
     assert exec_start.group(1) == expected.replace("vidjil view", "/opt/vidjil/.venv/bin/vidjil view", 1)
+    assert "User=vidjil" in UNIT.read_text()
     analyze = shutil.which("systemd-analyze")
     if analyze is None:
         pytest.skip("systemd-analyze not installed: the unit's syntax is not checked")

@@ -41,6 +41,15 @@ def test_a_sound_installation_passes(results: Path) -> None:
     assert any(line.startswith("results germline: 3 sample results made with genairr-") for line in lines["ok"])
 
 
+def test_the_workflow_germline_of_the_working_folder_is_checked(demo: Path) -> None:
+    status, lines = doctor("--results", str(demo / "results"), "--min-free-gb", "0.01")
+    assert status == 0
+    built = demo / "resources" / "germline" / "human" / "homo-sapiens.g"
+    assert [line for line in lines["ok"] if line.startswith("germline:")] == [
+        line for line in lines["ok"] if line.startswith(f"germline: {built}: genairr-")
+    ] != []
+
+
 def test_a_changed_germline_file_fails(tmp_path: Path, results: Path) -> None:
     germline = tmp_path / "germline"
     shutil.copytree(default_germline().parent, germline)

@@ -57,6 +57,7 @@ def site_config(view_port: int, http_port: int, https_port: int, cert: Path, key
     text = text.replace("listen 443 ssl http2;", f"listen 127.0.0.1:{https_port} ssl http2;")
     text = text.replace("/etc/ssl/vidjil/vidjil.crt", str(cert)).replace("/etc/ssl/vidjil/vidjil.key", str(key))
     text = text.replace("vidjil.lab.example", "localhost")
+    text = text.replace("/var/log/nginx/vidjil.access.log", str(cert.parent / "vidjil.access.log"))
     assert str(cert) in text and f":{https_port} ssl" in text and f":{view_port};" in text
     return text
 
@@ -66,6 +67,7 @@ class Front:
     https_port: int
     http_port: int
     context: ssl.SSLContext
+    logs: Path
 
     def request(
         self, method: str, path: str, headers: dict[str, str] | None = None, body: bytes | None = None
@@ -111,7 +113,7 @@ def front(demo: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fron
     try:
         wait_for(view_port, viewer, "vidjil view")
         wait_for(https_port, nginx, "nginx")
-        yield Front(https_port, http_port, ssl.create_default_context(cafile=str(cert)))
+        yield Front(https_port, http_port, ssl.create_default_context(cafile=str(cert)), tmp)
     finally:
         nginx.terminate()
         viewer.terminate()
@@ -144,6 +146,9 @@ def test_the_token_is_required(front: Front) -> None:
     assert "Secure" in cookie and "HttpOnly" in cookie
     status, _, _ = front.request("GET", "/set/P1", {"Cookie": cookie.split(";")[0]})
     assert status == 200
+    # The site's log keeps the path, not the query string with the token.
+    log = (front.logs / "vidjil.access.log").read_text()
+    assert '"GET /set/P1 HTTP/1.1" 302' in log and TOKEN not in log
 
 
 @pytest.mark.parametrize("method", ["POST", "PUT", "DELETE", "PATCH"])

@@ -212,7 +212,12 @@ def add_fuse_report_index(sub: argparse._SubParsersAction[Parser]) -> None:
     im.add_argument("--results", type=Path, default=Path("results"), help="results folder (default: results)")
     im.add_argument("--dry-run", action="store_true", help="say what would be written; change nothing")
     dr = sub.add_parser("doctor", help="check this installation: engine, germline, workflow tools, results, disk")
-    dr.add_argument("-g", "--germline", help="germline preset to check (default: the built-in set)")
+    dr.add_argument(
+        "-g",
+        "--germline",
+        help="germline preset to check (default: the sets the workflow built beside RESULTS, "
+        "in resources/germline/, else the built-in set)",
+    )
     dr.add_argument("--species", default="human", help="species of the built-in set (human, mouse)")
     dr.add_argument("--results", type=Path, default=Path("results"), help="results folder (default: results)")
     dr.add_argument(

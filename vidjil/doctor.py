@@ -1,6 +1,7 @@
 """`vidjil doctor`: check an installation, one line per check, non-zero exit on a failure.
 
-Checks: the engine imports and matches the Python package; the germline set loads
+Checks: the engine imports and matches the Python package; the germline set (given,
+else the ones the workflow built in the working folder, else the built-in one) loads
 and its files match the checksums of its MANIFEST.json; Snakemake and the SLURM
 executor plugin are the pinned versions (and whether `sbatch` is on PATH); the
 results folder and its index are readable (schema, integrity, result files present);
@@ -58,7 +59,7 @@ def check_germline(spec: str | None, species: str) -> Iterator[Check]:
     manifest = g_path.parent / MANIFEST
     missing = len(germline.missing_anchors())
     summary = (
-        f"{identity['id']} ({len(identity['systems'])} systems, {identity['checksum'][:19]}..., "
+        f"{g_path}: {identity['id']} ({len(identity['systems'])} systems, {identity['checksum'][:19]}..., "
         f"{missing} V/J alleles without junction anchor)"
     )
     if not manifest.exists():
@@ -169,10 +170,19 @@ def check_disk(results: Path, min_free_gb: float) -> Iterator[Check]:
     yield Check(status, "disk", f"{free_gb:.1f} GB free on {where} (at least {min_free_gb:g} GB wanted)")
 
 
+def germlines_to_check(germline: str | None, results: Path) -> list[str | None]:
+    """The set given, else those the workflow built beside `results` (in
+    resources/germline/ of the working folder), else the built-in set (None)."""
+    if germline:
+        return [germline]
+    built = sorted((results.parent / "resources" / "germline").glob("*/*.g"))
+    return [str(g) for g in built] or [None]
+
+
 def run_checks(germline: str | None, species: str, results: Path, min_free_gb: float) -> list[Check]:
     steps: list[Callable[[], Iterator[Check]]] = [
         check_engine,
-        lambda: check_germline(germline, species),
+        *[lambda g=g: check_germline(g, species) for g in germlines_to_check(germline, results)],
         check_workflow_tools,
         lambda: check_results(results),
         lambda: check_disk(results, min_free_gb),
