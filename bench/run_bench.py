@@ -172,6 +172,8 @@ def main() -> None:
         truth = fastq.with_name(f"bench-{args.reads}.truth.tsv")
         recall, precision = accuracy(Path(tmp) / "all" / "bench.vidjil", truth)
         designation = designation_accuracy(Path(tmp) / "t2" / "bench.vidjil", truth)
+        made = Path(tmp) / "t2"
+        sizes = {ext: (made / f"bench.{ext}").stat().st_size for ext in ("vidjil", "airr.tsv", "stats.json")}
         # Paired-end: the same molecules as pairs of mates, and as the single reads their merge gives.
         r1, r2, merged = make_pairs(fastq)
         pair_runs: dict[tuple[str, int], dict[str, Any]] = {}
@@ -220,6 +222,13 @@ def main() -> None:
     lines += [
         f"| reads detected | {one['detected']:,} ({one['detected'] / one['reads']:.1%}) | |",
         f"| clones (>= 5 reads), recall / precision vs truth | {recall:.2%} / {precision:.2%} | >= 97% / 97% |",
+    ]
+    mb = 1e6
+    lines += [
+        f"| disk: input gzip FASTQ, single-end / R1 + R2 (2 x 200) | {fastq.stat().st_size / mb:.0f} MB /"
+        f" {(r1.stat().st_size + r2.stat().st_size) / mb:.0f} MB | |",
+        f"| disk: outputs of one sample (.vidjil / AIRR / stats), {two['clones']:,} clones | "
+        f"{sizes['vidjil'] / mb:.1f} MB / {sizes['airr.tsv'] / mb:.1f} MB / {sizes['stats.json'] / 1e3:.0f} KB | |",
     ]
     pair_rate = {key: r["reads"] / r["detection"] for key, r in pair_runs.items()}
     cost = {t: pair_rate["merged", t] / pair_rate["pairs", t] for t in (1, 2)}

@@ -45,9 +45,11 @@ def test_the_workflow_germline_of_the_working_folder_is_checked(demo: Path) -> N
     status, lines = doctor("--results", str(demo / "results"), "--min-free-gb", "0.01")
     assert status == 0
     built = demo / "resources" / "germline" / "human" / "homo-sapiens.g"
-    assert [line for line in lines["ok"] if line.startswith("germline:")] == [
-        line for line in lines["ok"] if line.startswith(f"germline: {built}: genairr-")
-    ] != []
+    assert (
+        [line for line in lines["ok"] if line.startswith("germline:")]
+        == [line for line in lines["ok"] if line.startswith(f"germline: {built}: genairr-")]
+        != []
+    )
 
 
 def test_a_changed_germline_file_fails(tmp_path: Path, results: Path) -> None:
