@@ -11,21 +11,35 @@ import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED = ROOT.parent / "shared"
 VIDJIL52 = SHARED / "germline" / "vidjil-52" / "homo-sapiens.g"
+VIDJIL = [sys.executable, "-m", "vidjil.cli"]
+
+
+def run_vidjil(*args: str, stdin: bytes | None = None) -> subprocess.CompletedProcess[str]:
+    """The `vidjil` command line of this checkout, as a user runs it."""
+    return subprocess.run(
+        [*VIDJIL, *args], input=stdin.decode() if stdin else None, capture_output=True, text=True, timeout=600
+    )
+
+
+def cannot_run(reason: str) -> NoReturn:
+    """Skip a test whose real component is missing here; in CI, where `make test`
+    installs every one, fail instead."""
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"cannot run in CI: {reason}")
+    pytest.skip(reason)
 
 
 def shared_path(*parts: str) -> Path:
     path = SHARED.joinpath(*parts)
     if not path.exists():
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"{path} is missing in CI")
-        pytest.skip(f"{path} is not available (../shared is absent)")
+        cannot_run(f"{path} is not available (../shared is absent)")
     return path
 
 
@@ -129,9 +143,7 @@ def browser() -> Any:
     except ImportError:
         pytest.skip("playwright is not installed")
     if not CHROMIUM.exists():
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"{CHROMIUM} is missing in CI (make test installs Debian's chromium as root)")
-        pytest.skip(f"{CHROMIUM} is not installed (Debian package chromium)")
+        cannot_run(f"{CHROMIUM} is not installed (Debian package chromium; `make system-deps` as root)")
     with sync_playwright() as playwright:
         chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox"])
         yield chromium

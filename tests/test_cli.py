@@ -4,22 +4,13 @@ from __future__ import annotations
 
 import gzip
 import json
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import airr
 import pytest
 from conftest import SimulatedSample, shared_path
-
-VIDJIL = [sys.executable, "-m", "vidjil.cli"]
-
-
-def run(*args: str, stdin: bytes | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [*VIDJIL, *args], input=stdin.decode() if stdin else None, capture_output=True, text=True, timeout=600
-    )
+from conftest import run_vidjil as run
 
 
 def detect(sample: Path | str, out: Path, *extra: str) -> dict[str, Any]:

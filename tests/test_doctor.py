@@ -4,18 +4,17 @@ one line per check, exit 1 on a failure."""
 from __future__ import annotations
 
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from conftest import run_vidjil
 
 from vidjil.germline import default_germline
 
 
 def doctor(*args: str) -> tuple[int, dict[str, list[str]]]:
     """Exit status, and the lines of each status (ok, warn, FAIL)."""
-    run = subprocess.run([sys.executable, "-m", "vidjil.cli", "doctor", *args], capture_output=True, text=True)
+    run = run_vidjil("doctor", *args)
     lines: dict[str, list[str]] = {"ok": [], "warn": [], "FAIL": []}
     for line in run.stdout.splitlines():
         lines[line[:4].strip()].append(line[6:])
@@ -79,9 +78,7 @@ def test_a_corrupt_index_fails_until_rebuilt(results: Path) -> None:
         (results / extra).unlink(missing_ok=True)
     status, lines = doctor("--results", str(results), "--min-free-gb", "0.01")
     assert status == 1 and any("vidjil index rebuild" in line for line in lines["FAIL"])
-    rebuilt = subprocess.run(
-        [sys.executable, "-m", "vidjil.cli", "index", "rebuild", str(results)], capture_output=True, text=True
-    )
+    rebuilt = run_vidjil("index", "rebuild", str(results))
     assert rebuilt.returncode == 0, rebuilt.stderr
     assert "is corrupt: moved to" in rebuilt.stderr
     assert len(list(results.glob("index.sqlite.corrupt-*"))) == 1

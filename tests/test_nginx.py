@@ -19,15 +19,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from conftest import ROOT
+from conftest import ROOT, cannot_run
 
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
 OPENSSL = shutil.which("openssl")
 TOKEN = "s3cret-token-for-tests"
-
-pytestmark = pytest.mark.skipif(
-    not (Path(NGINX).exists() and OPENSSL), reason="nginx and openssl not installed (`make system-deps` as root)"
-)
 
 
 def free_port() -> int:
@@ -82,6 +78,8 @@ class Front:
 
 @pytest.fixture(scope="module")
 def front(demo: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Front]:
+    if not (Path(NGINX).exists() and OPENSSL):
+        cannot_run("nginx and openssl not installed (`make system-deps` as root)")
     tmp = tmp_path_factory.mktemp("nginx")
     cert, key = tmp / "vidjil.crt", tmp / "vidjil.key"
     subprocess.run(

@@ -7,13 +7,12 @@ from __future__ import annotations
 import gzip
 import json
 import random
-import subprocess
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import run_vidjil
 
 from vidjil.simulate import (
     ReadSpec,
@@ -65,12 +64,8 @@ def apart(tmp_path_factory: pytest.TempPathFactory) -> PairedSample:
     return simulate_pairs(tmp_path_factory.mktemp("apart"), 110, 280, 300)
 
 
-def vidjil(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "vidjil.cli", *args], capture_output=True, text=True)
-
-
 def detect(out: Path, *args: str) -> tuple[dict[str, Any], dict[str, Any]]:
-    run = vidjil("detect", *args, "-o", str(out), "-b", "s", "-z", "20")
+    run = run_vidjil("detect", *args, "-o", str(out), "-b", "s", "-z", "20")
     assert run.returncode == 0, run.stderr
     return json.loads((out / "s.vidjil").read_text()), json.loads((out / "s.stats.json").read_text())
 
@@ -126,7 +121,7 @@ def test_pairs_and_single_files_in_one_sample(overlapping: PairedSample, tmp_pat
 
 
 def test_per_read_mode_merges_pairs(overlapping: PairedSample) -> None:
-    run = vidjil("detect", "--per-read", "-q", "--r1", str(overlapping.r1), "--r2", str(overlapping.r2))
+    run = run_vidjil("detect", "--per-read", "-q", "--r1", str(overlapping.r1), "--r2", str(overlapping.r2))
     assert run.returncode == 0, run.stderr
     lines = run.stdout.splitlines()
     assert len(lines) == 1 + overlapping.count
@@ -158,7 +153,7 @@ def test_files_that_do_not_pair_are_refused_with_no_output(
 ) -> None:
     r1, r2 = fastq(tmp_path / "x_R1.fq.gz", names1), fastq(tmp_path / "x_R2.fq.gz", names2)
     out = tmp_path / "out"
-    run = vidjil("detect", "--r1", str(r1), "--r2", str(r2), "-o", str(out), "-q")
+    run = run_vidjil("detect", "--r1", str(r1), "--r2", str(r2), "-o", str(out), "-q")
     assert run.returncode == 2
     offending = r1 if bad == 1 else r2
     assert run.stderr.strip() == f"vidjil: error: {offending}: {message.format(r1=r1, r2=r2)}"
@@ -167,16 +162,16 @@ def test_files_that_do_not_pair_are_refused_with_no_output(
 
 def test_mates_must_come_in_pairs(tmp_path: Path) -> None:
     r1 = fastq(tmp_path / "y_R1.fq.gz", ["a"])
-    run = vidjil("detect", "--r1", str(r1), "-o", str(tmp_path / "out"))
+    run = run_vidjil("detect", "--r1", str(r1), "-o", str(tmp_path / "out"))
     assert run.returncode == 2
     assert "1 --r1 file(s) but 0 --r2 file(s)" in run.stderr
-    run = vidjil("detect", "--r1", str(r1), "--r2", str(r1), "--min-overlap", "3", "-o", str(tmp_path / "out"))
+    run = run_vidjil("detect", "--r1", str(r1), "--r2", str(r1), "--min-overlap", "3", "-o", str(tmp_path / "out"))
     assert run.returncode == 2
     assert "--min-overlap must be at least 5" in run.stderr
 
 
 def test_sample_name_drops_the_mate_mark(overlapping: PairedSample, tmp_path: Path) -> None:
     mates = ["--r1", str(overlapping.r1), "--r2", str(overlapping.r2)]
-    run = vidjil("detect", "-q", "-z", "0", *mates, "-o", str(tmp_path))
+    run = run_vidjil("detect", "-q", "-z", "0", *mates, "-o", str(tmp_path))
     assert run.returncode == 0, run.stderr
     assert (tmp_path / "S.vidjil").is_file()

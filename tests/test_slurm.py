@@ -17,7 +17,7 @@ from pathlib import Path
 
 import doc_blocks
 import pytest
-from conftest import ROOT, SNAKEMAKE
+from conftest import ROOT, SNAKEMAKE, cannot_run
 
 SCRIPT = ROOT / "scripts" / "slurm-test-cluster.sh"
 PACKAGES = ["slurmctld", "slurmd", "slurm-client", "slurmdbd", "munge", "mariadb-server"]
@@ -38,9 +38,7 @@ def unavailable() -> str | None:
 def cluster() -> Iterator[dict[str, str]]:
     reason = unavailable()
     if reason:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"SLURM cluster test cannot run in CI: {reason}")
-        pytest.skip(reason)
+        cannot_run(reason)
     # The daemons run as munge, mysql and slurm: their folder must be reachable by
     # them, which pytest's private temporary folders are not.
     state = Path(tempfile.mkdtemp(prefix="vidjil-slurm-", dir="/tmp"))

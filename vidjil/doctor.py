@@ -120,7 +120,8 @@ def check_workflow_tools() -> Iterator[Check]:
 
 
 def check_results(results: Path) -> Iterator[Check]:
-    from .index import SCHEMA_VERSION
+    from .errors import UserError
+    from .index import SCHEMA_VERSION, open_reader
 
     if not results.exists():
         yield Check(WARN, "results", f"{results}: no such folder yet (made by the first run)")
@@ -133,21 +134,20 @@ def check_results(results: Path) -> Iterator[Check]:
         yield Check(WARN, "index", f"{db}: no index (run `vidjil index rebuild {results}`)")
         return
     try:
-        con = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=30)
+        con = open_reader(db)  # the schema check every index command makes
+    except UserError as exc:
+        yield Check(FAIL, "index", str(exc))
+        return
+    try:
         integrity = con.execute("PRAGMA quick_check").fetchone()[0]
-        row = con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
-        if integrity != "ok" or row is None or int(row[0]) != SCHEMA_VERSION:
-            found = row[0] if row else "none"
-            con.close()
-            yield Check(
-                FAIL, "index", f"{db}: integrity {integrity}, schema {found}: run `vidjil index rebuild {results}`"
-            )
-            return
         files = con.execute("SELECT vidjil FROM results UNION ALL SELECT vidjil FROM fused").fetchall()
         germlines = con.execute("SELECT germline_id, COUNT(*) FROM results GROUP BY germline_id").fetchall()
-        con.close()
     except sqlite3.DatabaseError as exc:
-        yield Check(FAIL, "index", f"{db}: unreadable ({exc}): run `vidjil index rebuild {results}`")
+        integrity = str(exc)
+    finally:
+        con.close()
+    if integrity != "ok":
+        yield Check(FAIL, "index", f"{db}: integrity check failed ({integrity}): run `vidjil index rebuild {results}`")
         return
     missing = [f for (f,) in files if not (results / f).is_file()]
     if missing:

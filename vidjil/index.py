@@ -359,7 +359,7 @@ def add_run(
     return rebuild(results, db)
 
 
-def _reader(db: Path) -> sqlite3.Connection:
+def open_reader(db: Path) -> sqlite3.Connection:
     """A read-only connection to an index of the current schema."""
     if not db.exists():
         raise UserError(f"{db}: no such index")
@@ -396,7 +396,7 @@ def search(db: Path, junction_aa: str | None, junction: str | None, v: str | Non
             args += [v, f"{v}*", f"{v}+"]
     if not where:
         raise UserError("index search: give --junction-aa, --junction or --v")
-    con = _reader(db)
+    con = open_reader(db)
     columns = "c.rank, c.locus, c.v, c.d, c.j, c.junction_aa, c.reads, c.fraction, c.productive"
     condition = " AND ".join(where)
     query = (
@@ -421,7 +421,7 @@ def search(db: Path, junction_aa: str | None, junction: str | None, v: str | Non
 
 
 def listing(db: Path) -> dict[str, list[dict[str, Any]]]:
-    con = _reader(db)
+    con = open_reader(db)
     con.row_factory = sqlite3.Row
     try:
         return {
@@ -453,7 +453,7 @@ def listing(db: Path) -> dict[str, list[dict[str, Any]]]:
 
 
 def show_set(db: Path, name: str) -> dict[str, Any]:
-    con = _reader(db)
+    con = open_reader(db)
     con.row_factory = sqlite3.Row
     try:
         row = con.execute("SELECT * FROM sample_sets WHERE name = ?", (name,)).fetchone()

@@ -245,6 +245,15 @@ impl PyGermline {
             .clone()
     }
 
+    /// Name of a per-system slot of the results: one per system, then unexpected recombinations.
+    fn slot_name(&self, i: usize) -> String {
+        if i == self.germline.systems.len() {
+            "unexpected".to_string()
+        } else {
+            self.system_name(i)
+        }
+    }
+
     fn system_name(&self, s: usize) -> String {
         if s == UNEXPECTED {
             "unexpected".to_string()
@@ -389,12 +398,7 @@ fn result_to_dict<'py>(py: Python<'py>, g: &PyGermline, r: &RunResult) -> PyResu
     d.set_item("detected", tally(py, r.detected)?)?;
     let systems = PyDict::new(py);
     for (i, t) in r.systems.iter().enumerate() {
-        let name = if i == g.germline.systems.len() {
-            "unexpected".to_string()
-        } else {
-            g.system_name(i)
-        };
-        systems.set_item(name, tally(py, *t)?)?;
+        systems.set_item(g.slot_name(i), tally(py, *t)?)?;
     }
     d.set_item("systems", systems)?;
     let reasons = PyDict::new(py);
@@ -426,12 +430,7 @@ fn result_to_dict<'py>(py: Python<'py>, g: &PyGermline, r: &RunResult) -> PyResu
     d.set_item("diversity", diversity_to_dict(py, &r.diversity)?)?;
     let by_system = PyDict::new(py);
     for (i, div) in r.diversity_by_system.iter().enumerate() {
-        let name = if i == g.germline.systems.len() {
-            "unexpected".to_string()
-        } else {
-            g.system_name(i)
-        };
-        by_system.set_item(name, diversity_to_dict(py, div)?)?;
+        by_system.set_item(g.slot_name(i), diversity_to_dict(py, div)?)?;
     }
     d.set_item("diversity_by_system", by_system)?;
     let clones = PyList::empty(py);

@@ -470,29 +470,13 @@ fn read_single(reader: &mut SeqReader, batch: &mut Batch) -> Result<bool, InputE
     Ok(false)
 }
 
-static EMPTY: Batch = Batch {
-    number: 0,
-    first_ordinal: 0,
-    seqs: Vec::new(),
-    seq_ends: Vec::new(),
-    names: Vec::new(),
-    name_ends: Vec::new(),
-    quals: Vec::new(),
-    qual_ends: Vec::new(),
-    mates: None,
-};
-
 /// Next pair into `batch` and its mates; false at the end of both files. Files of
 /// different lengths or names that do not pair are an error naming the record.
 fn read_pair(r1: &mut SeqReader, r2: &mut SeqReader, batch: &mut Batch) -> Result<bool, InputError> {
     let mut mates = batch.mates.take().unwrap_or_default();
     let (got1, got2) = (r1.read_into(batch)?, r2.read_into(&mut mates)?);
-    if !mates.is_empty() {
-        batch.mates = Some(mates);
-    }
-    let mates = batch.mates.as_deref().unwrap_or(&EMPTY);
     let last = |b: &Batch| String::from_utf8_lossy(b.name(b.len() - 1)).into_owned();
-    match (got1, got2) {
+    let result = match (got1, got2) {
         (true, true) => {
             let (name1, name2) = (batch.name(batch.len() - 1), mates.name(mates.len() - 1));
             if pair_id(name1) != pair_id(name2) {
@@ -501,7 +485,7 @@ fn read_pair(r1: &mut SeqReader, r2: &mut SeqReader, batch: &mut Batch) -> Resul
                     format!(
                         "record {} ('{}') does not pair with record {} of {} ('{}')",
                         r2.records,
-                        last(mates),
+                        last(&mates),
                         r1.records,
                         r1.display(),
                         last(batch)
@@ -529,10 +513,14 @@ fn read_pair(r1: &mut SeqReader, r2: &mut SeqReader, batch: &mut Batch) -> Resul
                 r1.records,
                 r2.records,
                 r2.display(),
-                last(mates)
+                last(&mates)
             ),
         )),
+    };
+    if !mates.is_empty() {
+        batch.mates = Some(mates);
     }
+    result
 }
 
 #[cfg(test)]
