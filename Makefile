@@ -1,12 +1,16 @@
-# Entry points: `make demo` (set up, then run the demo) and `make test` (set up,
-# then run every test; this is what .ci/run calls).
+# Entry points: `make demo` (set up, then run the demo), `make test` (set up, then
+# run every test and check; this is what .ci/run calls) and `make format`.
 
 PYTHON ?= python3
+CARGO ?= cargo
 VENV := .venv
 PY := $(VENV)/bin/python
+RUFF := $(VENV)/bin/ruff
 STAMP := $(VENV)/.installed
+PYTHON_SOURCES := vidjil webui tests bench
+STUBTEST_ALLOWLIST := $(wildcard vidjil/stubtest-allowlist.txt)
 
-.PHONY: setup system-deps demo test test-rust test-python lint bench clean
+.PHONY: setup system-deps demo test test-rust check-rust lint stubtest test-python format bench clean
 
 setup: $(STAMP)
 
@@ -33,20 +37,40 @@ system-deps:
 		&& bash scripts/slurm-test-cluster.sh install; \
 	else echo "system-deps: not root or no apt-get: the SLURM and browser tests will skip"; fi
 
-test: setup system-deps test-rust lint test-python
+test: setup system-deps test-rust check-rust lint stubtest test-python
 
 test-rust:
-	cd vidjil_core && cargo test --locked
-	cd vidjil_core && (cargo clippy --version >/dev/null 2>&1 && cargo clippy --locked --all-targets --features python -- -D warnings || echo "clippy not installed: skipped")
-	cd vidjil_core && (cargo fmt --version >/dev/null 2>&1 && cargo fmt --check || echo "rustfmt not installed: skipped")
+	cd vidjil_core && $(CARGO) test --locked
+
+# `$(call checked,TOOL,PROBE,COMMAND)` runs COMMAND when PROBE shows that TOOL is
+# installed. A missing tool skips the check, except in CI (CI=true) where it is an
+# error; a check that runs and fails is a failure everywhere.
+checked = @if $(2) >/dev/null 2>&1; then echo '$(3)' && $(3); \
+	elif [ "$$CI" = true ]; then echo "$(1) is not installed (required in CI)" >&2; exit 1; \
+	else echo "$(1) is not installed: skipped"; fi
+
+check-rust:
+	$(call checked,clippy,$(CARGO) clippy --version,cd vidjil_core && $(CARGO) clippy --locked --all-targets --features python -- -D warnings)
+	$(call checked,rustfmt,$(CARGO) fmt --version,cd vidjil_core && $(CARGO) fmt --check)
 
 lint:
-	$(VENV)/bin/ruff check vidjil webui tests bench
-	$(VENV)/bin/ruff format --check vidjil webui tests bench
+	$(RUFF) check $(PYTHON_SOURCES)
+	$(RUFF) format --check $(PYTHON_SOURCES)
 	$(VENV)/bin/mypy
+
+# The type stub against the built engine (vidjil/stubtest-allowlist.txt, when it
+# exists, lists the accepted differences).
+stubtest:
+	$(PY) -m mypy.stubtest vidjil.vidjil_core $(if $(STUBTEST_ALLOWLIST),--allowlist $(STUBTEST_ALLOWLIST))
 
 test-python:
 	$(VENV)/bin/pytest -q
+
+# Rewrites the sources in the project's style (needs `make setup` once, for ruff).
+format:
+	cd vidjil_core && $(CARGO) fmt
+	$(RUFF) check --fix $(PYTHON_SOURCES)
+	$(RUFF) format $(PYTHON_SOURCES)
 
 bench: setup
 	$(PY) bench/run_bench.py --repeat 5

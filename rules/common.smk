@@ -16,6 +16,10 @@ from snakemake.utils import validate
 
 PROJECT = Path(workflow.basedir).parent
 SCHEMAS = PROJECT / "config" / "schemas"
+# The results layout is the package's (vidjil/layout.py, pure Python): importable
+# from the project even where Snakemake runs outside the package's environment.
+sys.path.insert(0, str(PROJECT))
+from vidjil import layout
 
 # Jobs run `vidjil` from the environment that runs Snakemake (a conda environment
 # of --sdm conda comes first on PATH).
@@ -41,8 +45,9 @@ DEFAULTS = {
     "demo": False,
     "germline": {"species": "human"},
     "presets": {},
-    "detect": {"min_reads": 5, "designate": 100, "window": 50, "e_value": 1.0, "options": ""},
-    "fuse": {"top": 50},
+    # Engine options left out are the engine's defaults (`vidjil detect --help`).
+    "detect": {"options": ""},
+    "fuse": {},
     "resources": {
         "detect": {"threads": 2, "mem_mb": 2000, "runtime": 60},
         "fuse": {"mem_mb": 2000, "runtime": 30},
@@ -206,8 +211,7 @@ def _analysis_germline(analysis):
     if path:
         return path, None
     species = config["germline"]["species"]
-    manifest = f"resources/germline/{species}/MANIFEST.json"
-    return f"resources/germline/{species}/{SPECIES_STEM[species]}.g", manifest
+    return layout.built_germline(species, SPECIES_STEM[species]), layout.built_germline_manifest(species)
 
 
 def analysis_germline_input(wildcards):
@@ -219,26 +223,34 @@ def detect_options(wildcards):
     preset = ANALYSES[wildcards.analysis]
     germline, _ = _analysis_germline(wildcards.analysis)
     d = config["detect"]
-    options = [
-        f"-g {germline}",
-        f"--systems {preset.get('systems', 'all')}",
-        f"-r {d['min_reads']}",
-        f"-z {d['designate']}",
-        f"-w {d['window']}",
-        f"-e {d['e_value']}",
-        preset.get("options", ""),
-        d["options"],
-    ]
+    options = [f"-g {germline}", f"--systems {preset.get('systems', 'all')}"]
+    options += [f"{flag} {d[key]}" for key, flag in DETECT_FLAGS.items() if key in d]
+    options += [preset.get("options", ""), d["options"]]
     return " ".join(o for o in options if o)
 
 
-def sample_outputs(analysis, sample):
-    base = f"{RESULTS}/{analysis}/samples/{sample}/{sample}"
-    return [f"{base}.vidjil", f"{base}.airr.tsv", f"{base}.stats.json"]
+# config `detect:` keys and the `vidjil detect` flags they set.
+DETECT_FLAGS = {"min_reads": "-r", "designate": "-z", "window": "-w", "e_value": "-e"}
+
+
+def sample_result(kind):
+    """Output path of a sample's result file (wildcards analysis, sample)."""
+    return f"{RESULTS}/{layout.sample_file('{analysis}', '{sample}', kind)}"
+
+
+def set_result(kind):
+    """Output path of a set's fused result file (wildcards analysis, set)."""
+    return f"{RESULTS}/{layout.set_file('{analysis}', '{set}', kind)}"
 
 
 def set_sample_results(wildcards):
-    return [sample_outputs(wildcards.analysis, s)[0] for s in SETS[wildcards.set]["samples"]]
+    return [f"{RESULTS}/{layout.sample_file(wildcards.analysis, s, 'vidjil')}" for s in SETS[wildcards.set]["samples"]]
+
+
+def fuse_options(wildcards):
+    """`--top N` when the config sets it (else `vidjil fuse`'s default), and the spike-in."""
+    top = f"--top {config['fuse']['top']}" if "top" in config["fuse"] else ""
+    return " ".join(o for o in (top, spike_options(wildcards)) if o)
 
 
 def spike_options(wildcards):
@@ -257,15 +269,14 @@ def all_results():
     out = []
     for analysis in config["analyses"]:
         for sample in SAMPLES:
-            out += sample_outputs(analysis, sample)
+            out += layout.sample_files(analysis, sample)
         for set_name in SETS:
-            base = f"{RESULTS}/{analysis}/sets/{set_name}/{set_name}"
-            out += [f"{base}.fused.vidjil", f"{base}.fused.airr.tsv", f"{base}.diversity.tsv", f"{base}.report.html"]
-    return out
+            out += layout.set_files(analysis, set_name)
+    return [f"{RESULTS}/{path}" for path in out]
 
 
 def index_output():
-    return f"{RESULTS}/.index/{RUN_ID}.done"
+    return f"{RESULTS}/{layout.run_indexed_mark(RUN_ID)}"
 
 
 def sheet_options():

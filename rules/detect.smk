@@ -6,9 +6,9 @@ rule detect:
         reads=sample_reads,
         germline=analysis_germline_input,
     output:
-        vidjil=f"{RESULTS}/{{analysis}}/samples/{{sample}}/{{sample}}.vidjil",
-        airr=f"{RESULTS}/{{analysis}}/samples/{{sample}}/{{sample}}.airr.tsv",
-        stats=f"{RESULTS}/{{analysis}}/samples/{{sample}}/{{sample}}.stats.json",
+        vidjil=sample_result("vidjil"),
+        airr=sample_result("airr"),
+        stats=sample_result("stats"),
     log:
         "logs/detect/{analysis}/{sample}.log",
     benchmark:

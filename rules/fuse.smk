@@ -5,9 +5,9 @@ rule fuse:
     input:
         set_sample_results,
     output:
-        vidjil=f"{RESULTS}/{{analysis}}/sets/{{set}}/{{set}}.fused.vidjil",
-        airr=f"{RESULTS}/{{analysis}}/sets/{{set}}/{{set}}.fused.airr.tsv",
-        diversity=f"{RESULTS}/{{analysis}}/sets/{{set}}/{{set}}.diversity.tsv",
+        vidjil=set_result("vidjil"),
+        airr=set_result("airr"),
+        diversity=set_result("diversity"),
     log:
         "logs/fuse/{analysis}/{set}.log",
     benchmark:
@@ -19,8 +19,7 @@ rule fuse:
         mem_mb=rule_setting("fuse", "mem_mb"),
         runtime=rule_setting("fuse", "runtime"),
     params:
-        top=config["fuse"]["top"],
-        spike=spike_options,
+        options=fuse_options,
     shell:
         "vidjil fuse {input} -o {output.vidjil} --airr {output.airr} --diversity {output.diversity} "
-        "--top {params.top} {params.spike} > {log} 2>&1"
+        "{params.options} > {log} 2>&1"

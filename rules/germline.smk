@@ -3,7 +3,7 @@
 
 rule germline:
     output:
-        manifest="resources/germline/{species}/MANIFEST.json",
+        manifest=layout.built_germline_manifest("{species}"),
     log:
         "logs/germline/{species}.log",
     benchmark:

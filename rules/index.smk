@@ -5,7 +5,7 @@ rule index:
     input:
         all_results(),
     output:
-        f"{RESULTS}/.index/{RUN_ID}.done",
+        index_output(),
     log:
         f"logs/index/{RUN_ID}.log",
     benchmark:
@@ -17,7 +17,7 @@ rule index:
         mem_mb=500,
         runtime=10,
     params:
-        results=lambda wildcards, output: Path(output[0]).parent.parent,
+        results=RESULTS,
         run=RUN_ID,
         sheets=sheet_options(),
         info=run_info_options(),

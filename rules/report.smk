@@ -3,10 +3,10 @@
 
 rule report:
     input:
-        f"{RESULTS}/{{analysis}}/sets/{{set}}/{{set}}.fused.vidjil",
+        set_result("vidjil"),
     output:
         report(
-            f"{RESULTS}/{{analysis}}/sets/{{set}}/{{set}}.report.html",
+            set_result("report"),
             category="Sample sets",
             subcategory="{analysis}",
             labels={"set": "{set}", "analysis": "{analysis}"},

@@ -13,7 +13,7 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from conftest import ROOT
+from helpers import ROOT
 
 ADMIN_DOC = ROOT / "docs" / "admin.md"
 FENCE = re.compile(r"(?:<!-- doc-test: (\w+) -->\n)?```sh\n(.*?)```", re.S)

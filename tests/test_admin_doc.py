@@ -17,8 +17,8 @@ import tempfile
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, cannot_run
 from doc_blocks import ADMIN_DOC, blocks, run, script, settings
+from helpers import ROOT, cannot_run
 
 UNIT = ROOT / "config" / "systemd" / "vidjil-view.service"
 SETTINGS = ["VIDJIL", "VIDJIL_REPO", "DATA", "BACKUP", "RESTORE", "OTHER", "SERVER_NAME", "PATH"]

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import expected_locus, read_fasta, shared_path
+from helpers import expected_locus, read_fasta, shared_path
 
 from vidjil.simulate import revcomp
 from vidjil.vidjil_core import Germline

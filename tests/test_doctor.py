@@ -7,7 +7,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from conftest import run_vidjil
+from helpers import run_vidjil
 
 from vidjil.germline import default_germline
 

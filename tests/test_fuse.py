@@ -13,7 +13,8 @@ from typing import Any
 
 import airr
 import pytest
-from test_cli import run
+from helpers import run_vidjil as run
+from helpers import shared_path
 
 from vidjil.fuse import diversity_of, overlaps
 
@@ -211,13 +212,11 @@ def test_report_opens_in_chromium_and_draws_the_plot(report: Path, browser: Any)
     assert page.locator("[id^=vj-].js-plotly-plot").count() == 1
     page.screenshot(path=str(report.with_suffix(".png")))
     assert errors == []
-    assert all(url.startswith("file://") for url in requests), requests
+    assert requests and all(url.startswith("file://") for url in requests), requests
     page.close()
 
 
 def test_fused_shape_matches_the_reference_fused_file(tmp_path: Path) -> None:
-    from conftest import shared_path
-
     reference = json.loads(shared_path("formats", "fused_multiple.vidjil").read_text())
     s1 = sample(tmp_path / "s1.vidjil", "s1", 160, [clone("A" * 8, 100, junction=JUNCTION_X)])
     s2 = sample(tmp_path / "s2.vidjil", "s2", 220, [clone("A" * 8, 20, junction=JUNCTION_X)])

@@ -13,8 +13,8 @@ import threading
 from pathlib import Path
 
 import pytest
-from conftest import leukemic_junction
-from test_cli import run
+from helpers import leukemic_junction
+from helpers import run_vidjil as run
 
 SAMPLES = ["P1-diagnosis", "P1-followup-1", "P1-followup-2"]
 

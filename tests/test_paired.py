@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import run_vidjil
+from helpers import run_vidjil
 
 from vidjil.simulate import (
     ReadSpec,

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import SimulatedSample, simulate_sample
+from helpers import SimulatedSample, simulate_sample
 
 LOCI = ["IGH", "IGK", "IGL", "TRA", "TRB", "TRG", "TRD"]
 MIN_READS = 5

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import doc_blocks
 import pytest
-from conftest import ROOT, SNAKEMAKE, cannot_run
+from helpers import ROOT, SNAKEMAKE, cannot_run
 
 SCRIPT = ROOT / "scripts" / "slurm-test-cluster.sh"
 PACKAGES = ["slurmctld", "slurmd", "slurm-client", "slurmdbd", "munge", "mariadb-server"]

@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import LOCAL, SNAKEMAKE, SimulatedSample, leukemic_junction, snakemake
+from helpers import LOCAL, SNAKEMAKE, SimulatedSample, leukemic_junction, snakemake
 
 
 def test_demo_results_hold_the_followed_leukemic_clone(demo: Path) -> None:

@@ -1,11 +1,16 @@
-"""AIRR Rearrangement TSV, one row per clone."""
+"""AIRR Rearrangement TSV: one row per clone of a sample or per clone and sample
+of a fused set (writing), and the rows of a file (reading)."""
 
 from __future__ import annotations
 
 import csv
+from collections.abc import Sequence
+from pathlib import Path
 from typing import IO, Any
 
 from .designation import AIRR_FIELDS, airr_fields
+from .errors import UserError
+from .files import read_text
 
 # Required fields of the AIRR Rearrangement schema, in schema order, then ours.
 REQUIRED = [
@@ -41,10 +46,11 @@ FIELDS = REQUIRED + [f for f in AIRR_FIELDS if f not in REQUIRED] + OPTIONAL
 SYSTEM_LOCUS = {"TRA+D": "TRA", "TRD+": "TRD", "TRB+": "TRB", "IGH+": "IGH", "IGK+": "IGK"}
 
 
-def locus_of(clone: dict[str, Any]) -> str:
-    if "loci" in clone:
-        return str(clone["loci"][1])
-    system = str(clone["system"])
+def locus_of(system: str, loci: Sequence[str] | None = None) -> str:
+    """The AIRR locus of a Vidjil system; an unexpected recombination (`loci`: the
+    loci of its V and J sides) has its J side's."""
+    if loci:
+        return str(loci[1])
     return SYSTEM_LOCUS.get(system, system.rstrip("+")[:3])
 
 
@@ -64,7 +70,7 @@ def airr_rows(result: dict[str, Any], sample_name: str, germline_id: str) -> lis
                 "sequence": sequence,
                 "rev_comp": "F",
                 **airr_fields(clone.get("designation") if rep else None, sequence),
-                "locus": locus_of(clone),
+                "locus": locus_of(str(clone["system"]), clone.get("loci")),
                 "clone_id": str(rank),
                 "duplicate_count": str(clone["reads"]),
                 "vidjil_system": str(clone["system"]),
@@ -78,7 +84,50 @@ def airr_rows(result: dict[str, Any], sample_name: str, germline_id: str) -> lis
     return rows
 
 
-def write_airr(handle: IO[str], rows: list[dict[str, str]]) -> None:
-    writer = csv.DictWriter(handle, fieldnames=FIELDS, delimiter="\t", lineterminator="\n")
+def fused_rows(doc: dict[str, Any]) -> list[dict[str, str]]:
+    """Rows of a fused `.vidjil` document: one per followed clone and sample where it
+    has reads, `repertoire_id` the sample, `clone_id` shared across samples."""
+    from .vidjil_format import junction_nt
+
+    names = doc["samples"]["original_names"]
+    rows = []
+    for clone in doc["clones"]:
+        airr = clone.get("_airr", {})
+        seg = clone.get("seg", {})
+        junction = seg.get("junction", {})
+        for name, count in zip(names, clone["reads"], strict=True):
+            if not count:
+                continue
+            row = dict.fromkeys(FIELDS, "") | {k: v for k, v in airr.items() if k in FIELDS}
+            row |= {
+                "sequence_id": f"{clone['top']}-{name}",
+                "sequence": clone.get("sequence", ""),
+                "rev_comp": "F",
+                "v_call": row["v_call"] or seg.get("5", {}).get("name", ""),
+                "d_call": row["d_call"] or seg.get("4", {}).get("name", ""),
+                "j_call": row["j_call"] or seg.get("3", {}).get("name", ""),
+                "junction": row["junction"] or junction_nt(clone),
+                "junction_aa": row["junction_aa"] or junction.get("aa", ""),
+                "productive": row["productive"] or ("" if not junction else ("T" if junction["productive"] else "F")),
+                "clone_id": str(clone["top"]),
+                "duplicate_count": str(count),
+                "vidjil_window": clone["id"],
+                "vidjil_system": str(clone.get("germline", "")),
+            }
+            row["repertoire_id"] = name
+            rows.append(row)
+    return rows
+
+
+def write_airr(handle: IO[str], rows: list[dict[str, str]], extra_fields: Sequence[str] = ()) -> None:
+    writer = csv.DictWriter(handle, fieldnames=[*FIELDS, *extra_fields], delimiter="\t", lineterminator="\n")
     writer.writeheader()
     writer.writerows(rows)
+
+
+def read_airr(path: Path) -> list[dict[str, str]]:
+    """The rows of an AIRR Rearrangement TSV (plain or gzip)."""
+    rows = list(csv.DictReader(read_text(path).splitlines(), delimiter="\t"))
+    if not rows or "sequence_id" not in rows[0]:
+        raise UserError(f"{path}: not an AIRR Rearrangement TSV (no rows or no 'sequence_id' column)")
+    return rows

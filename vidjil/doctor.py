@@ -21,6 +21,8 @@ from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 
+from . import layout
+
 OK, WARN, FAIL = "ok", "warn", "FAIL"
 DISTRIBUTION = "vidjil-platform"
 
@@ -129,7 +131,7 @@ def check_results(results: Path) -> Iterator[Check]:
     if not os.access(results, os.R_OK | os.W_OK | os.X_OK):
         yield Check(FAIL, "results", f"{results}: not readable and writable by this user")
         return
-    db = results / "index.sqlite"
+    db = layout.index_db(results)
     if not db.exists():
         yield Check(WARN, "index", f"{db}: no index (run `vidjil index rebuild {results}`)")
         return
@@ -175,7 +177,7 @@ def germlines_to_check(germline: str | None, results: Path) -> list[str | None]:
     resources/germline/ of the working folder), else the built-in set (None)."""
     if germline:
         return [germline]
-    built = sorted((results.parent / "resources" / "germline").glob("*/*.g"))
+    built = sorted(results.parent.glob(layout.built_germline("*", "*")))
     return [str(g) for g in built] or [None]
 
 

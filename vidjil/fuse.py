@@ -10,8 +10,6 @@ shifted in one sample does not split it."""
 
 from __future__ import annotations
 
-import csv
-import gzip
 import json
 import math
 from collections.abc import Iterator
@@ -21,8 +19,17 @@ from pathlib import Path
 from typing import Any
 
 from . import __version__
-from .airr_format import SYSTEM_LOCUS
+from .airr_format import fused_rows, read_airr, write_airr
 from .errors import UserError
+from .vidjil_format import (
+    VIDJIL_JSON_VERSION,
+    W_DESIGNATIONS_DIFFER,
+    W_PRODUCTIVITY_DIFFERS,
+    clone_locus,
+    junction_nt,
+    read_vidjil,
+    warning,
+)
 
 SAMPLE_FIELDS = ("original_names", "run_timestamp", "producer", "commandline", "log")
 # A clone seen in no read of a sample is below the detection limit: with 3 / N, a
@@ -50,39 +57,6 @@ class Sample:
     meta: dict[str, list[Any]] = field(default_factory=dict)
     diversity: dict[str, Any] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)
-
-
-def _open_text(path: Path) -> str:
-    try:
-        raw = path.read_bytes()
-        return gzip.decompress(raw).decode() if raw[:2] == b"\x1f\x8b" else raw.decode()
-    except FileNotFoundError:
-        raise UserError(f"{path}: no such file") from None
-    except (OSError, EOFError, UnicodeDecodeError) as exc:
-        raise UserError(f"{path}: unreadable ({exc})") from None
-
-
-def read_vidjil(path: Path) -> dict[str, Any]:
-    """A `.vidjil` document (plain or gzip), checked for what fusing needs."""
-    text = _open_text(path)
-    try:
-        doc = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise UserError(f"{path}: not a readable .vidjil file ({exc})") from None
-    if not isinstance(doc, dict) or not isinstance(doc.get("clones"), list) or "reads" not in doc:
-        raise UserError(f"{path}: not a .vidjil document (no 'clones' list or no 'reads')")
-    return doc
-
-
-def junction_nt(clone: dict[str, Any]) -> str:
-    junction = clone.get("seg", {}).get("junction")
-    if not junction or "sequence" not in clone:
-        return ""
-    return str(clone["sequence"][junction["start"] - 1 : junction["stop"]])
-
-
-def locus_of_system(system: str) -> str:
-    return SYSTEM_LOCUS.get(system, system)
 
 
 def clone_keys(window: str | None, locus: str, junction: str) -> list[tuple[str, ...]]:
@@ -120,17 +94,14 @@ def _vidjil_sample(path: Path) -> tuple[Sample, list[Clone]]:
     )
     clones = []
     for record in doc["clones"]:
-        locus = locus_of_system(str(record.get("germline", "")))
+        locus = clone_locus(record)
         clones.append(Clone(clone_keys(record["id"], locus, junction_nt(record)), int(_first(record["reads"])), record))
     return sample, clones
 
 
 def _airr_sample(path: Path) -> tuple[Sample, list[Clone]]:
     """Rows of an AIRR Rearrangement TSV; rows sharing a `clone_id` are one clone."""
-    text = _open_text(path)
-    rows = list(csv.DictReader(text.splitlines(), delimiter="\t"))
-    if not rows or "sequence_id" not in rows[0]:
-        raise UserError(f"{path}: not an AIRR Rearrangement TSV (no rows or no 'sequence_id' column)")
+    rows = read_airr(path)
     by_clone: dict[str, Clone] = {}
     for n, row in enumerate(rows, start=2):
         try:
@@ -308,11 +279,9 @@ def _warnings(names: list[str | None], productive: list[bool | None]) -> list[di
     warn = []
     distinct = sorted({x for x in names if x})
     if len(distinct) > 1:
-        warn.append(
-            {"code": "W81", "level": "warn", "msg": "Different designations in samples: " + " | ".join(distinct)}
-        )
+        warn.append(warning(W_DESIGNATIONS_DIFFER, "Different designations in samples: " + " | ".join(distinct)))
     if len({p for p in productive if p is not None}) > 1:
-        warn.append({"code": "W82", "level": "warn", "msg": "Productive in some samples, unproductive in others"})
+        warn.append(warning(W_PRODUCTIVITY_DIFFERS, "Productive in some samples, unproductive in others"))
     return warn
 
 
@@ -355,7 +324,8 @@ def _document(
                 c * k / s if s else None for c, k, s in zip(counts, copies, spike_reads, strict=True)
             ]
         clone["_mrd"] = mrd
-        warn = [w for w in record.get("warn", []) if w.get("code") not in ("W81", "W82")]
+        fused_codes = (W_DESIGNATIONS_DIFFER, W_PRODUCTIVITY_DIFFERS)
+        warn = [w for w in record.get("warn", []) if w.get("code") not in fused_codes]
         warn += _warnings(names[root], productive[root])
         if warn:
             clone["warn"] = warn
@@ -375,7 +345,7 @@ def _document(
     meta = {key: [v for s in samples for v in s.meta.get(key, [""])] for key in SAMPLE_FIELDS}
     meta["original_names"] = [s.name for s in samples]
     return {
-        "vidjil_json_version": "2016b",
+        "vidjil_json_version": VIDJIL_JSON_VERSION,
         "producer": f"vidjil-platform {__version__} (fuse)",
         "timestamp": now,
         "samples": {"number": n, **meta},
@@ -418,45 +388,9 @@ def diversity_rows(doc: dict[str, Any]) -> Iterator[list[str]]:
             yield [a, "all", index, f"{pair[index]:.6g}", b]
 
 
-def airr_rows(doc: dict[str, Any]) -> list[dict[str, str]]:
-    """One row per followed clone and sample where it has reads: `repertoire_id` the
-    sample, `clone_id` shared across samples."""
-    from .airr_format import FIELDS
-
-    names = doc["samples"]["original_names"]
-    rows = []
-    for clone in doc["clones"]:
-        airr = clone.get("_airr", {})
-        seg = clone.get("seg", {})
-        junction = seg.get("junction", {})
-        for name, count in zip(names, clone["reads"], strict=True):
-            if not count:
-                continue
-            row = dict.fromkeys(FIELDS, "") | {k: v for k, v in airr.items() if k in FIELDS}
-            row |= {
-                "sequence_id": f"{clone['top']}-{name}",
-                "sequence": clone.get("sequence", ""),
-                "rev_comp": "F",
-                "v_call": row["v_call"] or seg.get("5", {}).get("name", ""),
-                "d_call": row["d_call"] or seg.get("4", {}).get("name", ""),
-                "j_call": row["j_call"] or seg.get("3", {}).get("name", ""),
-                "junction": row["junction"] or junction_nt(clone),
-                "junction_aa": row["junction_aa"] or junction.get("aa", ""),
-                "productive": row["productive"] or ("" if not junction else ("T" if junction["productive"] else "F")),
-                "clone_id": str(clone["top"]),
-                "duplicate_count": str(count),
-                "vidjil_window": clone["id"],
-                "vidjil_system": str(clone.get("germline", "")),
-            }
-            row["repertoire_id"] = name
-            rows.append(row)
-    return rows
-
-
 def run_fuse(
     inputs: list[Path], output: Path, options: FuseOptions, airr: Path | None = None, diversity: Path | None = None
 ) -> dict[str, Any]:
-    from .airr_format import FIELDS
     from .atomic import atomic_outputs
 
     if not inputs:
@@ -468,16 +402,8 @@ def run_fuse(
         with atomic_outputs() as outputs:
             outputs.write(output, lambda h: json.dump(fused, h, indent=1))
             if airr is not None:
-                rows = airr_rows(fused)
-
-                def write_airr(handle: Any) -> None:
-                    writer = csv.DictWriter(
-                        handle, fieldnames=[*FIELDS, "repertoire_id"], delimiter="\t", lineterminator="\n"
-                    )
-                    writer.writeheader()
-                    writer.writerows(rows)
-
-                outputs.write(airr, write_airr)
+                rows = fused_rows(fused)
+                outputs.write(airr, lambda h: write_airr(h, rows, extra_fields=["repertoire_id"]))
             if diversity is not None:
 
                 def write_diversity(handle: Any) -> None:

@@ -11,19 +11,19 @@ one transaction, and writes nothing when nothing changed."""
 from __future__ import annotations
 
 import csv
-import hashlib
 import json
 import socket
 import sqlite3
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from . import __version__
+from . import __version__, layout
 from .errors import UserError
 from .germline import sha256_file as sha256
+from .vidjil_format import clone_locus, junction_nt, read_vidjil
 
 SCHEMA_VERSION = 2
 TOP_CLONES = 100
@@ -149,7 +149,7 @@ def describe_run(
     now = datetime.now(UTC)
     # Without a start time given, the oldest result of the run's samples tells it.
     names = {s["name"] for s in samples}
-    stamps = [p.stat().st_mtime for p in results.glob("*/samples/*/*.stats.json") if p.parts[-2] in names]
+    stamps = [path.stat().st_mtime for _, sample, path in layout.sample_stats(results) if sample in names]
     started = datetime.fromtimestamp(min(stamps), UTC) if stamps else now
     return {
         "id": run,
@@ -169,12 +169,10 @@ def describe_run(
 
 def _clone_fields(clone: dict[str, Any], reads: int, segmented: int) -> tuple[Any, ...]:
     """locus, V, D, J, junction nt and aa, reads, fraction, productive of a clone."""
-    from .fuse import junction_nt, locus_of_system
-
     seg = clone.get("seg", {})
     junction = seg.get("junction", {})
     return (
-        locus_of_system(str(clone.get("germline", ""))),
+        clone_locus(clone),
         seg.get("5", {}).get("name"),
         seg.get("4", {}).get("name"),
         seg.get("3", {}).get("name"),
@@ -187,8 +185,6 @@ def _clone_fields(clone: dict[str, Any], reads: int, segmented: int) -> tuple[An
 
 
 def _clone_rows(vidjil: Path, result_id: int) -> Iterator[tuple[Any, ...]]:
-    from .fuse import read_vidjil
-
     doc = read_vidjil(vidjil)
     segmented = doc["reads"]["segmented"][0]
     for rank, clone in enumerate(doc["clones"][:TOP_CLONES], start=1):
@@ -199,8 +195,6 @@ def _followed_rows(fused: Path, fused_id: int) -> Iterator[tuple[Any, ...]]:
     """The clones a fused set follows, one row per sample where they have reads:
     a clone too small to be designated in a follow-up sample is found through the
     sample where it was large (MRD)."""
-    from .fuse import read_vidjil
-
     doc = read_vidjil(fused)
     names = doc["samples"]["original_names"]
     segmented = doc["reads"]["segmented"]
@@ -216,7 +210,7 @@ def index_rows(results: Path) -> dict[str, list[tuple[Any, ...]]]:
     last run that lists the sample), fused sets from `<analysis>/sets/<set>/`."""
     rows: dict[str, list[tuple[Any, ...]]] = {t: [] for t in TABLES}
     runs = []
-    for path in sorted(results.glob(".runs/*/run.json")):
+    for path in layout.run_descriptions(results):
         try:
             runs.append(json.loads(path.read_text()))
         except (OSError, json.JSONDecodeError) as exc:
@@ -249,16 +243,15 @@ def index_rows(results: Path) -> dict[str, list[tuple[Any, ...]]]:
         )  # fmt: skip
     result_id = 0
     germline_of_run: dict[str, tuple[str, str]] = {}
-    for stats_path in sorted(results.glob("*/samples/*/*.stats.json")):
-        analysis, sample = stats_path.parts[-4], stats_path.parts[-2]
+    for analysis, sample, stats_path in layout.sample_stats(results):
         if sample not in sample_run:
             continue  # results of a run whose description is gone
         try:
             stats = json.loads(stats_path.read_text())
         except (OSError, json.JSONDecodeError) as exc:
             raise UserError(f"{stats_path}: unreadable stats ({exc})") from None
-        vidjil = stats_path.with_name(f"{sample}.vidjil")
-        airr = stats_path.with_name(f"{sample}.airr.tsv")
+        vidjil = results / layout.sample_file(analysis, sample, "vidjil")
+        airr = results / layout.sample_file(analysis, sample, "airr")
         if not vidjil.exists():
             continue
         result_id += 1
@@ -272,8 +265,7 @@ def index_rows(results: Path) -> dict[str, list[tuple[Any, ...]]]:
         rows["clones"] += list(_clone_rows(vidjil, result_id))
     rows["runs"] = [r[:8] + germline_of_run.get(r[0], (None, None)) + r[10:] for r in rows["runs"]]
     fused_id = 0
-    for path in sorted(results.glob("*/sets/*/*.fused.vidjil")):
-        analysis, set_name = path.parts[-4], path.parts[-2]
+    for analysis, set_name, path in layout.fused_sets(results):
         if set_name in set_run:
             fused_id += 1
             rows["fused"].append(
@@ -355,7 +347,7 @@ def add_run(
         raise UserError(f"{results}: no such results folder")
     description = describe_run(run, samples_sheet, sets_sheet, info, results)
     with atomic_outputs() as outputs:
-        outputs.write(results / ".runs" / run / "run.json", lambda h: json.dump(description, h, indent=1))
+        outputs.write(results / layout.run_description(run), lambda h: json.dump(description, h, indent=1))
     return rebuild(results, db)
 
 
@@ -508,114 +500,3 @@ def backup(db: Path, dest: Path) -> dict[str, Any]:
         raise UserError(f"{dest}: the backup copy fails its integrity check: {check}")
     tmp.replace(dest)
     return {"backup": str(dest), "integrity": check, "size": dest.stat().st_size}
-
-
-ARCHIVE_FORMAT = "vidjil-sample-set"
-ARCHIVE_VERSION = 1
-
-
-def _set_files(results: Path, db: Path, name: str) -> list[Path]:
-    """Files of a set, relative to the results folder: the run descriptions, every
-    result of its samples, its fused files and reports."""
-    shown = show_set(db, name)
-    files: set[Path] = set()
-    runs = {r["run"] for r in shown["results"]} | {f["run"] for f in shown["fused"]}
-    files |= {Path(".runs") / run / "run.json" for run in runs}
-    for r in shown["results"]:
-        vidjil = Path(r["vidjil"])
-        files |= {vidjil.with_name(vidjil.name.replace(".vidjil", s)) for s in (".vidjil", ".airr.tsv", ".stats.json")}
-    for f in shown["fused"]:
-        folder = Path(f["vidjil"]).parent
-        files |= {p.relative_to(results) for p in (results / folder).glob(f"{name}.*")}
-    return sorted(p for p in files if (results / p).is_file())
-
-
-def export_set(results: Path, db: Path, name: str, archive: Path) -> dict[str, Any]:
-    """A tar.gz of the set's files with `manifest.json` (path, size, sha256 of each)."""
-    import io
-    import tarfile
-
-    files = _set_files(results, db, name)
-    manifest = {
-        "format": ARCHIVE_FORMAT,
-        "version": ARCHIVE_VERSION,
-        "set": name,
-        "tool_version": __version__,
-        "files": [{"path": str(p), "size": (results / p).stat().st_size, "sha256": sha256(results / p)} for p in files],
-    }
-    tmp = archive.with_name(f".{archive.name}.tmp")
-    try:
-        with tarfile.open(tmp, "w:gz") as tar:
-            data = json.dumps(manifest, indent=1).encode()
-            info = tarfile.TarInfo("manifest.json")
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
-            for p in files:
-                tar.add(results / p, arcname=f"files/{p}", recursive=False)
-    except OSError as exc:
-        tmp.unlink(missing_ok=True)
-        raise UserError(f"{archive}: cannot write: {exc.strerror or exc}") from None
-    tmp.replace(archive)
-    return manifest
-
-
-def _safe_relative(path: str) -> Path:
-    p = Path(path)
-    if p.is_absolute() or ".." in p.parts or not p.parts:
-        raise ValueError(path)
-    return p
-
-
-def import_set(archive: Path, results: Path, dry_run: bool = False) -> dict[str, Any]:
-    """Check every file of the archive against its manifest, then write the new
-    ones into `results` (files already there with the same checksum are kept, a
-    different one is a conflict) and update the index. Nothing is written when
-    anything is wrong, nor with `dry_run`."""
-    import tarfile
-
-    try:
-        tar = tarfile.open(archive, "r:gz")
-    except (OSError, tarfile.TarError) as exc:
-        raise UserError(f"{archive}: not a readable archive ({exc})") from None
-    with tar:
-        try:
-            member = tar.extractfile("manifest.json")
-            manifest = json.loads(member.read()) if member else None
-        except (KeyError, json.JSONDecodeError, tarfile.TarError, OSError) as exc:
-            raise UserError(f"{archive}: no readable manifest.json ({exc})") from None
-        if not isinstance(manifest, dict) or manifest.get("format") != ARCHIVE_FORMAT:
-            raise UserError(f"{archive}: not a sample-set archive of vidjil (manifest format)")
-        contents: dict[Path, bytes] = {}
-        for entry in manifest["files"]:
-            try:
-                rel = _safe_relative(entry["path"])
-                data_member = tar.extractfile(f"files/{rel}")
-                data = data_member.read() if data_member else None
-            except ValueError:
-                raise UserError(f"{archive}: unsafe path in the manifest: {entry['path']}") from None
-            except (KeyError, tarfile.TarError, OSError):
-                raise UserError(f"{archive}: {entry['path']} is listed but missing") from None
-            if data is None or hashlib.sha256(data).hexdigest() != entry["sha256"] or len(data) != entry["size"]:
-                raise UserError(f"{archive}: {entry['path']} does not match its checksum: corrupt archive")
-            contents[rel] = data
-    plan: dict[str, list[str]] = {"write": [], "same": []}
-    for rel, data in contents.items():
-        target = results / rel
-        if target.exists():
-            if sha256(target) != hashlib.sha256(data).hexdigest():
-                raise UserError(f"{target}: exists with other content: not overwritten (nothing imported)")
-            plan["same"].append(str(rel))
-        else:
-            plan["write"].append(str(rel))
-    if dry_run:
-        return {"set": manifest["set"], "dry_run": True, **plan}
-    from .atomic import atomic_outputs
-
-    def writer(data: bytes) -> Callable[[str], int]:
-        return lambda tmp: Path(tmp).write_bytes(data)
-
-    with atomic_outputs() as outputs:
-        for name in plan["write"]:
-            outputs.write_path(results / name, writer(contents[Path(name)]))
-    counts = rebuild(results, results / "index.sqlite")
-    return {"set": manifest["set"], "dry_run": False, **plan, "index": counts}

@@ -12,8 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from .errors import UserError
-from .fuse import read_vidjil
 from .plots import clone_curves, percent, vj_usage
+from .vidjil_format import read_vidjil
 
 STYLE = (
     "body{font-family:sans-serif;margin:2em;max-width:80em}table{border-collapse:collapse;margin:1em 0}"

@@ -1,12 +1,30 @@
-"""The `.vidjil` JSON file (format 2016b) read by the Vidjil web client."""
+"""The `.vidjil` JSON file (format 2016b) read by the Vidjil web client: reading it
+(ours and the reference tool's), writing a sample's document, and the warning codes
+its clones and samples carry."""
 
 from __future__ import annotations
 
+import json
+from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
+from .airr_format import locus_of
 from .designation import designation_warnings, seg_fields
+from .errors import UserError
+from .files import read_text
 
 VIDJIL_JSON_VERSION = "2016b"
+
+# Warning codes (Vidjil's numbering, and its meaning where it has the code).
+W_FEW_DETECTED = "W20"  # sample: very few recombinations detected
+W_SHIFTED_WINDOW = "W50"  # clone: short or shifted window
+W_LOW_COVERAGE = "W51"  # clone: representative short for the reads
+W_SIMILAR = "W53"  # clone: one substitution from, or designated as, a larger clone
+W_DESIGNATION_FAILED = "W68"
+W_TIED_GENES = "W69"
+W_DESIGNATIONS_DIFFER = "W81"  # fused clone: designated differently in its samples
+W_PRODUCTIVITY_DIFFERS = "W82"  # fused clone: productive in some samples only
 
 # Below this share of detected reads, the sample gets warning W20 as in Vidjil.
 FEW_DETECTED = 0.10
@@ -23,26 +41,52 @@ def coverage(clone: dict[str, Any]) -> float | None:
     return float(min(1.0, len(rep["sequence"]) / clone["average_length"]))
 
 
-def _warn(code: str, msg: str, level: str = "warn") -> dict[str, str]:
+def warning(code: str, msg: str, level: str = "warn") -> dict[str, str]:
+    """A warning entry of a `.vidjil` clone or sample."""
     return {"code": code, "level": level, "msg": msg}
+
+
+def read_vidjil(path: Path) -> dict[str, Any]:
+    """A `.vidjil` document (plain or gzip), checked for what fusing needs."""
+    text = read_text(path)
+    try:
+        doc = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise UserError(f"{path}: not a readable .vidjil file ({exc})") from None
+    if not isinstance(doc, dict) or not isinstance(doc.get("clones"), list) or "reads" not in doc:
+        raise UserError(f"{path}: not a .vidjil document (no 'clones' list or no 'reads')")
+    return doc
+
+
+def junction_nt(clone: Mapping[str, Any]) -> str:
+    """The junction of a `.vidjil` clone in nucleotides ('' when not designated)."""
+    junction = clone.get("seg", {}).get("junction")
+    if not junction or "sequence" not in clone:
+        return ""
+    return str(clone["sequence"][junction["start"] - 1 : junction["stop"]])
+
+
+def clone_locus(clone: Mapping[str, Any]) -> str:
+    """The AIRR locus of a `.vidjil` clone (an unexpected clone: its J side's)."""
+    return locus_of(str(clone.get("germline", "")), clone.get("_unexpected", {}).get("loci"))
 
 
 def clone_warnings(clone: dict[str, Any], same_as: int | None = None) -> list[dict[str, str]]:
     """W50 shifted window, W51 low coverage of the representative, W53 near-duplicate
     window or same designation as the larger clone ranked `same_as`, W68 designation
     failed, W69 tied genes."""
-    warnings = [_warn(code, msg) for code, msg in designation_warnings(clone.get("designation"))]
+    warnings = [warning(code, msg) for code, msg in designation_warnings(clone.get("designation"))]
     if clone["shifted_reads"] * 2 > clone["reads"]:
-        warnings.append(_warn("W50", "Short or shifted window", "info"))
+        warnings.append(warning(W_SHIFTED_WINDOW, "Short or shifted window", "info"))
     cov = coverage(clone)
     if cov is not None and cov < LOW_COVERAGE:
-        warnings.append(_warn("W51", f"Low coverage of the representative ({cov:.2f})"))
+        warnings.append(warning(W_LOW_COVERAGE, f"Low coverage of the representative ({cov:.2f})"))
     if clone.get("near_duplicate_of"):
         warnings.append(
-            _warn("W53", f"Similar to another clone {clone['near_duplicate_of']} (one substitution, not merged)")
+            warning(W_SIMILAR, f"Similar to another clone {clone['near_duplicate_of']} (one substitution, not merged)")
         )
     if same_as is not None:
-        warnings.append(_warn("W53", f"Same designation and junction as the larger clone ranked {same_as}"))
+        warnings.append(warning(W_SIMILAR, f"Same designation and junction as the larger clone ranked {same_as}"))
     return warnings
 
 
@@ -144,7 +188,7 @@ def vidjil_document(
     detected = result["detected"]["reads"]
     warnings = []
     if total and detected / total < FEW_DETECTED:
-        warnings.append(_warn("W20", f"Very few V(D)J recombinations found: {100 * detected / total:.2f}%"))
+        warnings.append(warning(W_FEW_DETECTED, f"Very few V(D)J recombinations found: {100 * detected / total:.2f}%"))
     div = result["diversity"]
     return {
         "vidjil_json_version": VIDJIL_JSON_VERSION,

@@ -12,7 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from vidjil.fuse import junction_nt, read_vidjil
+from vidjil import layout
+from vidjil.vidjil_format import junction_nt, read_vidjil
 
 
 class NotFound(Exception):
@@ -29,7 +30,7 @@ class Results:
 
     @property
     def db(self) -> Path:
-        return self.root / "index.sqlite"
+        return layout.index_db(self.root)
 
     def query(self, sql: str, args: tuple[Any, ...] = ()) -> list[dict[str, Any]]:
         if not self.db.exists():

@@ -8,6 +8,7 @@ from typing import Any
 
 from flask import Blueprint, Response, abort, current_app, render_template, request, send_file
 
+from vidjil import layout
 from vidjil.index import search as index_search
 from vidjil.plots import clone_curves, vj_usage
 
@@ -211,15 +212,6 @@ def plotly_js() -> Response:
     return response
 
 
-KINDS = {"vidjil": ".vidjil", "airr": ".airr.tsv", "stats": ".stats.json"}
-FUSED_KINDS = {
-    "vidjil": ".fused.vidjil",
-    "airr": ".fused.airr.tsv",
-    "report": ".report.html",
-    "diversity": ".diversity.tsv",
-}
-
-
 def _send(relative: str) -> Response:
     path = results().resolve(relative)
     if not path.is_file():
@@ -229,15 +221,15 @@ def _send(relative: str) -> Response:
 
 @files.get("/download/result/<int:result_id>/<kind>")
 def download_result(result_id: int, kind: str) -> Response:
-    if kind not in KINDS:
+    if kind not in layout.SAMPLE_FILES:
         abort(404)
-    row = results().one("SELECT vidjil FROM results WHERE id = ?", (result_id,))
-    return _send(row["vidjil"].removesuffix(".vidjil") + KINDS[kind])
+    row = results().one("SELECT analysis, sample FROM results WHERE id = ?", (result_id,))
+    return _send(layout.sample_file(row["analysis"], row["sample"], kind))
 
 
 @files.get("/download/fused/<int:fused_id>/<kind>")
 def download_fused(fused_id: int, kind: str) -> Response:
-    if kind not in FUSED_KINDS:
+    if kind not in layout.SET_FILES:
         abort(404)
-    row = results().one("SELECT vidjil FROM fused WHERE id = ?", (fused_id,))
-    return _send(row["vidjil"].removesuffix(".fused.vidjil") + FUSED_KINDS[kind])
+    row = results().one("SELECT analysis, sample_set FROM fused WHERE id = ?", (fused_id,))
+    return _send(layout.set_file(row["analysis"], row["sample_set"], kind))

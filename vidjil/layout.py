@@ -1,0 +1,104 @@
+"""The layout of a results folder, in one place: the workflow writes it, the index
+reads it, the viewer serves from it, export and import of sets copy it.
+
+    RESULTS/
+      index.sqlite                                  the index (vidjil index)
+      .runs/<run>/run.json                          what a run was asked (sheets, read files)
+      .index/<run>.done                             the workflow's mark that a run is indexed
+      <analysis>/samples/<sample>/<sample>.vidjil   .airr.tsv  .stats.json
+      <analysis>/sets/<set>/<set>.fused.vidjil      .fused.airr.tsv  .diversity.tsv  .report.html
+
+The workflow's working folder also holds the germline set it built, beside RESULTS
+by default: resources/germline/<species>/<species stem>.g with its MANIFEST.json.
+
+Paths are relative to RESULTS (or to the working folder) and `/`-separated; the
+workflow passes wildcards (`"{sample}"`) as names."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path, PurePosixPath
+
+INDEX = "index.sqlite"
+RUNS = ".runs"
+INDEXED = ".index"
+SAMPLES = "samples"
+SETS = "sets"
+
+# Sample, set and run names become folder and file names.
+NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]*$")
+
+
+def is_valid_name(name: str) -> bool:
+    return bool(NAME_PATTERN.match(name))
+
+
+# File kinds of a sample's result and of a set's fused result, by suffix.
+SAMPLE_FILES = {"vidjil": ".vidjil", "airr": ".airr.tsv", "stats": ".stats.json"}
+SET_FILES = {
+    "vidjil": ".fused.vidjil",
+    "airr": ".fused.airr.tsv",
+    "diversity": ".diversity.tsv",
+    "report": ".report.html",
+}
+
+
+def sample_file(analysis: str, sample: str, kind: str) -> str:
+    return str(PurePosixPath(analysis, SAMPLES, sample, sample + SAMPLE_FILES[kind]))
+
+
+def set_file(analysis: str, sample_set: str, kind: str) -> str:
+    return str(PurePosixPath(analysis, SETS, sample_set, sample_set + SET_FILES[kind]))
+
+
+def run_description(run: str) -> str:
+    return str(PurePosixPath(RUNS, run, "run.json"))
+
+
+def run_indexed_mark(run: str) -> str:
+    return str(PurePosixPath(INDEXED, f"{run}.done"))
+
+
+BUILT_GERMLINES = "resources/germline"
+
+
+def built_germline(species: str, stem: str) -> str:
+    """The germline preset the workflow builds for `species` (its working folder)."""
+    return str(PurePosixPath(BUILT_GERMLINES, species, f"{stem}.g"))
+
+
+def built_germline_manifest(species: str) -> str:
+    return str(PurePosixPath(BUILT_GERMLINES, species, "MANIFEST.json"))
+
+
+def index_db(results: Path) -> Path:
+    return results / INDEX
+
+
+def run_descriptions(results: Path) -> list[Path]:
+    return sorted(results.glob(run_description("*")))
+
+
+def sample_stats(results: Path) -> Iterator[tuple[str, str, Path]]:
+    """(analysis, sample, stats file) of every sample result, in path order."""
+    for path in sorted(results.glob(sample_file("*", "*", "stats"))):
+        analysis, _, sample, name = path.relative_to(results).parts
+        if name == sample + SAMPLE_FILES["stats"]:
+            yield analysis, sample, path
+
+
+def fused_sets(results: Path) -> Iterator[tuple[str, str, Path]]:
+    """(analysis, set, fused .vidjil) of every fused set, in path order."""
+    for path in sorted(results.glob(set_file("*", "*", "vidjil"))):
+        analysis, _, sample_set, name = path.relative_to(results).parts
+        if name == sample_set + SET_FILES["vidjil"]:
+            yield analysis, sample_set, path
+
+
+def sample_files(analysis: str, sample: str) -> list[str]:
+    return [sample_file(analysis, sample, kind) for kind in SAMPLE_FILES]
+
+
+def set_files(analysis: str, sample_set: str) -> list[str]:
+    return [set_file(analysis, sample_set, kind) for kind in SET_FILES]
