@@ -6,11 +6,14 @@ from __future__ import annotations
 import csv
 from collections.abc import Sequence
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from .designation import AIRR_FIELDS, airr_fields
 from .errors import UserError
 from .files import read_text
+
+if TYPE_CHECKING:
+    from .vidjil_core import RunResult
 
 # Required fields of the AIRR Rearrangement schema, in schema order, then ours.
 REQUIRED = [
@@ -54,7 +57,7 @@ def locus_of(system: str, loci: Sequence[str] | None = None) -> str:
     return SYSTEM_LOCUS.get(system, system.rstrip("+")[:3])
 
 
-def airr_rows(result: dict[str, Any], sample_name: str, germline_id: str) -> list[dict[str, str]]:
+def airr_rows(result: RunResult, sample_name: str, germline_id: str) -> list[dict[str, str]]:
     from .vidjil_format import clone_warnings, same_designation_ranks
 
     rows = []

@@ -3,12 +3,13 @@ as `.vidjil` `seg` boxes, warnings and AIRR fields (positions 1-based, closed)."
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-Designation = dict[str, Any]
+if TYPE_CHECKING:
+    from .vidjil_core import Designation, FailedDesignation, Segment
 
 
-def _box(segment: dict[str, Any]) -> dict[str, Any]:
+def _box(segment: Segment) -> dict[str, Any]:
     return {
         "name": segment["name"],
         "start": segment["start"] + 1,
@@ -18,7 +19,7 @@ def _box(segment: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _d_segments(des: Designation) -> list[dict[str, Any]]:
+def _d_segments(des: Designation) -> list[Segment]:
     return [s for s in des["segments"] if s["role"] == "4"]
 
 
@@ -56,7 +57,7 @@ def seg_fields(des: Designation, sequence: str) -> dict[str, Any]:
     return seg
 
 
-def designation_warnings(des: Designation | None) -> list[tuple[str, str]]:
+def designation_warnings(des: Designation | FailedDesignation | None) -> list[tuple[str, str]]:
     """(code, message): W68 when the designation failed, W69 on tied genes."""
     if des is None:
         return []
@@ -67,12 +68,12 @@ def designation_warnings(des: Designation | None) -> list[tuple[str, str]]:
     return []
 
 
-def _calls(segment: dict[str, Any]) -> str:
+def _calls(segment: Segment) -> str:
     """The best allele, then the alternatives kept with `--alternative-genes`."""
     return ",".join([segment["name"], *(name for name, _ in segment["alternatives"])])
 
 
-def _gene_fields(prefix: str, segment: dict[str, Any]) -> dict[str, str]:
+def _gene_fields(prefix: str, segment: Segment) -> dict[str, str]:
     """Alignment of one gene; `*_sequence_start/end` are positions in `sequence`."""
     return {
         f"{prefix}_cigar": segment["cigar"],
@@ -124,7 +125,7 @@ AIRR_FIELDS = [
 ]
 
 
-def airr_fields(des: Designation | None, sequence: str) -> dict[str, str]:
+def airr_fields(des: Designation | FailedDesignation | None, sequence: str) -> dict[str, str]:
     """AIRR Rearrangement fields of a designation (empty strings when none)."""
     fields = dict.fromkeys(AIRR_FIELDS, "")
     if des is None or "failed" in des:

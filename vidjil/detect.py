@@ -12,17 +12,23 @@ import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import __version__
 from .airr_format import airr_rows, write_airr
 from .atomic import atomic_outputs
 from .errors import UserError
 from .germline import germline_identity, load_germline
-from .vidjil_core import InputError
+from .vidjil_core import InputError, default_params
 from .vidjil_core import __version__ as engine_version
 from .vidjil_core import detect as engine_detect
 from .vidjil_core import per_read as engine_per_read
+
+if TYPE_CHECKING:
+    from .vidjil_core import Clone, PairTally, ReasonTally, RunResult, Tally
+
+# The engine's defaults: written there only.
+DEFAULTS = default_params()
 
 
 @dataclass
@@ -30,25 +36,25 @@ class DetectOptions:
     reads: list[str]
     output_dir: Path | None
     pairs: list[tuple[str, str]] = field(default_factory=list)
-    min_overlap: int = 12
-    max_mismatch_rate: float = 0.1
+    min_overlap: int = DEFAULTS["min_overlap"]
+    max_mismatch_rate: float = DEFAULTS["max_mismatch_rate"]
     name: str | None = None
     germline: str | None = None
     species: str = "human"
     systems: str | None = None
-    window: int = 50
-    e_value: float = 1.0
-    unexpected: bool = False
-    threads: int = 0
-    min_reads: int = 5
-    max_clones: int = 0
-    designate: int = 100
-    e_value_d: float = 0.05
-    several_d: bool = False
-    alternative_genes: int = 0
-    merge_distance: int = 1
-    merge_ratio: float = 20.0
-    max_windows: int = 1 << 20
+    window: int = DEFAULTS["window"]
+    e_value: float = DEFAULTS["e_value"]
+    unexpected: bool = DEFAULTS["unexpected"]
+    threads: int = DEFAULTS["threads"]
+    min_reads: int = DEFAULTS["min_reads"]
+    max_clones: int = DEFAULTS["max_clones"]
+    designate: int = DEFAULTS["designate"]
+    e_value_d: float = DEFAULTS["e_value_d"]
+    several_d: bool = DEFAULTS["several_d"]
+    alternative_genes: int = DEFAULTS["alternatives"]
+    merge_distance: int = DEFAULTS["merge_distance"]
+    merge_ratio: float = DEFAULTS["merge_ratio"]
+    max_windows: int = DEFAULTS["max_windows"]
     quiet: bool = False
     command_line: str = field(default_factory=lambda: " ".join(sys.argv))
 
@@ -78,7 +84,7 @@ def default_name(opts: DetectOptions) -> str:
     return sample_name_of(opts.reads)
 
 
-def merge_options(opts: DetectOptions) -> dict[str, Any]:
+def mate_options(opts: DetectOptions) -> dict[str, Any]:
     """Paired-end arguments of the engine."""
     return {
         "pairs": [tuple(pair) for pair in opts.pairs],
@@ -127,7 +133,7 @@ def check_output_dir(out: Path) -> None:
         raise UserError(f"{out}: output folder is not writable ({existing})")
 
 
-def designation_summary(clones: list[dict[str, Any]]) -> dict[str, int]:
+def designation_summary(clones: list[Clone]) -> dict[str, int]:
     """Clones designated, failed (W68), with a junction, productive."""
     designations = [c["designation"] for c in clones if "designation" in c]
     done = [d for d in designations if "failed" not in d]
@@ -156,7 +162,7 @@ def run_per_read(opts: DetectOptions) -> tuple[int, int, int]:
         "several_d": opts.several_d,
         "alternatives": opts.alternative_genes,
         "quiet": opts.quiet,
-    } | merge_options(opts)
+    } | mate_options(opts)
     try:
         if opts.output_dir is None:
             sys.stdout.flush()
@@ -204,7 +210,7 @@ def run_detect(opts: DetectOptions) -> dict[str, Any]:
             merge_ratio=opts.merge_ratio,
             max_windows=opts.max_windows,
             quiet=opts.quiet,
-            **merge_options(opts),
+            **mate_options(opts),
         )
     except InputError as exc:
         raise UserError(str(exc)) from None
@@ -263,7 +269,7 @@ def run_detect(opts: DetectOptions) -> dict[str, Any]:
     return stats
 
 
-def pair_stats(pairs: dict[str, int]) -> dict[str, Any]:
+def pair_stats(pairs: PairTally) -> dict[str, Any]:
     """Merged pairs, pairs not merged (detected on each mate, counted once), reads of
     single-end inputs, and the average overlap of the merged pairs."""
     merged = pairs["merged"]
@@ -276,7 +282,7 @@ def pair_stats(pairs: dict[str, int]) -> dict[str, Any]:
 
 
 def stats_document(
-    result: dict[str, Any],
+    result: RunResult,
     opts: DetectOptions,
     name: str,
     inputs: list[dict[str, Any]],
@@ -285,7 +291,7 @@ def stats_document(
     started: str,
     finished: str,
 ) -> dict[str, Any]:
-    def avg(t: dict[str, Any]) -> float | None:
+    def avg(t: Tally | ReasonTally) -> float | None:
         return round(t["length"] / t["reads"], 1) if t["reads"] else None
 
     total, detected = result["total"], result["detected"]

@@ -7,12 +7,15 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .airr_format import locus_of
 from .designation import designation_warnings, seg_fields
 from .errors import UserError
 from .files import read_text
+
+if TYPE_CHECKING:
+    from .vidjil_core import Clone, RunResult
 
 VIDJIL_JSON_VERSION = "2016b"
 
@@ -33,7 +36,7 @@ FEW_DETECTED = 0.10
 LOW_COVERAGE = 0.5
 
 
-def coverage(clone: dict[str, Any]) -> float | None:
+def coverage(clone: Clone) -> float | None:
     """Length of the representative over the clone's average read length."""
     rep = clone.get("representative")
     if not rep or not clone["average_length"]:
@@ -71,7 +74,7 @@ def clone_locus(clone: Mapping[str, Any]) -> str:
     return locus_of(str(clone.get("germline", "")), clone.get("_unexpected", {}).get("loci"))
 
 
-def clone_warnings(clone: dict[str, Any], same_as: int | None = None) -> list[dict[str, str]]:
+def clone_warnings(clone: Clone, same_as: int | None = None) -> list[dict[str, str]]:
     """W50 shifted window, W51 low coverage of the representative, W53 near-duplicate
     window or same designation as the larger clone ranked `same_as`, W68 designation
     failed, W69 tied genes."""
@@ -90,7 +93,7 @@ def clone_warnings(clone: dict[str, Any], same_as: int | None = None) -> list[di
     return warnings
 
 
-def same_designation_ranks(clones: list[dict[str, Any]]) -> list[int | None]:
+def same_designation_ranks(clones: list[Clone]) -> list[int | None]:
     """For each clone, the rank of the first larger clone with the same designation
     and junction (clones are sorted by size), or None."""
     first: dict[tuple[str, str], int] = {}
@@ -100,13 +103,14 @@ def same_designation_ranks(clones: list[dict[str, Any]]) -> list[int | None]:
         if not des or "failed" in des:
             out.append(None)
             continue
-        key = (des["name"], (des["junction"] or {}).get("nt", ""))
+        junction = des["junction"]
+        key = (des["name"], junction["nt"] if junction else "")
         out.append(first.get(key))
         first.setdefault(key, rank)
     return out
 
 
-def clone_entry(clone: dict[str, Any], rank: int, same_as: int | None = None) -> dict[str, Any]:
+def clone_entry(clone: Clone, rank: int, same_as: int | None = None) -> dict[str, Any]:
     rep = clone.get("representative")
     entry: dict[str, Any] = {
         "id": clone["window"],
@@ -151,7 +155,7 @@ def clone_entry(clone: dict[str, Any], rank: int, same_as: int | None = None) ->
     return entry
 
 
-def sample_log(result: dict[str, Any]) -> str:
+def sample_log(result: RunResult) -> str:
     """A Vidjil-like text summary of the detection."""
     total = result["total"]["reads"] or 1
     det = result["detected"]["reads"]
@@ -175,7 +179,7 @@ def sample_log(result: dict[str, Any]) -> str:
 
 
 def vidjil_document(
-    result: dict[str, Any],
+    result: RunResult,
     *,
     producer: str,
     timestamp: str,

@@ -11,6 +11,7 @@ use crate::align::{best_scores, Matrix, Op, Path, MATCH};
 use crate::detect::UNEXPECTED;
 use crate::germline::Germline;
 use crate::nuc::normalize;
+use serde::Serialize;
 use std::collections::HashMap;
 
 const KMER: usize = 10;
@@ -269,14 +270,18 @@ impl Segment {
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// Role of a gene in a recombination, shown as the preset's keys `5`, `4`, `3`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 pub enum Role {
+    #[serde(rename = "5")]
     Five,
+    #[serde(rename = "4")]
     Four,
+    #[serde(rename = "3")]
     Three,
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Serialize)]
 pub struct Junction {
     /// [start, end) in the sequence: from the first nt of the V Cys to the last nt
     /// of the J Trp/Phe.

@@ -36,6 +36,18 @@ pub enum AnchorSource {
     NotApplicable,
 }
 
+impl AnchorSource {
+    /// How the anchor was found, as reported (`imgt-gaps`, `motif`, `not-found`, `none`).
+    pub fn key(self) -> &'static str {
+        match self {
+            AnchorSource::Gaps => "imgt-gaps",
+            AnchorSource::Motif => "motif",
+            AnchorSource::NotFound => "not-found",
+            AnchorSource::NotApplicable => "none",
+        }
+    }
+}
+
 #[derive(Clone, Debug)]
 pub struct GeneFile {
     /// Path relative to the `.g` file, as written in it (e.g. `homo-sapiens/IGHV.fa`).

@@ -2,17 +2,25 @@
 //! into clones. Plain Rust; the Python bindings live behind the `python` feature.
 
 pub mod align;
+pub mod clone_build;
 pub mod clones;
 pub mod designate;
 pub mod detect;
+pub mod diversity;
 pub mod error;
 pub mod evalue;
 pub mod germline;
 pub mod index;
-pub mod merge;
+pub mod mates;
 pub mod nuc;
+pub mod pairs;
+pub mod params;
+pub mod per_read;
 pub mod pipeline;
 pub mod reader;
+pub mod results;
+pub mod runner;
+pub mod samples;
 pub mod seed;
 
 #[cfg(feature = "python")]

@@ -1,8 +1,8 @@
 //! Times the merging of every pair of two files on one thread, pairs held in memory.
-//! cargo run --release --example merge_profile -- R1.fastq.gz R2.fastq.gz [N]
+//! cargo run --release --example mates_profile -- R1.fastq.gz R2.fastq.gz [N]
 
 use std::time::Instant;
-use vidjil_core::merge::{merge_pair, MergeParams};
+use vidjil_core::mates::{merge_mates, MateParams};
 use vidjil_core::reader::{BatchReader, Input};
 
 fn main() {
@@ -18,13 +18,13 @@ fn main() {
             break;
         }
     }
-    let params = MergeParams::default();
+    let params = MateParams::default();
     let t = Instant::now();
     let (mut merged, mut overlap) = (0u64, 0u64);
     for b in &batches {
         let mates = b.mates.as_deref().expect("pairs");
         for i in 0..b.len() {
-            if let Some(m) = merge_pair(b.seq(i), b.qual(i), mates.seq(i), mates.qual(i), &params) {
+            if let Some(m) = merge_mates(b.seq(i), b.qual(i), mates.seq(i), mates.qual(i), &params) {
                 merged += 1;
                 overlap += m.overlap as u64;
             }

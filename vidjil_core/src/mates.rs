@@ -11,16 +11,16 @@
 use crate::nuc::{revcomp, CODES, NOT_ACGT};
 
 #[derive(Clone, Copy, Debug)]
-pub struct MergeParams {
+pub struct MateParams {
     /// Fewest overlapping bases to merge.
     pub min_overlap: usize,
     /// Most disagreeing bases per overlapping base.
     pub max_mismatch_rate: f64,
 }
 
-impl Default for MergeParams {
+impl Default for MateParams {
     fn default() -> Self {
-        MergeParams {
+        MateParams {
             min_overlap: 12,
             max_mismatch_rate: 0.1,
         }
@@ -102,7 +102,7 @@ fn packed_mismatches(
 /// Merge R1 and R2 (as sequenced, R2 on the other strand), or `None` when they do
 /// not overlap well enough. Qualities may be empty (FASTA): every base then counts
 /// the same and R1 wins disagreements.
-pub fn merge_pair(r1: &[u8], q1: &[u8], r2: &[u8], q2: &[u8], params: &MergeParams) -> Option<Merged> {
+pub fn merge_mates(r1: &[u8], q1: &[u8], r2: &[u8], q2: &[u8], params: &MateParams) -> Option<Merged> {
     let m2 = revcomp(r2);
     let mq2: Vec<u8> = q2.iter().rev().copied().collect();
     let (n1, n2) = (r1.len() as i64, m2.len() as i64);
@@ -220,12 +220,12 @@ mod tests {
     fn partial_overlap_rebuilds_the_fragment() {
         let fragment = dna(400, 1);
         let (r1, r2) = mates(&fragment, 250); // overlap of 100
-        let m = merge_pair(
+        let m = merge_mates(
             &r1,
             &quals(250, b'I'),
             &r2,
             &quals(250, b'I'),
-            &MergeParams::default(),
+            &MateParams::default(),
         )
         .unwrap();
         assert_eq!(m.seq, fragment);
@@ -237,14 +237,14 @@ mod tests {
     fn full_overlap_and_a_read_through_adapter() {
         let fragment = dna(250, 2);
         let (r1, r2) = mates(&fragment, 250);
-        let m = merge_pair(&r1, &[], &r2, &[], &MergeParams::default()).unwrap();
+        let m = merge_mates(&r1, &[], &r2, &[], &MateParams::default()).unwrap();
         assert_eq!((m.seq.clone(), m.overlap), (fragment.clone(), 250));
         // A 180-nt insert read 250 nt on each side: both mates run into adapters.
         let insert = dna(180, 3);
         let adapter = b"AGATCGGAAGAGCACACGTCTGAACTCCAGTCACAGATCGGAAGAGCGTCGTGTAGGGAAAGAGTGT";
         let r1 = [&insert[..], &adapter[..60]].concat();
         let r2 = [revcomp(&insert), adapter[..60].to_vec()].concat();
-        let m = merge_pair(&r1, &[], &r2, &[], &MergeParams::default()).unwrap();
+        let m = merge_mates(&r1, &[], &r2, &[], &MateParams::default()).unwrap();
         assert_eq!(m.seq, insert);
     }
 
@@ -252,13 +252,13 @@ mod tests {
     fn no_overlap_is_not_merged() {
         let fragment = dna(600, 4);
         let (r1, r2) = mates(&fragment, 250); // 100 nt between the mates
-        assert!(merge_pair(&r1, &[], &r2, &[], &MergeParams::default()).is_none());
-        let short = MergeParams {
+        assert!(merge_mates(&r1, &[], &r2, &[], &MateParams::default()).is_none());
+        let short = MateParams {
             min_overlap: 30,
             ..Default::default()
         };
         let (r1, r2) = mates(&dna(480, 5), 250); // overlap of 20 < 30
-        assert!(merge_pair(&r1, &[], &r2, &[], &short).is_none());
+        assert!(merge_mates(&r1, &[], &r2, &[], &short).is_none());
     }
 
     #[test]
@@ -273,7 +273,7 @@ mod tests {
         let i2 = 300 - 1 - 160; // R2 reads the fragment backwards
         r2[i2] = if r2[i2] == b'A' { b'C' } else { b'A' };
         q2[i2] = b'%';
-        let m = merge_pair(&r1, &q1, &r2, &q2, &MergeParams::default()).unwrap();
+        let m = merge_mates(&r1, &q1, &r2, &q2, &MateParams::default()).unwrap();
         assert_eq!(m.seq, fragment);
         assert_eq!(m.mismatches, 2);
         assert_eq!(m.qual[150], b'I' - b'#' + b'!');
@@ -288,7 +288,7 @@ mod tests {
         for k in (100..200).step_by(5) {
             r2[k] = if r2[k] == b'G' { b'T' } else { b'G' };
         }
-        assert!(merge_pair(&r1, &[], &r2, &[], &MergeParams::default()).is_none());
+        assert!(merge_mates(&r1, &[], &r2, &[], &MateParams::default()).is_none());
     }
 
     /// Substitutions at about `rate` per base, at quality '#' (the others 'I').
@@ -309,7 +309,7 @@ mod tests {
 
     #[test]
     fn defaults_merge_true_overlaps_with_errors_and_refuse_unrelated_mates() {
-        let params = MergeParams::default();
+        let params = MateParams::default();
         // 2 x 250 reads of fragments of 260..=488 nt (overlaps 240 down to 12), 1% errors.
         let (mut tried, mut exact, mut errors) = (0, 0, 0);
         for (k, len) in (260..=488).step_by(4).enumerate() {
@@ -322,7 +322,7 @@ mod tests {
                 .iter()
                 .map(|q| q.iter().filter(|&&x| x == b'#').count())
                 .sum::<usize>();
-            if let Some(m) = merge_pair(&r1, &q1, &r2, &q2, &params) {
+            if let Some(m) = merge_mates(&r1, &q1, &r2, &q2, &params) {
                 assert_eq!(m.overlap, 500 - len, "fragment of {len}: wrong placement");
                 // Outside the overlap the errors stay: compare the overlap only.
                 let (a, b) = (len - 250, 250);
@@ -337,7 +337,7 @@ mod tests {
         // Unrelated mates: no false merge.
         let false_merges = (0..5000u64)
             .filter(|&k| {
-                merge_pair(&dna(250, 10_000 + k), &[], &dna(250, 50_000 + k), &[], &params).is_some()
+                merge_mates(&dna(250, 10_000 + k), &[], &dna(250, 50_000 + k), &[], &params).is_some()
             })
             .count();
         assert_eq!(false_merges, 0);
@@ -349,7 +349,7 @@ mod tests {
         let (r1, mut r2) = mates(&fragment, 200);
         let r1 = r1.to_ascii_lowercase();
         r2[150] = b'N'; // fragment position 149, in the overlap: R1's base is kept
-        let m = merge_pair(&r1, &[], &r2, &[], &MergeParams::default()).unwrap();
+        let m = merge_mates(&r1, &[], &r2, &[], &MateParams::default()).unwrap();
         assert_eq!(m.seq.to_ascii_uppercase(), fragment);
         assert_eq!(m.overlap, 100);
     }
