@@ -17,7 +17,7 @@ rule index:
         mem_mb=500,
         runtime=10,
     params:
-        results=RESULTS,
+        results=lambda wildcards, output: Path(output[0]).parent.parent,
         run=RUN_ID,
         sheets=sheet_options(),
         info=run_info_options(),

@@ -13,8 +13,7 @@ import pytest
 from helpers import SimulatedSample, detect, shared_path
 from helpers import run_vidjil as run
 
-from vidjil.designation import designation_warnings
-from vidjil.vidjil_format import same_designation_ranks
+from vidjil.vidjil_format import designation_warnings, same_designation_ranks
 
 
 @pytest.fixture(scope="module")

@@ -197,7 +197,7 @@ def run_detect_command(args: argparse.Namespace) -> int:
         else:
             run_detect(options)
     except ParamError as exc:
-        raise UserError(f"{flag_of(exc.field)}: must be {exc.bound}") from None
+        raise UserError(f"{flag_of(exc.field)} must be {exc.bound}") from None
     return 0
 
 

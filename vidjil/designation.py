@@ -57,17 +57,6 @@ def seg_fields(des: Designation, sequence: str) -> dict[str, Any]:
     return seg
 
 
-def designation_warnings(des: Designation | FailedDesignation | None) -> list[tuple[str, str]]:
-    """(code, message): W68 when the designation failed, W69 on tied genes."""
-    if des is None:
-        return []
-    if "failed" in des:
-        return [("W68", f"V(D)J designation failed: {des['failed']}")]
-    if des["tied_genes"]:
-        return [("W69", "Several genes with equal probability: " + ", ".join(des["tied_genes"]))]
-    return []
-
-
 def _calls(segment: Segment) -> str:
     """The best allele, then the alternatives kept with `--alternative-genes`."""
     return ",".join([segment["name"], *(name for name, _ in segment["alternatives"])])

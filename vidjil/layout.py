@@ -52,6 +52,26 @@ def set_file(analysis: str, sample_set: str, kind: str) -> str:
     return str(PurePosixPath(analysis, SETS, sample_set, sample_set + SET_FILES[kind]))
 
 
+def _parse(relative: str, folder: str, files: dict[str, str]) -> tuple[str, str] | None:
+    parts = PurePosixPath(relative).parts
+    if len(parts) != 4 or parts[1] != folder or ".." in parts:
+        return None
+    analysis, _, name, file_name = parts
+    if file_name != name + files["vidjil"] or not is_valid_name(name):
+        return None
+    return analysis, name
+
+
+def parse_sample_file(relative: str) -> tuple[str, str] | None:
+    """(analysis, sample) of a sample's `.vidjil` path, None if the layout does not put it there."""
+    return _parse(relative, SAMPLES, SAMPLE_FILES)
+
+
+def parse_set_file(relative: str) -> tuple[str, str] | None:
+    """(analysis, set) of a set's fused `.vidjil` path, None if the layout does not put it there."""
+    return _parse(relative, SETS, SET_FILES)
+
+
 def run_description(run: str) -> str:
     return str(PurePosixPath(RUNS, run, "run.json"))
 

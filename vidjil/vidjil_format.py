@@ -10,12 +10,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .airr_format import locus_of
-from .designation import designation_warnings, seg_fields
+from .designation import seg_fields
 from .errors import UserError
 from .files import read_text
 
 if TYPE_CHECKING:
-    from .vidjil_core import Clone, RunResult
+    from .vidjil_core import Clone, Designation, FailedDesignation, RunResult
 
 VIDJIL_JSON_VERSION = "2016b"
 
@@ -72,6 +72,17 @@ def junction_nt(clone: Mapping[str, Any]) -> str:
 def clone_locus(clone: Mapping[str, Any]) -> str:
     """The AIRR locus of a `.vidjil` clone (an unexpected clone: its J side's)."""
     return locus_of(str(clone.get("germline", "")), clone.get("_unexpected", {}).get("loci"))
+
+
+def designation_warnings(des: Designation | FailedDesignation | None) -> list[tuple[str, str]]:
+    """(code, message): W68 when the designation failed, W69 on tied genes."""
+    if des is None:
+        return []
+    if "failed" in des:
+        return [(W_DESIGNATION_FAILED, f"V(D)J designation failed: {des['failed']}")]
+    if des["tied_genes"]:
+        return [(W_TIED_GENES, "Several genes with equal probability: " + ", ".join(des["tied_genes"]))]
+    return []
 
 
 def clone_warnings(clone: Clone, same_as: int | None = None) -> list[dict[str, str]]:

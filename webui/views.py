@@ -223,13 +223,19 @@ def _send(relative: str) -> Response:
 def download_result(result_id: int, kind: str) -> Response:
     if kind not in layout.SAMPLE_FILES:
         abort(404)
-    row = results().one("SELECT analysis, sample FROM results WHERE id = ?", (result_id,))
-    return _send(layout.sample_file(row["analysis"], row["sample"], kind))
+    row = results().one("SELECT vidjil FROM results WHERE id = ?", (result_id,))
+    where = layout.parse_sample_file(row["vidjil"])
+    if where is None:
+        raise NotFound()
+    return _send(layout.sample_file(*where, kind))
 
 
 @files.get("/download/fused/<int:fused_id>/<kind>")
 def download_fused(fused_id: int, kind: str) -> Response:
     if kind not in layout.SET_FILES:
         abort(404)
-    row = results().one("SELECT analysis, sample_set FROM fused WHERE id = ?", (fused_id,))
-    return _send(layout.set_file(row["analysis"], row["sample_set"], kind))
+    row = results().one("SELECT vidjil FROM fused WHERE id = ?", (fused_id,))
+    where = layout.parse_set_file(row["vidjil"])
+    if where is None:
+        raise NotFound()
+    return _send(layout.set_file(*where, kind))
