@@ -305,3 +305,23 @@ def run_info_options():
         "profile": _profile(),
     }
     return " ".join(f"--info {k}={v}" for k, v in info.items() if v)
+
+
+def fuse_sheet_options(wildcards):
+    """The sample sheet and the set's name, type, info and analysis: the fused file
+    carries them (samples.names/timestamp/info, _set) for the viewer and the report."""
+    sample_set = SETS[wildcards.set]
+    values = {
+        "--samples-sheet": str(SAMPLES_PATH),
+        "--set-name": wildcards.set,
+        "--set-type": sample_set.get("type", ""),
+        "--set-info": sample_set.get("info", ""),
+        "--analysis": wildcards.analysis,
+    }
+    return " ".join(f"{flag} {shlex.quote(value)}" for flag, value in values.items() if value)
+
+
+def set_sheet_values(wildcards):
+    """The set's sample names, dates and info: a parameter of the fuse rule, so that
+    an edit of them in the sheet fuses the set again (its file carries them)."""
+    return [[s, SAMPLES[s].get("date", ""), SAMPLES[s].get("info", "")] for s in SETS[wildcards.set]["samples"]]

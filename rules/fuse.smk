@@ -20,6 +20,8 @@ rule fuse:
         runtime=rule_setting("fuse", "runtime"),
     params:
         options=fuse_options,
+        sheet=fuse_sheet_options,
+        sheet_values=set_sheet_values,
     shell:
         "vidjil fuse {input} -o {output.vidjil} --airr {output.airr} --diversity {output.diversity} "
-        "{params.options} > {log} 2>&1"
+        "{params.options} {params.sheet} > {log} 2>&1"

@@ -1,6 +1,7 @@
 """`vidjil fuse` and `vidjil report` on small hand-made samples (expected values
-worked out by hand), on mixed .vidjil and AIRR inputs, on bad inputs, and the
-report in headless Chromium."""
+worked out by hand), on mixed .vidjil and AIRR inputs, on bad inputs, with a sample
+sheet and a set, and the report in headless Chromium (hand-made, the demo's patient
+P1 and the reference's fused file)."""
 
 from __future__ import annotations
 
@@ -8,15 +9,19 @@ import csv
 import gzip
 import json
 import math
+import re
+import shutil
 from pathlib import Path
 from typing import Any
 
 import airr
 import pytest
+from helpers import leukemic_junction, shared_path
 from helpers import run_vidjil as run
-from helpers import shared_path
 
+import vidjil
 from vidjil.fuse import diversity_of, overlaps
+from vidjil.mrd import format_percent
 
 JUNCTION_X = "TGTGCGAGAGATTACTGG"
 
@@ -153,6 +158,13 @@ def test_spike_in_normalisation(tmp_path: Path) -> None:
     a = next(c for c in fused["clones"] if c["id"] == "A" * 8)
     # 50 reads for 100 spike reads (1000 copies), then for 50 spike reads.
     assert a["_mrd"]["spike_normalised_copies"] == [500.0, 1000.0]
+    # The report's MRD summary: A (25% of IGH) is the only marker, the spike-in (50%) is not one.
+    html = tmp_path / "report.html"
+    assert run("report", str(tmp_path / "fused.vidjil"), "-o", str(html)).returncode == 0
+    page = html.read_text()
+    assert page.count("scope=colgroup title=") == 1 and f"href='#clone-{a['top']}'>★ #{a['top']}</a>" in page
+    assert "<th>spike-normalised copies</th>" in page
+    assert "<td class=spike>500</td>" in page and "<td class=spike>1000</td>" in page
 
 
 @pytest.mark.parametrize(
@@ -195,7 +207,18 @@ def test_report_is_self_contained_and_escaped(report: Path) -> None:
     assert "<script>alert(1)</script>" not in page and "&lt;script&gt;alert(1)&lt;/script&gt;" in page
     assert "dx &lt;b&gt;1&lt;/b&gt;" in page and "<b>1</b>" not in page
     assert "cdn" not in page.lower().split("<script>")[0] and 'src="http' not in page
-    assert "0 (&lt; 0.3%)" in page  # clone A in fu-2: below the limit, not 0%
+    assert "0 (&lt; 0.30%)" in page  # clone A in fu-2: below the limit (3 / 1,000 IGH reads), not 0%
+
+
+def test_report_without_marker_clone_says_so(tmp_path: Path) -> None:
+    # 4 reads of 100 IGH reads: 4%, under the 5% of a marker clone.
+    s1 = sample(tmp_path / "s1.vidjil", "s1", 100, [clone(w * 8, 4) for w in "ABC"])
+    s2 = sample(tmp_path / "s2.vidjil", "s2", 100, [clone("A" * 8, 1)])
+    fuse(tmp_path, s1, s2)
+    html = tmp_path / "report.html"
+    assert run("report", str(tmp_path / "fused.vidjil"), "-o", str(html)).returncode == 0
+    page = html.read_text()
+    assert "<p id=mrd-none>No followed clone has 5% or more" in page and "<table id=mrd-summary" not in page
 
 
 def test_report_opens_in_chromium_and_draws_the_plot(report: Path, browser: Any) -> None:
@@ -209,7 +232,7 @@ def test_report_opens_in_chromium_and_draws_the_plot(report: Path, browser: Any)
     page.wait_for_selector("#curves .main-svg")
     # two followed clones + the detection limit
     assert page.evaluate("document.getElementById('curves').data.length") == 3
-    assert page.locator("[id^=vj-].js-plotly-plot").count() == 1
+    assert page.locator(".vj-heatmap.js-plotly-plot").count() == 1
     page.screenshot(path=str(report.with_suffix(".png")))
     assert errors == []
     assert requests and all(url.startswith("file://") for url in requests), requests
@@ -232,3 +255,212 @@ def test_fused_shape_matches_the_reference_fused_file(tmp_path: Path) -> None:
     for key in ("reads", "germline", "id", "sequence", "top", "seg"):
         assert type(ours["clones"][0][key]) is type(reference["clones"][0][key]), key
     assert len(ours["clones"][0]["reads"]) == 2
+
+
+# Sample sheet and set: recorded where the reference web client reads them.
+
+
+def sheet_samples(tmp_path: Path) -> list[Path]:
+    """Two inputs: one named by its sample name, one only by its file name."""
+    return [
+        sample(tmp_path / "s1.vidjil", "dx", 100, [clone("A" * 8, 60)]),
+        sample(tmp_path / "fu.vidjil", "renamed-by-detect", 100, [clone("A" * 8, 6)]),
+    ]
+
+
+def test_sample_sheet_and_set_values_in_the_fused_file(tmp_path: Path) -> None:
+    sheet = tmp_path / "samples.tsv"
+    sheet.write_text(
+        "# the workflow's sheet: other columns are ignored, rows in any order\n"
+        "sample\treads\tdate\tinfo\n"
+        "fu\tfu.fastq\t2026-03-02\tafter <b>induction</b>\n"
+        "other\to.fastq\t\t\n"
+        "dx\tdx.fastq\t2026-01-12\tdiagnosis, B-ALL\n"
+    )
+    options = ("--samples-sheet", str(sheet), "--set-name", "P1", "--set-type", "patient")
+    fused = fuse(tmp_path, *sheet_samples(tmp_path), extra=(*options, "--set-info", "demo", "--analysis", "multi"))
+    assert fused["samples"]["names"] == ["dx", "fu"]
+    assert fused["samples"]["timestamp"] == ["2026-01-12", "2026-03-02"]
+    assert fused["samples"]["info"] == ["diagnosis, B-ALL", "after <b>induction</b>"]
+    assert fused["_set"] == {"name": "P1", "type": "patient", "info": "demo", "analysis": "multi"}
+    # The report is titled after the set and shows the sheet's values, escaped.
+    html = tmp_path / "report.html"
+    assert run("report", str(tmp_path / "fused.vidjil"), "-o", str(html)).returncode == 0
+    page = html.read_text()
+    assert "<title>P1 (multi)</title>" in page and "after &lt;b&gt;induction&lt;/b&gt;" in page
+    assert "<b>induction" not in page
+    # The reference client's tutorial file has the same shapes.
+    reference = json.loads(shared_path("formats", "demo_lil_l3_tutorial.vidjil").read_text())["samples"]
+    for key in ("names", "timestamp", "info"):
+        assert type(fused["samples"][key]) is type(reference[key]) is list
+        assert len(fused["samples"][key]) == fused["samples"]["number"]
+
+
+def test_without_sheet_options_the_fused_file_has_no_sheet_values(tmp_path: Path) -> None:
+    fused = fuse(tmp_path, *sheet_samples(tmp_path))
+    assert set(fused["samples"]) == {"number", "original_names", "run_timestamp", "producer", "commandline", "log"}
+    assert "_set" not in fused
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("sample\tdate\ndx\t2026-01-12\n", "fu.vidjil: sample 'renamed-by-detect' is not in the sample sheet"),
+        ("sample\tdate\ndx\t12/01/2026\nfu\t\n", "row 2 (sample 'dx'): date '12/01/2026' is not YYYY-MM-DD"),
+        ("name\tdate\ndx\t2026-01-12\n", "not a sample sheet (no 'sample' column)"),
+    ],
+)
+def test_sample_sheet_errors(tmp_path: Path, text: str, message: str) -> None:
+    sheet = tmp_path / "samples.tsv"
+    sheet.write_text(text)
+    out = tmp_path / "fused.vidjil"
+    result = run("fuse", *map(str, sheet_samples(tmp_path)), "-o", str(out), "--samples-sheet", str(sheet))
+    assert result.returncode == 2 and result.stderr.count("\n") == 1 and message in result.stderr, result.stderr
+    assert not out.exists()
+
+
+# The report of the demo's patient and of the reference's fused file, in Chromium.
+
+SHOTS = Path("/tmp/shots/mrd")
+SCIENTIFIC = re.compile(r"\d[eE][-+]?\d")
+CONTRAST = """(selector) => {
+  const rgb = (c) => c.match(/[\\d.]+/g).slice(0, 3).map(Number);
+  const lum = (c) => {
+    const [r, g, b] = rgb(c).map((v) => { v /= 255; return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; });
+    return 0.2126 * r + 0.7152 * g + 0.0722 * b;
+  };
+  const element = document.querySelector(selector);
+  const a = lum(getComputedStyle(element).color), b = lum(getComputedStyle(document.body).backgroundColor);
+  return (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
+}"""
+
+
+def open_report(browser: Any, path: Path, width: int) -> tuple[Any, list[str]]:
+    page = browser.new_page(viewport={"width": width, "height": 900})
+    errors: list[str] = []
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(path.as_uri())
+    page.wait_for_selector("#curves .main-svg")
+    page.wait_for_selector("#heatmaps .main-svg")
+    return page, errors
+
+
+def save_shot(page: Any, tmp_path: Path, name: str) -> None:
+    shot = tmp_path / f"{name}.png"
+    page.screenshot(path=str(shot), full_page=True)
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    shutil.copy(shot, SHOTS / shot.name)
+
+
+def expected_status(reads: int) -> str:
+    """The rule of the README's MRD section, written out again."""
+    if reads >= 10:
+        return "positive"
+    return "positive, below quantification" if reads else "negative"
+
+
+def test_demo_report_mrd_summary_provenance_and_plots(demo: Path, browser: Any, tmp_path: Path) -> None:
+    folder = demo / "results" / "multi+inc" / "sets" / "P1"
+    fused = json.loads((folder / "P1.fused.vidjil").read_text())
+    junction = leukemic_junction(demo)
+    (leukemic,) = [c for c in fused["clones"] if junction in c["sequence"]]
+    germline = fused["reads"]["germline"]
+    igh = [a + b for a, b in zip(germline["IGH"], germline["IGH+"], strict=True)]
+    page, errors = open_report(browser, folder / "P1.report.html", 800)
+
+    # Provenance: the set and sample sheets of the demo, the tool, the germline, the analysis.
+    provenance = page.locator("#provenance").inner_text()
+    for text in ("P1 (patient)", "demo patient, leukemic IGH clone followed from diagnosis", "multi+inc"):
+        assert text in provenance
+    for text in ("2026-01-12", "diagnosis, B-ALL", "2026-05-18", "after consolidation", "genairr", "generated at"):
+        assert text in provenance
+    assert f"vidjil-platform {vidjil.__version__}" in provenance
+
+    # MRD summary: one row per sample, the leukemic clone's reads, % of IGH reads and status.
+    headings = page.locator("#mrd-summary thead tr:first-child th[scope=colgroup]").all_inner_texts()
+    k = next(n for n, h in enumerate(headings) if h.startswith(f"★ #{leukemic['top']} IGH"))
+    assert k == 0  # the largest marker: 20% of all reads, more of IGH
+    assert "% of IGH detected reads" in page.locator("#mrd-summary thead").inner_text()
+    rows = page.locator("#mrd-summary tbody tr")
+    assert rows.count() == 3
+    table = []
+    for i in range(3):
+        row = rows.nth(i)
+        reads = int(row.locator("td.reads").nth(k).inner_text().replace(",", ""))
+        shown = row.locator("td.percent").nth(k).inner_text()
+        status = row.locator("td.status").nth(k).inner_text()
+        table.append((row.locator("th").inner_text(), *row.locator("td").all_inner_texts()[:2], reads, shown, status))
+    expected = [
+        (name, day, days, reads, format_percent(reads / n), expected_status(reads))
+        for name, day, days, reads, n in zip(
+            ["P1-diagnosis", "P1-followup-1", "P1-followup-2"],
+            ["2026-01-12", "2026-03-02", "2026-05-18"],
+            ["0", "49", "126"],
+            leukemic["reads"],
+            igh,
+            strict=True,
+        )
+    ]
+    assert table == expected
+    assert leukemic["reads"][2] < 10 and table[2][5] == "positive, below quantification"  # 0.01% of 60,000 reads
+    assert re.fullmatch(r"\d+(\.\d+)?%", table[2][4]) and len(table[2][4].strip("0.%")) == 2  # two figures
+
+    # The QC table leaves out the columns that are 0 in every sample.
+    qc = page.locator("#qc-table thead").inner_text()
+    assert "IGH+" in qc and "undetected: too few V/J k-mers" in qc  # 1 read in one sample; most undetected reads
+    assert "IGL" not in qc and "TRA" not in qc and "too short" not in qc
+    # Axis titles are drawn (plotly.js 3 ignores a plain string title).
+    assert page.locator("#curves .g-xtitle").text_content() == "sample date"
+    assert "% of the locus's detected reads" in (page.locator("#curves .g-ytitle").text_content() or "")
+    assert set(page.locator("#heatmaps .g-xtitle").all_text_contents()) == {"J gene"}
+    assert set(page.locator("#heatmaps .g-ytitle").all_text_contents()) == {"V gene"}
+
+    # Readable at 800 px: no horizontal page scroll (wide tables scroll in their box), contrast, plain numbers.
+    assert page.evaluate("document.documentElement.scrollWidth <= document.documentElement.clientWidth")
+    assert page.evaluate("getComputedStyle(document.querySelector('#mrd-summary').parentElement).overflowX") == "auto"
+    assert page.locator("meta[name=viewport]").count() == 1
+    for selector in ("body", "p.note", "#clones td", "#mrd-summary .positive-not-quantifiable"):
+        assert page.evaluate(CONTRAST, selector) >= 4.5, selector
+    assert not SCIENTIFIC.search(page.locator("body").inner_text())
+    save_shot(page, tmp_path, "demo_report_800")
+
+    # A click on a legend entry highlights the clone's row and scrolls it into view.
+    page.locator("#curves .legend .traces").first.click()
+    row = page.locator(f"#clone-{leukemic['top']}")
+    page.wait_for_function(f"document.getElementById('clone-{leukemic['top']}').classList.contains('highlight')")
+    assert row.evaluate("r => { const b = r.getBoundingClientRect(); return b.top >= 0 && b.bottom <= innerHeight; }")
+    # A heatmap cell's V and J filter the clone table; a button shows every clone again.
+    v, j = (leukemic["seg"][side]["name"].split("*")[0] for side in ("5", "3"))
+    page.evaluate(
+        "([v, j]) => document.dispatchEvent(new CustomEvent('vidjil:vj', {detail: {locus: 'IGH', v: v, j: j}}))",
+        [v, j],
+    )
+    visible = page.locator("#clones tbody tr:visible")
+    assert visible.count() >= 1 and row.is_visible()
+    assert set(visible.evaluate_all("rows => rows.map(r => r.dataset.v + ' ' + r.dataset.j)")) == {f"{v} {j}"}
+    page.locator("#clone-filter-clear").click()
+    assert page.locator("#clones tbody tr:visible").count() == len(fused["clones"])
+    assert errors == []
+    page.set_viewport_size({"width": 1280, "height": 900})
+    save_shot(page, tmp_path, "demo_report_1280")
+    page.close()
+
+
+def test_report_of_the_reference_fused_file(browser: Any, tmp_path: Path) -> None:
+    """A file fused by the reference Vidjil (no `_mrd`, no dates): values are computed."""
+    html = tmp_path / "reference.report.html"
+    result = run("report", str(shared_path("formats", "fused_multiple.vidjil")), "-o", str(html))
+    assert result.returncode == 0, result.stderr
+    page, errors = open_report(browser, html, 800)
+    first = page.locator("#mrd-summary tbody tr").first
+    # IGH_top_1: 50 of the first sample's 200 IGH reads.
+    assert first.locator("th").inner_text() == "file_1.fastq"
+    assert (first.locator("td.reads").first.inner_text(), first.locator("td.percent").first.inner_text()) == (
+        "50",
+        "25%",
+    )
+    assert page.evaluate("document.documentElement.scrollWidth <= document.documentElement.clientWidth")
+    assert errors == []
+    save_shot(page, tmp_path, "reference_fused_report_800")
+    page.close()

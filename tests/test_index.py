@@ -92,9 +92,40 @@ def test_search_finds_the_leukemic_clone_in_all_its_samples(demo: Path) -> None:
     assert {h["sample"] for h in by_nt} == set(SAMPLES)
     v_gene = leukemic["seg"]["5"]["name"].split("*")[0]
     by_v = json.loads(run("index", "search", "--db", str(db), "--v", v_gene, "--json").stdout)
-    assert {h["sample"] for h in by_v} >= set(SAMPLES) and all(h["v"].startswith(v_gene + "*") for h in by_v)
+    assert {h["sample"] for h in by_v} >= set(SAMPLES) and all(h["v"].startswith(v_gene) for h in by_v)
     nothing = run("index", "search", "--db", str(db), "--junction-aa", "CASSXXXXF")
     assert nothing.returncode == 0 and nothing.stdout.strip() == "(none)"
+
+
+def test_search_by_substring_in_any_case_and_by_gene_prefix(demo: Path) -> None:
+    from vidjil.index import next_string, search
+
+    db = demo / "results" / "index.sqlite"
+    fused = json.loads((demo / "results/multi+inc/sets/P1/P1.fused.vidjil").read_text())
+    junction = leukemic_junction(demo)
+    (leukemic,) = [c for c in fused["clones"] if junction in c["sequence"]]
+    aa = leukemic["seg"]["junction"]["aa"]
+    # A piece of the junction, in lower case ('*' and '#' are letters here, not wildcards).
+    hits = search(db, aa[2:9].lower(), None, None)
+    assert {h["sample"] for h in hits if h["junction_aa"] == aa} == set(SAMPLES)
+    assert all(aa[2:9] in h["junction_aa"] for h in hits)
+    assert {h["sample"] for h in search(db, None, junction[5:30].lower(), None)} == set(SAMPLES)
+    assert search(db, "%", None, None) == [] and search(db, "_", None, None) == []
+    # A hit says where its rank is: in the sample (with its result id) or in a set.
+    own = next(h for h in hits if h["sample"] == "P1-diagnosis" and h["junction_aa"] == aa)
+    assert own["found_in"] == "sample" and own["sample_set"] is None and own["rank"] >= 1
+    assert rows(db, f"SELECT sample FROM results WHERE id = {int(own['result'])}") == [("P1-diagnosis",)]
+    followed = next(h for h in hits if h["sample"] == "P1-followup-2" and h["junction_aa"] == aa)
+    assert followed["sample_set"] == "P1" and followed["rank"] == leukemic["top"] and followed["result"] is None
+    assert rows(db, f"SELECT sample_set FROM fused WHERE id = {int(followed['fused'])}") == [("P1",)]
+    # A V gene by prefix: the family finds its genes, an allele only itself.
+    family = leukemic["seg"]["5"]["name"].split("-")[0]  # IGHV1-69*08 -> IGHV1
+    by_family = search(db, None, None, family)
+    assert leukemic["seg"]["5"]["name"] in {h["v"] for h in by_family}
+    assert all(h["v"].startswith(family) for h in by_family)
+    allele = leukemic["seg"]["5"]["name"]
+    assert {h["v"] for h in search(db, None, None, allele)} == {allele}
+    assert next_string("IGHV3") == "IGHV4" and next_string("IGHV1-69") == "IGHV1-6:"
 
 
 def test_list_and_show(demo: Path) -> None:

@@ -1,9 +1,13 @@
 """Write outputs atomically: every file goes to a temporary name in its final
-directory and is renamed only once all of them are complete."""
+directory and is renamed only once all of them are complete. A run that fails or
+is interrupted leaves nothing: its temporary files and the folders it created are
+removed; the temporary files of a run killed outright (`.NAME.XXXX.tmp`) are
+removed by the next run that writes NAME there."""
 
 from __future__ import annotations
 
 import contextlib
+import glob
 import os
 import tempfile
 from collections.abc import Callable, Iterator
@@ -24,10 +28,21 @@ class AtomicOutputs:
 
     def __init__(self) -> None:
         self._pending: list[tuple[Path, Path]] = []
+        self._created: list[Path] = []  # folders made for the outputs, deepest last
+
+    def _temporary(self, path: Path) -> tuple[int, str]:
+        """A new temporary file beside `path`, once the folder exists and the
+        leftovers of killed runs that wrote `path` are gone."""
+        missing = [p for p in (path.parent, *path.parent.parents) if not p.exists()]
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._created += [p for p in reversed(missing) if p not in self._created]
+        for stale in glob.glob(os.path.join(glob.escape(str(path.parent)), f".{glob.escape(path.name)}.*.tmp")):
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(stale)
+        return tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
 
     def write(self, path: Path, writer: Callable[[IO[str]], None]) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        fd, tmp = self._temporary(path)
         try:
             os.fchmod(fd, 0o666 & ~_umask())
             with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
@@ -42,8 +57,7 @@ class AtomicOutputs:
 
     def write_path(self, path: Path, writer: Callable[[str], T]) -> T:
         """Like `write`, for a writer that takes the temporary file's path."""
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        fd, tmp = self._temporary(path)
         os.close(fd)
         try:
             os.chmod(tmp, 0o666 & ~_umask())
@@ -65,6 +79,10 @@ class AtomicOutputs:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(tmp)
         self._pending.clear()
+        for folder in reversed(self._created):
+            with contextlib.suppress(OSError):  # not empty: someone else wrote there
+                folder.rmdir()
+        self._created.clear()
 
 
 @contextlib.contextmanager

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -296,16 +297,31 @@ def add_fuse(commands: Commands) -> None:
         help="copies of the spike-in put in each sample (one value, or one per sample): clones get "
         "spike-normalised copies",
     )
+    f.add_argument(
+        "--samples-sheet",
+        type=Path,
+        help="sample sheet (TSV: sample, date YYYY-MM-DD, info, ...; rows matched to the inputs by sample name): "
+        "the fused file gets the samples' names, dates and info",
+    )
+    f.add_argument("--set-name", help="name of the set (recorded with --set-type, --set-info, --analysis)")
+    f.add_argument("--set-type", help="type of the set (patient, run, generic)")
+    f.add_argument("--set-info", help="free text about the set")
+    f.add_argument("--analysis", help="name of the analysis the samples went through")
     f.set_defaults(func=run_fuse_command)
 
 
 def run_fuse_command(args: argparse.Namespace) -> int:
-    from .fuse import FuseOptions, run_fuse
+    from .fuse import FuseOptions, SetInfo, read_sample_sheet, run_fuse
 
     if args.spike_copies and not args.spike:
         raise UserError("--spike-copies needs --spike")
+    set_values = {"name": args.set_name, "type": args.set_type, "info": args.set_info, "analysis": args.analysis}
     options = FuseOptions(
-        top=args.top, spike=args.spike.upper() if args.spike else None, spike_copies=args.spike_copies
+        top=args.top,
+        spike=args.spike.upper() if args.spike else None,
+        spike_copies=args.spike_copies,
+        sample_sheet=read_sample_sheet(args.samples_sheet) if args.samples_sheet else None,
+        sample_set=SetInfo(**{k: v or "" for k, v in set_values.items()}) if any(set_values.values()) else None,
     )
     fused = run_fuse(args.inputs, args.output, options, airr=args.airr, diversity=args.diversity)
     print(
@@ -318,7 +334,7 @@ def add_report(commands: Commands) -> None:
     r = commands.add_parser("report", help="HTML report of a fused set")
     r.add_argument("fused", type=Path, help="fused .vidjil file")
     r.add_argument("-o", "--output", required=True, type=Path, help="HTML file")
-    r.add_argument("--title", help="page title (default: the file name)")
+    r.add_argument("--title", help="page title (default: the set and its analysis, else the file name)")
     r.set_defaults(func=run_report_command)
 
 
@@ -470,6 +486,8 @@ def add_view(commands: Commands) -> None:
 def _token(args: argparse.Namespace) -> str | None:
     if args.token_file is None:
         token: str | None = args.token
+        if token is not None and not token.strip():  # e.g. --token "$(cat missing-file)"
+            raise UserError("--token: the token is empty")
         return token
     try:
         token = args.token_file.read_text().splitlines()[0].strip()
@@ -487,6 +505,7 @@ def run_view(args: argparse.Namespace) -> int:
         raise UserError(f"{args.results}: no {layout.INDEX} (run `vidjil index rebuild {args.results}`)")
     token = _token(args)
     app = create_app(args.results, token=token, behind_proxy=args.proxy)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # a server stops on SIGTERM as any daemon
     where = f"http://{args.host}:{args.port}/" + ("?token=..." if token else "")
     print(f"vidjil view: {args.results} on {where}", file=sys.stderr)
     app.run(host=args.host, port=args.port, threaded=True)
@@ -576,6 +595,14 @@ def build_parser() -> Parser:
     return parser
 
 
+class Terminated(BaseException):
+    """SIGTERM (a job scheduler's cancel or time limit): the run stops as for Ctrl-C."""
+
+
+def _terminate(signum: int, frame: object) -> None:
+    raise Terminated()
+
+
 def print_version() -> None:
     from .germline import genairr_version
 
@@ -585,6 +612,9 @@ def print_version() -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    # The engine looks at pending signals between batches: both stop a run within
+    # a fraction of a second, leaving no output (outputs are written atomically).
+    signal.signal(signal.SIGTERM, _terminate)
     try:
         if args.version:
             print_version()
@@ -599,7 +629,10 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         print("vidjil: interrupted", file=sys.stderr)
-        return 130
+        return 128 + signal.SIGINT
+    except Terminated:
+        print("vidjil: terminated", file=sys.stderr)
+        return 128 + signal.SIGTERM
 
 
 if __name__ == "__main__":

@@ -6,21 +6,28 @@ order. Two passes over the inputs, one file at a time (memory: the largest file,
 plus a count per clone): the first finds the clones in the top `--top` of at least
 one sample, the second follows them in every sample. A clone is matched across
 samples by its window and by (locus, junction nucleotides), so that a window
-shifted in one sample does not split it."""
+shifted in one sample does not split it.
+
+Given the sample sheet and the set (`--samples-sheet`, `--set-name`, ...), the
+document also carries the samples' names, dates and info and the set, where the
+reference Vidjil client reads them (`samples.names/timestamp/info`, `_set`)."""
 
 from __future__ import annotations
 
+import csv
 import json
 import math
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
 from . import __version__
 from .airr_format import fused_rows, read_airr, write_airr
 from .errors import UserError
+from .files import read_text
+from .mrd import LOD_READS, is_spike
 from .vidjil_format import (
     VIDJIL_JSON_VERSION,
     W_DESIGNATIONS_DIFFER,
@@ -32,9 +39,6 @@ from .vidjil_format import (
 )
 
 SAMPLE_FIELDS = ("original_names", "run_timestamp", "producer", "commandline", "log")
-# A clone seen in no read of a sample is below the detection limit: with 3 / N, a
-# clone at that fraction has a 95% chance of at least one read among N (Poisson).
-LOD_READS = 3
 
 
 @dataclass
@@ -213,10 +217,63 @@ def _decade(fraction: float) -> float:
 
 
 @dataclass
+class SampleInfo:
+    """A sample's row of the sample sheet, as the reference web client reads it."""
+
+    date: str = ""
+    info: str = ""
+
+
+@dataclass
+class SetInfo:
+    """The set being fused (`_set` of the document)."""
+
+    name: str = ""
+    type: str = ""
+    info: str = ""
+    analysis: str = ""
+
+
+@dataclass
 class FuseOptions:
     top: int = 50
     spike: str | None = None
     spike_copies: list[float] = field(default_factory=list)
+    # Sample sheet rows by sample name: the document gets samples.names/timestamp/info.
+    sample_sheet: dict[str, SampleInfo] | None = None
+    sample_set: SetInfo | None = None
+
+
+def read_sample_sheet(path: Path) -> dict[str, SampleInfo]:
+    """The workflow's sample sheet (TSV: `sample`, optional `date` YYYY-MM-DD and
+    `info`; other columns ignored, `#` lines are comments), by sample name."""
+    lines = [line for line in read_text(path).splitlines() if line.strip() and not line.startswith("#")]
+    reader = csv.DictReader(lines, delimiter="\t")
+    if "sample" not in (reader.fieldnames or []):
+        raise UserError(f"{path}: not a sample sheet (no 'sample' column)")
+    sheet: dict[str, SampleInfo] = {}
+    for n, row in enumerate(reader, start=2):
+        name = (row.get("sample") or "").strip()
+        when = (row.get("date") or "").strip()
+        if when:
+            try:
+                date.fromisoformat(when)
+            except ValueError:
+                raise UserError(f"{path}, row {n} (sample '{name}'): date '{when}' is not YYYY-MM-DD") from None
+        if name:
+            sheet[name] = SampleInfo(date=when, info=(row.get("info") or "").strip())
+    return sheet
+
+
+def _sheet_rows(paths: list[Path], samples: list[Sample], sheet: dict[str, SampleInfo]) -> list[tuple[str, SampleInfo]]:
+    """(name, row) of each input: its sample name, else its file name up to the first dot."""
+    rows = []
+    for path, sample in zip(paths, samples, strict=True):
+        name = next((n for n in (sample.name, path.name.split(".")[0]) if n in sheet), None)
+        if name is None:
+            raise UserError(f"{path}: sample '{sample.name}' is not in the sample sheet")
+        rows.append((name, sheet[name]))
+    return rows
 
 
 def fuse(paths: list[Path], options: FuseOptions) -> dict[str, Any]:
@@ -235,6 +292,7 @@ def fuse(paths: list[Path], options: FuseOptions) -> dict[str, Any]:
             root = entities.add(clone.keys)
             if root not in best or (rank, i) < best[root][:2]:
                 best[root] = (rank, i, clone.record)
+    sheet_rows = _sheet_rows(paths, samples, options.sample_sheet) if options.sample_sheet is not None else None
     # Merged entities keep one root: re-key the best records.
     followed: dict[tuple[str, ...], tuple[int, int, dict[str, Any]]] = {}
     for root, value in best.items():
@@ -255,7 +313,7 @@ def fuse(paths: list[Path], options: FuseOptions) -> dict[str, Any]:
             entity = entities.lookup(clone.keys) if clone.keys else None
             key: Any = entity if entity is not None else (clone.keys[0] if clone.keys else clone.record.get("id"))
             profiles[i][key] = profiles[i].get(key, 0) + clone.reads
-            if options.spike and _is_spike(clone.record, options.spike):
+            if options.spike and is_spike(clone.record, options.spike):
                 spike_reads[i] += clone.reads
             if entity is None:
                 bucket = others[i].setdefault(_decade(clone.reads / segmented), [0, 0])
@@ -267,12 +325,22 @@ def fuse(paths: list[Path], options: FuseOptions) -> dict[str, Any]:
                 names[entity][i] = clone.record.get("name")
                 junction = clone.record.get("seg", {}).get("junction")
                 productive[entity][i] = bool(junction["productive"]) if junction else None
-    return _document(samples, followed, reads, names, productive, others, profiles, spike_reads, options)
+    fused = _document(samples, followed, reads, names, productive, others, profiles, spike_reads, options)
+    _add_sheet_values(fused, sheet_rows, options.sample_set)
+    return fused
 
 
-def _is_spike(record: dict[str, Any], spike: str) -> bool:
-    seq = str(record.get("sequence", "")).upper()
-    return bool(seq) and (spike in seq or str(record.get("id", "")).upper() in spike)
+def _add_sheet_values(
+    fused: dict[str, Any], rows: list[tuple[str, SampleInfo]] | None, sample_set: SetInfo | None
+) -> None:
+    """The sample sheet's names, dates and info, and the set, where the reference
+    client reads them (samples.names/timestamp/info, and `_set`)."""
+    if rows is not None:
+        fused["samples"]["names"] = [name for name, _ in rows]
+        fused["samples"]["timestamp"] = [row.date for _, row in rows]
+        fused["samples"]["info"] = [row.info for _, row in rows]
+    if sample_set is not None:
+        fused["_set"] = asdict(sample_set)
 
 
 def _warnings(names: list[str | None], productive: list[bool | None]) -> list[dict[str, str]]:

@@ -367,38 +367,52 @@ def open_reader(db: Path) -> sqlite3.Connection:
     return con
 
 
+def next_string(prefix: str) -> str:
+    """The smallest string above every string that starts with `prefix` (its last
+    character incremented): `v >= prefix AND v < next_string(prefix)` is a prefix
+    search that uses the index."""
+    return prefix[:-1] + chr(ord(prefix[-1]) + 1)
+
+
 def search(db: Path, junction_aa: str | None, junction: str | None, v: str | None) -> list[dict[str, Any]]:
-    """Every sample of every run where a clone with this junction (amino acids or
-    nucleotides) or this V gene (any allele) was found, largest fraction first."""
+    """Every sample of every run where a clone was found whose junction (amino acids
+    or nucleotides) contains this text (any case), or whose V gene starts with
+    this name (`IGHV3` finds IGHV3-23*01; with an allele, that allele only),
+    largest fraction first. A hit of a set (`found_in` 'set NAME') has its rank in
+    the set and its `fused` id; a sample's own hit, its rank in the sample and its
+    `result` id."""
     if not db.exists():
         raise UserError(f"{db}: no such index")
-    where, args = [], []
+    where: list[str] = []
+    args: list[Any] = []
+    # instr() over the upper-cased column: a literal substring ('*' and '#' are
+    # junction characters, not wildcards), case-insensitive.
     if junction_aa:
-        where.append("c.junction_aa = ?")
+        where.append("instr(upper(c.junction_aa), ?) > 0")
         args.append(junction_aa.upper())
     if junction:
-        where.append("c.junction = ?")
+        where.append("instr(upper(c.junction), ?) > 0")
         args.append(junction.upper())
     if v:
         if "*" in v:
             where.append("c.v = ?")
             args.append(v)
-        else:  # any allele: a range of the index ('*' + 1 is '+')
-            where.append("(c.v = ? OR (c.v >= ? AND c.v < ?))")
-            args += [v, f"{v}*", f"{v}+"]
+        else:  # a prefix: a range of the index
+            where.append("c.v >= ? AND c.v < ?")
+            args += [v, next_string(v)]
     if not where:
         raise UserError("index search: give --junction-aa, --junction or --v")
     con = open_reader(db)
     columns = "c.rank, c.locus, c.v, c.d, c.j, c.junction_aa, c.reads, c.fraction, c.productive"
     condition = " AND ".join(where)
     query = (
-        f"SELECT r.run, r.analysis, r.sample, 'sample' AS found_in, {columns}"
+        f"SELECT r.run, r.analysis, r.sample, 'sample' AS found_in, NULL, r.id, NULL, {columns}"
         f" FROM clones c JOIN results r ON r.id = c.result WHERE {condition}"
-        f" UNION ALL SELECT f.run, f.analysis, c.sample, 'set ' || f.sample_set, {columns}"
+        f" UNION ALL SELECT f.run, f.analysis, c.sample, 'set ' || f.sample_set, f.sample_set, NULL, f.id, {columns}"
         f" FROM followed c JOIN fused f ON f.id = c.fused WHERE {condition}"
     )
-    keys = ["run", "analysis", "sample", "found_in", "rank", "locus", "v", "d", "j", "junction_aa", "reads",
-            "fraction", "productive"]  # fmt: skip
+    keys = ["run", "analysis", "sample", "found_in", "sample_set", "result", "fused", "rank", "locus", "v", "d", "j",
+            "junction_aa", "reads", "fraction", "productive"]  # fmt: skip
     try:
         hits: dict[tuple[Any, ...], dict[str, Any]] = {}
         for row in con.execute(query, args + args):

@@ -1,25 +1,123 @@
-"""`vidjil report`: one self-contained HTML page for a fused sample set (plotly is
-embedded from the installed package: the page opens offline). Clones over time
-(log scale, detection limit drawn), the followed clones with their designation and
-values in every sample, per-sample QC (read funnel, undetected reasons, warnings),
-V x J usage per locus and diversity. Every value from the data is escaped."""
+"""`vidjil report`: one self-contained HTML page for a fused sample set (plotly and
+`static/plots.js` are embedded from the installed package: the page opens offline).
+
+From the top: where the numbers come from (set, samples with dates and info, tool,
+germline, analysis, time), the MRD summary of the marker clones (`vidjil.mrd`),
+clones over time, the followed clones in every sample, per-sample QC (read
+funnel, undetected reasons, warnings), V x J usage per locus and diversity.
+
+Files fused elsewhere (the reference Vidjil's) are read as they are: what our
+`fuse` adds (`_mrd`, `_set`, sample dates) is computed or left out. Every value
+from the data is escaped; numbers are written by `_number`/`format_percent`, never
+in scientific notation."""
 
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from html import escape
+from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
+from . import __version__
 from .errors import UserError
-from .plots import clone_curves, percent, vj_usage
-from .vidjil_format import read_vidjil
-
-STYLE = (
-    "body{font-family:sans-serif;margin:2em;max-width:80em}table{border-collapse:collapse;margin:1em 0}"
-    "td,th{border:1px solid #ccc;padding:2px 6px;text-align:right}td.l,th.l{text-align:left}"
-    ".below{color:#888}.plot{width:100%;height:28em}"
+from .mrd import (
+    LOD_READS,
+    LOQ_READS,
+    MARKER_FRACTION,
+    MarkerMRD,
+    SampleMRD,
+    format_percent,
+    marker_clones,
+    marker_values,
+    mrd_summary,
+    sample_names,
+    significant,
+    status_text,
 )
+from .plots import clone_curves, vj_usage
+from .vidjil_format import clone_locus, read_vidjil
+
+# Text colours keep a contrast of at least 4.5:1 on white (#555: 7.5:1).
+STYLE = """
+body{font-family:system-ui,sans-serif;color:#1a1a1a;background:#fff;margin:1em auto;padding:0 1em;max-width:80em}
+h1{font-size:1.6em;margin:.3em 0}h2{margin-top:1.6em;border-bottom:1px solid #ccc}
+a{color:#0645ad}
+.scroll{overflow-x:auto;max-width:100%}
+table{border-collapse:collapse;margin:.6em 0}
+td,th{border:1px solid #bbb;padding:2px 6px;text-align:right;white-space:nowrap}
+td.l,th.l{text-align:left}th{background:#f2f2f2}
+.note{color:#555}.below{color:#555}
+.provenance dl{display:grid;grid-template-columns:max-content auto;gap:.2em 1em;margin:.5em 0}
+.provenance dt{font-weight:bold}.provenance dd{margin:0}
+#mrd-summary thead th{white-space:normal;vertical-align:bottom}#mrd-summary th[scope=colgroup]{white-space:nowrap}
+#mrd-summary .positive{color:#a40000;font-weight:bold}
+#mrd-summary .positive-not-quantifiable{color:#8a4b00}
+#mrd-summary .negative{color:#1a5e20}
+tr.highlight td,tr.highlight th{background:#fff3b0}
+.plot{width:100%;min-height:26em}
+button{font:inherit}
+"""
+
+# The engine's reasons for an undetected read, in words.
+UNDETECTED_WORDS = {
+    "too-short": "too short",
+    "strand-inconsistent": "V and J k-mers on opposite strands",
+    "too-few-vj": "too few V/J k-mers",
+    "only-v": "only a V side found",
+    "only-j": "only a J side found",
+    "ambiguous": "ambiguous (several loci)",
+    "too-short-for-window": "too short for the window",
+    "n-in-window": "N in the window",
+}
+
+# Page behaviour: plots.js dispatches `vidjil:clone` and `vidjil:vj` on document.
+GLUE = """
+(function () {
+  const data = JSON.parse(document.getElementById('report-data').textContent);
+  const rows = Array.from(document.querySelectorAll('#clones tbody tr'));
+  const status = document.getElementById('clone-filter');
+  const clear = document.getElementById('clone-filter-clear');
+  function highlight(row) {
+    rows.forEach(r => r.classList.toggle('highlight', r === row));
+    if (row) { row.scrollIntoView({block: 'center'}); }
+  }
+  function showAll() {
+    rows.forEach(r => { r.hidden = false; });
+    status.textContent = '';
+    clear.hidden = true;
+  }
+  document.addEventListener('vidjil:clone', e => {
+    showAll();
+    highlight(document.getElementById('clone-' + e.detail.top));
+  });
+  document.addEventListener('vidjil:vj', e => {
+    const d = e.detail;
+    let shown = 0;
+    rows.forEach(r => {
+      r.hidden = !(r.dataset.germline === d.locus && r.dataset.v === d.v && r.dataset.j === d.j);
+      if (!r.hidden) { shown += 1; }
+    });
+    status.textContent = shown + ' followed clone(s) of ' + d.locus + ' with ' + d.v + ' and ' + d.j + '.';
+    clear.hidden = false;
+    highlight(rows.find(r => !r.hidden) || null);
+  });
+  clear.addEventListener('click', () => { showAll(); highlight(null); });
+  VidjilPlots.curves(document.getElementById('curves'), data.curves);
+  VidjilPlots.heatmaps(document.getElementById('heatmaps'), data.heatmaps, {});
+})();
+"""
+
+
+def _number(value: float) -> str:
+    """A number for people: integers with thousands separators, others with four
+    significant figures; never scientific notation."""
+    if float(value).is_integer():
+        return f"{int(value):,}"
+    if abs(value) >= 1000:
+        return f"{value:,.0f}"
+    return significant(value, 4)
 
 
 def _script_json(value: Any) -> str:
@@ -27,73 +125,250 @@ def _script_json(value: Any) -> str:
     return json.dumps(value).replace("</", "<\\/")
 
 
-def _table(header: list[str], rows: list[list[str]], left: int = 1) -> str:
-    """`rows` cells are already escaped HTML; the first `left` columns align left."""
+def _row(cells: list[str], left: int = 1) -> str:
+    """A row of escaped HTML cells; the first `left` cells align left."""
+    return "<tr>" + "".join(f"<td{' class=l' if k < left else ''}>{c}</td>" for k, c in enumerate(cells)) + "</tr>"
 
-    def cell(tag: str, k: int, value: str) -> str:
-        return f"<{tag}{' class=l' if k < left else ''}>{value}</{tag}>"
 
-    head = "".join(cell("th", k, escape(h)) for k, h in enumerate(header))
-    body = "".join("<tr>" + "".join(cell("td", k, v) for k, v in enumerate(r)) + "</tr>" for r in rows)
-    return f"<table><tr>{head}</tr>{body}</table>"
+def _table(header: list[str], rows: list[list[str]], left: int = 1, table_id: str = "") -> str:
+    """A table in a box that scrolls horizontally; `rows` cells are escaped HTML."""
+    head = "".join(f"<th{' class=l' if k < left else ''}>{escape(h)}</th>" for k, h in enumerate(header))
+    body = "".join(_row(r, left) for r in rows)
+    ident = f" id={table_id}" if table_id else ""
+    return f"<div class=scroll><table{ident}><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>"
+
+
+def _per_sample(value: Any, n: int) -> list[Any]:
+    values = value if isinstance(value, list) else [value]
+    return [values[i] if i < len(values) else None for i in range(n)]
+
+
+# Provenance.
+
+
+def _germline_id(doc: dict[str, Any]) -> str:
+    germlines = doc.get("germlines") or {}
+    ref = germlines.get("ref") if isinstance(germlines, dict) else None
+    if not ref:
+        return "not recorded in the file"
+    checksum = str(germlines.get("checksum", ""))
+    return f"{ref} ({checksum[:19]})" if checksum else str(ref)
+
+
+def _producers(doc: dict[str, Any], n: int) -> str:
+    samples = doc.get("samples", {})
+    detection = sorted({str(p) for p in _per_sample(samples.get("producer"), n) if p})
+    parts = [f"report: vidjil-platform {__version__}"]
+    if doc.get("producer"):
+        parts.append(f"fused by: {doc['producer']}")
+    if detection:
+        parts.append(f"detection: {', '.join(detection)}")
+    return "; ".join(parts)
+
+
+def _provenance(doc: dict[str, Any], summary: list[SampleMRD]) -> str:
+    sample_set = doc.get("_set") or {}
+    fields = [
+        ("set", f"{sample_set.get('name', '')} ({sample_set['type']})" if sample_set.get("type") else ""),
+        ("set info", sample_set.get("info", "")),
+        ("analysis", sample_set.get("analysis", "")),
+        ("germline", _germline_id(doc)),
+        ("tools", _producers(doc, len(summary))),
+        ("fused at", str(doc.get("timestamp", ""))),
+        ("generated at", datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")),
+    ]
+    listed = "".join(f"<dt>{escape(k)}</dt><dd>{escape(str(v))}</dd>" for k, v in fields if v)
+    columns = {
+        "sample": [s["sample"] for s in summary],
+        "date": [s["date"] or "" for s in summary],
+        "info": [s["info"] for s in summary],
+    }
+    shown = {label: values for label, values in columns.items() if any(values)}
+    rows = [[escape(values[i]) for values in shown.values()] for i in range(len(summary))]
+    samples = _table(list(shown), rows, left=3)
+    return f"<section class=provenance id=provenance><dl>{listed}</dl>{samples}</section>"
+
+
+# MRD summary.
+
+
+def _marker_heading(clone: dict[str, Any], spike: bool) -> str:
+    """The marker's rank (a link to its row in the clone table), locus and genes;
+    its full name on hover."""
+    v, j = _genes(clone)
+    genes = f"{v} / {j}" if v and j else str(clone.get("name") or clone.get("id", ""))[:40]
+    name = escape(str(clone.get("name") or clone.get("id", "")))
+    span = 4 if spike else 3
+    return (
+        f"<th colspan={span} class=l scope=colgroup title='{name}'><a href='#clone-{int(clone['top'])}'>"
+        f"★ #{int(clone['top'])}</a> {escape(clone_locus(clone))} {escape(genes)}</th>"
+    )
+
+
+def _marker_cells(marker: MarkerMRD, spike: bool) -> list[str]:
+    if marker["reads"]:
+        title = f"limit of quantification {format_percent(marker['loq'])} ({LOQ_READS} reads)"
+        fraction = f"<span title='{escape(title)}'>{format_percent(marker['fraction'])}</span>"
+    else:
+        fraction = f"&lt; {escape(format_percent(marker['lod']))}"
+    cells = [
+        f"<td class=reads>{marker['reads']:,}</td>",
+        f"<td class=percent>{fraction}</td>",
+        f"<td class='l status {marker['status']}'>{escape(status_text(marker))}</td>",
+    ]
+    if spike:
+        copies = marker["spike_copies"]
+        cells.append(f"<td class=spike>{significant(copies) if copies is not None else ''}</td>")
+    return cells
+
+
+def _mrd_table(summary: list[SampleMRD], markers: list[dict[str, Any]]) -> str:
+    if not markers:
+        return (
+            f"<p id=mrd-none>No followed clone has {100 * MARKER_FRACTION:g}% or more of its locus's"
+            " detected reads in the first sample: no marker clone.</p>"
+        )
+    spike = any(m["spike_copies"] is not None for s in summary for m in s["markers"])
+    top_row = "<th rowspan=2 class=l>sample</th><th rowspan=2>date</th><th rowspan=2>days since first sample</th>"
+    top_row += "".join(_marker_heading(clone, spike) for clone in markers)
+    sub = ""
+    for value in summary[0]["markers"]:
+        sub += f"<th>reads</th><th>% of {escape(value['locus'])} detected reads</th><th class=l>status</th>"
+        sub += "<th>spike-normalised copies</th>" if spike else ""
+    body = ""
+    for s in summary:
+        days = "" if s["days"] is None else str(s["days"])
+        body += (
+            f"<tr data-sample='{escape(s['sample'])}'><th class=l scope=row>{escape(s['sample'])}</th>"
+            f"<td>{escape(s['date'] or '')}</td><td>{days}</td>"
+            + "".join(c for m in s["markers"] for c in _marker_cells(m, spike))
+            + "</tr>"
+        )
+    return (
+        "<div class=scroll><table id=mrd-summary>"
+        f"<thead><tr>{top_row}</tr><tr>{sub}</tr></thead><tbody>{body}</tbody></table></div>"
+    )
+
+
+def _mrd_section(summary: list[SampleMRD], markers: list[dict[str, Any]], set_type: str) -> str:
+    run = " This set is a sequencing run: its samples may come from different patients." if set_type == "run" else ""
+    rule = (
+        f"Marker clones (★): followed clones with {100 * MARKER_FRACTION:g}% or more of their locus's detected"
+        f" reads in the first sample. Values are % of the locus's detected reads. Positive: {LOQ_READS} reads or"
+        f" more; positive below quantification: 1 to {LOQ_READS - 1} reads; negative: no read, below the"
+        f" detection limit of {LOD_READS} / locus reads (shown as &lt; limit)."
+    )
+    return f"<h2 id=mrd>MRD summary</h2><p class=note>{rule}{run}</p>" + _mrd_table(summary, markers)
+
+
+# Followed clones, QC, diversity.
+
+
+def _genes(clone: dict[str, Any]) -> tuple[str, str]:
+    seg = clone.get("seg", {})
+    v, j = (str(seg.get(k, {}).get("name", "")).split("*")[0] for k in ("5", "3"))
+    return v, j
+
+
+def _warning_codes(clone: dict[str, Any]) -> list[str]:
+    """Codes of a clone's warnings; the reference's fused files list them per
+    sample (a warning or 0 in each)."""
+    codes: list[str] = []
+    for w in clone.get("warn") or []:
+        code = str(w.get("code", "")) if isinstance(w, dict) else ""
+        if code and code not in codes:
+            codes.append(code)
+    return codes
+
+
+def _followed_count(doc: dict[str, Any]) -> str:
+    top = doc.get("_fuse", {}).get("top")
+    count = len(doc["clones"])
+    return f"{count} clones in the top {int(top)} of some sample." if top else f"{count} followed clones."
+
+
+def _clone_table(doc: dict[str, Any], names: list[str], markers: list[dict[str, Any]]) -> str:
+    marker_tops = {int(m["top"]) for m in markers}
+    rows = []
+    for clone in doc["clones"]:
+        top = int(clone["top"])
+        junction = clone.get("seg", {}).get("junction", {})
+        productive = "" if not junction else ("yes" if junction.get("productive") else "no")
+        cells = [
+            f"{m['reads']:,} ({format_percent(m['fraction'])})"
+            if m["reads"]
+            else f"<span class=below>0 (&lt; {format_percent(m['lod'])})</span>"
+            for m in marker_values(doc, clone)
+        ]
+        warns = " ".join(escape(code) for code in _warning_codes(clone))
+        v, j = _genes(clone)
+        attributes = (
+            f"id=clone-{top} data-germline='{escape(str(clone.get('germline', '')))}'"
+            f" data-v='{escape(v)}' data-j='{escape(j)}'"
+        )
+        flag = "★ " if top in marker_tops else ""
+        row = [
+            f"{flag}{top}",
+            escape(str(clone.get("name") or clone.get("id", ""))),
+            escape(str(clone.get("germline", ""))),
+            escape(str(junction.get("aa", ""))),
+            productive,
+            *cells,
+            warns,
+        ]
+        rows.append(_row(row, left=5).replace("<tr>", f"<tr {attributes}>", 1))
+    header = ["#", "clone", "system", "junction (aa)", "productive", *(f"{n}: reads (% of locus)" for n in names)]
+    head = "".join(f"<th{' class=l' if k < 5 else ''}>{escape(h)}</th>" for k, h in enumerate([*header, "warnings"]))
+    return (
+        "<h2 id=followed>Followed clones</h2>"
+        f"<p class=note>{_followed_count(doc)} A clone without reads in a sample is below its detection limit,"
+        " not at 0%."
+        " <span id=clone-filter role=status></span> <button type=button id=clone-filter-clear hidden>"
+        "show all clones</button></p>"
+        f"<div class=scroll><table id=clones><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table></div>"
+    )
 
 
 def _qc(doc: dict[str, Any], names: list[str]) -> str:
+    """The read funnel per sample; columns that are 0 in every sample are left out."""
+    n = len(names)
     reads = doc["reads"]
-    systems = sorted(reads.get("germline", {}))
-    undetected = reads.get("_undetected", [{}] * len(names))
-    reasons = sorted({k for u in undetected if isinstance(u, dict) for k in u})
+    found = reads.get("germline")
+    germline: dict[str, Any] = found if isinstance(found, dict) else {}
+    systems = [s for s in sorted(germline) if any(_per_sample(germline[s], n))]
+    undetected = [u if isinstance(u, dict) else {} for u in _per_sample(reads.get("_undetected"), n)]
+    reasons = sorted({k for u in undetected for k, v in u.items() if v})
     rows = []
     for i, name in enumerate(names):
-        total, detected = reads["total"][i], reads["segmented"][i]
-        row = [escape(name), str(total), f"{detected} ({percent(detected / total if total else 0)})"]
-        row += [str(reads["germline"][s][i]) for s in systems]
-        row += [str(undetected[i].get(r, 0)) if isinstance(undetected[i], dict) else "" for r in reasons]
+        total = int(_per_sample(reads["total"], n)[i] or 0)
+        detected = int(_per_sample(reads["segmented"], n)[i] or 0)
+        row = [escape(name), f"{total:,}", f"{detected:,} ({format_percent(detected / total if total else 0)})"]
+        row += [f"{int(_per_sample(germline[s], n)[i] or 0):,}" for s in systems]
+        row += [f"{int(undetected[i].get(r, 0)):,}" for r in reasons]
         rows.append(row)
-    header = ["sample", "reads", "detected", *systems, *(f"undetected: {r}" for r in reasons)]
+    header = ["sample", "reads", "detected", *systems]
+    header += [f"undetected: {UNDETECTED_WORDS.get(r, r.replace('-', ' '))}" for r in reasons]
     warnings = []
-    for name, warns in zip(names, doc.get("_warn_samples", [[]] * len(names)), strict=False):
-        warnings += [f"<li>{escape(name)}: {escape(w.get('code', ''))} {escape(w.get('msg', ''))}</li>" for w in warns]
+    for name, warns in zip(names, _per_sample(doc.get("_warn_samples"), n), strict=True):
+        for w in warns or []:
+            warnings.append(
+                f"<li>{escape(name)}: {escape(str(w.get('code', '')))} {escape(str(w.get('msg', '')))}</li>"
+            )
     listed = f"<ul>{''.join(warnings)}</ul>" if warnings else "<p>No sample warning.</p>"
-    return "<h2>Samples: read funnel and quality</h2>" + _table(header, rows) + listed
-
-
-def _clone_table(doc: dict[str, Any], names: list[str]) -> str:
-    rows = []
-    for clone in doc["clones"]:
-        seg = clone.get("seg", {})
-        junction = seg.get("junction", {})
-        productive = "" if not junction else ("yes" if junction.get("productive") else "no")
-        cells = []
-        for r, f, lod in zip(
-            clone["reads"],
-            clone["_mrd"]["fraction_detected"],
-            clone["_mrd"]["limit_of_detection"],
-            strict=True,
-        ):
-            cells.append(f"{r} ({percent(f)})" if r else f"<span class=below>0 (&lt; {percent(lod)})</span>")
-        warns = " ".join(escape(w.get("code", "")) for w in clone.get("warn", []))
-        rows.append(
-            [
-                str(clone["top"]),
-                escape(str(clone.get("name", clone["id"]))),
-                escape(str(clone.get("germline", ""))),
-                escape(str(junction.get("aa", ""))),
-                productive,
-                *cells,
-                warns,
-            ]
-        )
-    header = ["#", "clone", "system", "junction (aa)", "productive", *names, "warnings"]
-    return "<h2>Followed clones</h2>" + _table(header, rows, left=5)
+    return "<h2 id=qc>Samples: read funnel and quality</h2>" + _table(header, rows, table_id="qc-table") + listed
 
 
 def _diversity(doc: dict[str, Any], names: list[str]) -> str:
-    rows = []
+    found = doc.get("diversity")
+    diversity: dict[str, Any] = found if isinstance(found, dict) else {}
+    by_system = _per_sample(diversity.get("_by_system"), len(names))
+    if not any(by_system):
+        return ""
     indices = ["clones", "reads", "shannon", "evenness", "simpson", "clonality", "chao1"]
-    for name, by_system in zip(names, doc["diversity"].get("_by_system", []), strict=False):
-        for locus, d in sorted(by_system.items()):
-            rows.append([escape(name), escape(locus), *(f"{d.get(k, 0):.4g}" for k in indices)])
+    rows = []
+    for name, systems in zip(names, by_system, strict=True):
+        for locus, d in sorted((systems or {}).items()):
+            rows.append([escape(name), escape(locus), *(_number(d.get(k, 0)) for k in indices)])
     table = _table(["sample", "locus", *indices], rows, left=2)
     pairs = [
         [
@@ -102,54 +377,58 @@ def _diversity(doc: dict[str, Any], names: list[str]) -> str:
             f"{p['morisita_horn']:.4f}",
             f"{p['jaccard']:.4f}",
         ]
-        for p in doc["diversity"].get("_overlap", [])
+        for p in diversity.get("_overlap", [])
     ]
     overlap = _table(["sample", "sample", "Morisita-Horn", "Jaccard"], pairs, left=2)
-    return "<h2>Diversity</h2>" + table + "<h3>Overlap between samples</h3>" + overlap
+    return "<h2 id=diversity>Diversity</h2>" + table + "<h3>Overlap between samples</h3>" + overlap
+
+
+def _plots_js() -> str:
+    return (files("vidjil") / "static" / "plots.js").read_text(encoding="utf-8")
 
 
 def render(doc: dict[str, Any], title: str) -> str:
     from plotly.offline import get_plotlyjs
 
-    names = [str(n) for n in doc["samples"]["original_names"]]
-    heatmaps = vj_usage(doc)
-    plots = {"curves": clone_curves(doc), "heatmaps": heatmaps}
-    heatmap_divs = "".join(
-        f"<h3>{escape(locus)}</h3><div class=plot id='vj-{k}'></div>" for k, locus in enumerate(heatmaps)
-    )
-    script = (
-        "const data = JSON.parse(document.getElementById('report-data').textContent);"
-        "Plotly.newPlot('curves', data.curves, {yaxis: {type: 'log', title: 'fraction of detected reads'},"
-        " hovermode: 'closest', margin: {t: 10}});"
-        "Object.keys(data.heatmaps).forEach((locus, k) => Plotly.newPlot('vj-' + k, [data.heatmaps[locus]],"
-        " {xaxis: {title: 'J'}, yaxis: {title: 'V', automargin: true}, margin: {t: 10}}));"
-    )
+    names = sample_names(doc)
+    markers = marker_clones(doc)
+    summary = mrd_summary(doc, markers)
+    plots = {"curves": clone_curves(doc, markers=markers), "heatmaps": vj_usage(doc)}
+    # `</` cannot end the inlined scripts early: neither file holds `</script`.
+    scripts = "".join(f"<script>{js}</script>" for js in (get_plotlyjs(), _plots_js()))
     return (
-        f"<!DOCTYPE html><html><head><meta charset=utf-8><title>{escape(title)}</title>"
-        f"<style>{STYLE}</style><script>{get_plotlyjs()}</script></head><body>"
+        "<!DOCTYPE html><html lang=en><head><meta charset=utf-8>"
+        "<meta name=viewport content='width=device-width, initial-scale=1'>"
+        f"<title>{escape(title)}</title><style>{STYLE}</style>{scripts}</head><body>"
         f"<h1>{escape(title)}</h1>"
-        f"<p>{len(names)} samples, {len(doc['clones'])} followed clones (top {doc.get('_fuse', {}).get('top', '?')}"
-        " of some sample). A clone without reads in a sample is below its detection limit"
-        f" ({doc.get('_mrd', {}).get('limit_of_detection_reads', 3)} / detected reads), not at 0%.</p>"
-        "<h2>Clones over time</h2><div class=plot id=curves></div>"
-        + _clone_table(doc, names)
+        + _provenance(doc, summary)
+        + _mrd_section(summary, markers, str((doc.get("_set") or {}).get("type", "")))
+        + "<h2 id=over-time>Clones over time</h2><div class=plot id=curves></div>"
+        + _clone_table(doc, names, markers)
         + _qc(doc, names)
-        + "<h2>V x J usage of the followed clones</h2>"
-        + heatmap_divs
+        + "<h2 id=vj>V x J usage of the followed clones</h2><div id=heatmaps></div>"
         + _diversity(doc, names)
         + f"<script type='application/json' id='report-data'>{_script_json(plots)}</script>"
-        f"<script>{script}</script></body></html>\n"
+        f"<script>{GLUE}</script></body></html>\n"
     )
+
+
+def _default_title(doc: dict[str, Any], fused: Path) -> str:
+    """The set and its analysis when the fused file names them, else the file name."""
+    sample_set = doc.get("_set") or {}
+    if not sample_set.get("name"):
+        return fused.name
+    analysis = sample_set.get("analysis")
+    return f"{sample_set['name']} ({analysis})" if analysis else str(sample_set["name"])
 
 
 def run_report(fused: Path, output: Path, title: str | None = None) -> None:
     from .atomic import atomic_outputs
 
     doc = read_vidjil(fused)
-    if not doc["clones"] or "_mrd" not in doc["clones"][0]:
-        if doc["clones"]:
-            raise UserError(f"{fused}: not a fused set (no MRD values): make it with `vidjil fuse`")
-    page = render(doc, title or fused.name)
+    if not isinstance(doc["reads"].get("segmented"), list):
+        raise UserError(f"{fused}: not a .vidjil document of a set (reads.segmented is not a list per sample)")
+    page = render(doc, title or _default_title(doc, fused))
     try:
         with atomic_outputs() as outputs:
             outputs.write(output, lambda h: print(page, end="", file=h))

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from vidjil import layout
+from vidjil.mrd import format_percent, marker_values, significant
 from vidjil.vidjil_format import junction_nt, read_vidjil
 
 
@@ -88,6 +89,10 @@ class DocumentCache:
         return doc
 
 
+def _gene(seg: dict[str, Any], key: str) -> str:
+    return str(seg.get(key, {}).get("name", "")).split("*")[0]
+
+
 def clone_row(clone: dict[str, Any], segmented: int) -> dict[str, Any]:
     seg = clone.get("seg", {})
     junction = seg.get("junction", {})
@@ -97,7 +102,10 @@ def clone_row(clone: dict[str, Any], segmented: int) -> dict[str, Any]:
         "name": clone.get("name", ""),
         "window": clone["id"],
         "system": clone.get("germline", ""),
+        "v": _gene(seg, "5"),
+        "j": _gene(seg, "3"),
         "junction_aa": junction.get("aa", ""),
+        "junction": junction_nt(clone) if junction else "",
         "productive": None if not junction else bool(junction.get("productive")),
         "reads": reads,
         "fraction": reads / segmented if segmented else 0.0,
@@ -105,14 +113,28 @@ def clone_row(clone: dict[str, Any], segmented: int) -> dict[str, Any]:
     }
 
 
-SORTS = {"rank", "reads", "name", "system", "junction_aa"}
+SORTS = {"rank", "reads", "fraction", "name", "system", "junction_aa"}
+
+
+@dataclass
+class ClonePage:
+    rows: list[dict[str, Any]]
+    matching: int
+    page: int
+    pages: int
 
 
 def clone_page(
-    doc: dict[str, Any], page: int, per_page: int, sort: str, descending: bool, text: str
-) -> tuple[list[dict[str, Any]], int]:
+    doc: dict[str, Any],
+    page: int,
+    per_page: int,
+    sort: str,
+    descending: bool,
+    text: str,
+    vj: tuple[str, str] | None = None,
+) -> ClonePage:
     """One page of a sample's clones, filtered by `text` (in name, system, window
-    or junction) and sorted, and the number of clones that match."""
+    or junction) and by V and J genes, sorted; a page past the end is the last."""
     segmented = doc["reads"]["segmented"][0]
     rows = [clone_row(c, segmented) for c in doc["clones"]]
     if text:
@@ -120,10 +142,13 @@ def clone_page(
         rows = [
             r for r in rows if any(needle in str(r[k]).upper() for k in ("name", "system", "window", "junction_aa"))
         ]
+    if vj:
+        rows = [r for r in rows if (r["v"], r["j"]) == vj]
     key = sort if sort in SORTS else "rank"
     rows.sort(key=lambda r: (r[key] is None, r[key]), reverse=descending)
-    start = max(0, (page - 1) * per_page)
-    return rows[start : start + per_page], len(rows)
+    page, pages = clamp_page(page, len(rows), per_page)
+    start = (page - 1) * per_page
+    return ClonePage(rows[start : start + per_page], len(rows), page, pages)
 
 
 def spectratype(doc: dict[str, Any]) -> dict[str, dict[str, int]]:
@@ -192,3 +217,273 @@ def clone_in_fused(fused: dict[str, Any], clone: dict[str, Any]) -> dict[str, An
 def script_json(value: Any) -> str:
     """JSON for a `<script type="application/json">` block."""
     return json.dumps(value).replace("</", "<\\/")
+
+
+# The engine's reasons for an undetected read, in words.
+UNDETECTED_WORDS = {
+    "too-short": "too short",
+    "strand-inconsistent": "V and J k-mers on opposite strands",
+    "too-few-vj": "too few V/J k-mers",
+    "only-v": "only a V side found",
+    "only-j": "only a J side found",
+    "ambiguous": "ambiguous (several loci)",
+    "too-short-for-window": "too short for the window",
+    "n-in-window": "N in the window",
+}
+
+
+def undetected_reasons(doc: dict[str, Any]) -> list[dict[str, Any]]:
+    """The undetected reads of a sample by reason (in words), largest first."""
+    total = doc["reads"]["total"][0] or 1
+    reasons = [
+        {"key": key, "words": UNDETECTED_WORDS.get(key, key.replace("-", " ")), "reads": v[0], "fraction": v[0] / total}
+        for key, v in doc["reads"].get("_undetected", {}).items()
+        if v[0]
+    ]
+    return sorted(reasons, key=lambda r: -r["reads"])
+
+
+def clamp_page(page: int, matching: int, per_page: int) -> tuple[int, int]:
+    """The page number within 1..pages, and the number of pages."""
+    pages = max(1, -(-matching // per_page))
+    return min(max(1, page), pages), pages
+
+
+def followed_by_junction(rows: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    """Index `followed` rows (set, rank, junction) by junction: the sets following each junction."""
+    found: dict[str, list[dict[str, Any]]] = {}
+    for row in rows:
+        if row["junction"]:
+            found.setdefault(row["junction"], []).append({"set": row["sample_set"], "rank": row["rank"]})
+    return found
+
+
+# Germline alignment as paired lines.
+
+BLOCK = 60
+CODONS = dict(
+    zip(
+        (a + b + c for a in "TCAG" for b in "TCAG" for c in "TCAG"),
+        "FFLLSSSSYY**CC*WLLLLPPPPHHQQRRRRIIIMTTTTNNKKSSRRVVVVAAAADDEEGGGG",
+        strict=True,
+    )
+)
+
+
+def translate(codon: str) -> str:
+    return CODONS.get(codon.upper(), "X")
+
+
+def _spans(clone: dict[str, Any], alignment: dict[str, str]) -> list[tuple[str, int, int]]:
+    """(label, first, last) positions (1-based, in the read) of V, N1, D, N2, J."""
+    seg = clone.get("seg", {})
+    boxes = [
+        (label, seg[key]["start"], seg[key]["stop"])
+        for key, label in (("5", "V"), ("4", "D"), ("3", "J"))
+        if key in seg and "start" in seg[key] and "stop" in seg[key]
+    ]
+    if not boxes:
+        boxes = [
+            (label, int(alignment[f"{p}_sequence_start"]), int(alignment[f"{p}_sequence_end"]))
+            for p, label in (("v", "V"), ("d", "D"), ("j", "J"))
+            if alignment.get(f"{p}_sequence_start") and alignment.get(f"{p}_sequence_end")
+        ]
+    spans: list[tuple[str, int, int]] = []
+    inserts = 0
+    for box in boxes:
+        if spans and box[1] > spans[-1][2] + 1:
+            inserts += 1
+            spans.append((f"N{inserts}", spans[-1][2] + 1, box[1] - 1))
+        spans.append(box)
+    return spans
+
+
+def _label_line(labels: list[str]) -> str:
+    """One character per column: a span's name at its start (or the block's), then '-'."""
+    out = []
+    k = 0
+    while k < len(labels):
+        name = labels[k]
+        end = k
+        while end < len(labels) and labels[end] == name:
+            end += 1
+        width = end - k
+        fill = "=" if name == "CDR3" else "-"
+        text = "" if not name else name + fill * (width - len(name)) if width >= len(name) else fill * width
+        out.append(text.ljust(width))
+        k = end
+    return "".join(out)
+
+
+def alignment_blocks(clone: dict[str, Any], alignment: dict[str, str], view: str = "nt") -> list[dict[str, Any]]:
+    """The read over its germline in blocks of 60 columns (nucleotides or amino
+    acids in the CDR3's frame): positions, a mismatch line ('*' under a
+    difference), the segment of each column (V, N1, D, N2, J) and the CDR3."""
+    read, germline = alignment.get("sequence_alignment", ""), alignment.get("germline_alignment", "")
+    if not read or len(read) != len(germline):
+        return []
+    start = int(alignment.get("v_sequence_start") or 1)
+    positions, pos = [], start - 1
+    for base in read:
+        if base not in ".-":
+            pos += 1
+        positions.append(pos)
+    spans = _spans(clone, alignment)
+    cdr3 = clone.get("seg", {}).get("cdr3", {})
+    cdr3_range = (int(cdr3.get("start", 0)), int(cdr3.get("stop", -1)))
+
+    def segment(position: int) -> str:
+        return next((label for label, first, last in spans if first <= position <= last), "")
+
+    columns = list(zip(read, germline, positions, strict=True))
+    if view == "aa":
+        frame = (cdr3_range[0] - start) % 3 if cdr3_range[0] else 0
+        columns = [
+            (translate(read[k : k + 3]), translate(germline[k : k + 3]), positions[k])
+            for k in range(frame, len(read) - 2, 3)
+        ]
+    blocks = []
+    for first in range(0, len(columns), BLOCK):
+        chunk = columns[first : first + BLOCK]
+        labels = [segment(p) for _, _, p in chunk]
+        in_cdr3 = [cdr3_range[0] <= p <= cdr3_range[1] for _, _, p in chunk]
+        cells: list[dict[str, str]] = []
+        for (r, _g, _), label, cdr in zip(chunk, labels, in_cdr3, strict=True):
+            kind = (label[:1] or "out") + (" cdr3" if cdr else "")
+            if cells and cells[-1]["kind"] == kind:
+                cells[-1]["text"] += r
+            else:
+                cells.append({"kind": kind, "text": r})
+
+        def number(position: int) -> int:
+            return (position - start) // 3 + 1 if view == "aa" else position
+
+        blocks.append(
+            {
+                "start": number(chunk[0][2]),
+                "end": number(chunk[-1][2]),
+                "read": cells,
+                "germline": "".join("." if g == r else g for r, g, _ in chunk),
+                "mismatch": "".join(" " if g == r or g in "NX" else "*" for r, g, _ in chunk),
+                "segments": _label_line(labels),
+                "cdr3": _label_line(["CDR3" if c else "" for c in in_cdr3]),
+            }
+        )
+    return blocks
+
+
+# Selections: FASTA, AIRR and CSV of chosen clones, and their comparison.
+
+MAX_SELECTION = 1000
+
+
+class BadSelection(Exception):
+    """A selection that cannot be served (400)."""
+
+
+def parse_ranks(text: str, count: int) -> list[int]:
+    """'1,3,7' -> [1, 3, 7]: ranks within 1..count, at most MAX_SELECTION, no repeat."""
+    if not text:
+        raise BadSelection("no clone selected")
+    try:
+        ranks = [int(part) for part in text.split(",")]
+    except ValueError:
+        raise BadSelection("ranks are numbers separated by commas") from None
+    if len(ranks) > MAX_SELECTION:
+        raise BadSelection(f"at most {MAX_SELECTION} clones at once")
+    if any(not 1 <= rank <= count for rank in ranks):
+        raise BadSelection(f"ranks go from 1 to {count}")
+    return list(dict.fromkeys(ranks))
+
+
+def selected(doc: dict[str, Any], ranks: list[int]) -> list[dict[str, Any]]:
+    by_top = {int(c["top"]): c for c in doc["clones"]}
+    return [by_top[r] for r in ranks if r in by_top]
+
+
+def fasta(clones: list[dict[str, Any]], names: list[str]) -> str:
+    """Representatives, '>sample|rank|designation|reads' (reads per sample for a set)."""
+    lines = []
+    for clone in clones:
+        reads = ",".join(str(r) for r in clone["reads"])
+        header = "|".join(
+            [",".join(names), f"rank {clone['top']}", str(clone.get("name", clone["id"])), f"{reads} reads"]
+        )
+        sequence = str(clone.get("sequence") or clone["id"])
+        lines.append(f">{header}")
+        lines += [sequence[k : k + 60] for k in range(0, len(sequence), 60)]
+    return "\n".join(lines) + "\n"
+
+
+CSV_FIELDS = ["sample", "rank", "designation", "system", "junction", "junction_aa", "reads", "percent"]
+
+
+def csv_rows(clones: list[dict[str, Any]], names: list[str], segmented: list[int]) -> list[dict[str, Any]]:
+    rows = []
+    for clone in clones:
+        for name, reads, total in zip(names, clone["reads"], segmented, strict=False):
+            rows.append(
+                {
+                    "sample": name,
+                    "rank": clone["top"],
+                    "designation": clone.get("name", ""),
+                    "system": clone.get("germline", ""),
+                    "junction": junction_nt(clone),
+                    "junction_aa": clone.get("seg", {}).get("junction", {}).get("aa", ""),
+                    "reads": reads,
+                    "percent": significant(100 * reads / total, 4) if total else "",
+                }
+            )
+    return rows
+
+
+def compare(clones: list[dict[str, Any]]) -> dict[str, Any]:
+    """The sequences aligned on their junction start (else their window), padded,
+    with a line marking the columns where they differ."""
+    anchors = []
+    for clone in clones:
+        seq = str(clone.get("sequence", ""))
+        junction = clone.get("seg", {}).get("junction", {})
+        anchor = int(junction["start"]) - 1 if "start" in junction else max(0, seq.find(clone["id"]))
+        anchors.append((seq, anchor))
+    left = max((a for _, a in anchors), default=0)
+    lines = [" " * (left - a) + s for s, a in anchors]
+    width = max((len(line) for line in lines), default=0)
+    lines = [line.ljust(width) for line in lines]
+    diff = "".join(" " if len({line[k] for line in lines if line[k] != " "}) <= 1 else "*" for k in range(width))
+    return {
+        "rows": [
+            {"rank": c["top"], "name": c.get("name", c["id"]), "line": line}
+            for c, line in zip(clones, lines, strict=True)
+        ],
+        "diff": diff,
+        "differences": diff.count("*"),
+    }
+
+
+def marker_label(clone: dict[str, Any]) -> str:
+    """A short name for a table header: V and J genes (else the designation)."""
+    seg = clone.get("seg", {})
+    genes = [str(seg[k]["name"]).split("*")[0] for k in ("5", "3") if k in seg and "name" in seg[k]]
+    return " ".join(genes) if genes else str(clone.get("name") or clone["id"])[:40]
+
+
+def junction_of(clone: dict[str, Any]) -> str:
+    """The junction (nt) of a designated clone, else ''."""
+    return junction_nt(clone) if clone.get("seg", {}).get("junction") else ""
+
+
+def followed_cells(fused: dict[str, Any]) -> list[list[dict[str, Any]]]:
+    """Per followed clone, per sample: reads and % of the locus, or '< LoD'."""
+    table = []
+    for clone in fused["clones"]:
+        table.append(
+            [
+                {
+                    "reads": m["reads"],
+                    "text": format_percent(m["fraction"]) if m["reads"] else f"< {format_percent(m['lod'])}",
+                }
+                for m in marker_values(fused, clone)
+            ]
+        )
+    return table

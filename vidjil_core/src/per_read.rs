@@ -3,14 +3,15 @@
 
 use crate::designate::{Designation, Designer};
 use crate::detect::{orient, Detector, Outcome, UNEXPECTED};
-use crate::error::InputError;
+use crate::error::{InputError, RunError};
 use crate::germline::Germline;
 use crate::index::KmerIndex;
 use crate::pairs::resolve_pairs;
 use crate::params::RunParams;
 use crate::reader::{BatchReader, Input};
-use crate::runner::{progress, run_batches};
+use crate::runner::{progress, run_batches, StopProbe};
 use std::io::Write;
+use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 /// What the per-read mode counted.
@@ -80,7 +81,8 @@ pub fn per_read(
     inputs: Vec<Input>,
     params: &RunParams,
     out: &mut dyn Write,
-) -> Result<PerReadSummary, InputError> {
+    stop: StopProbe,
+) -> Result<PerReadSummary, RunError> {
     params
         .validate()
         .map_err(|e| InputError::new("options", e.to_string()))?;
@@ -94,15 +96,18 @@ pub fn per_read(
     let mut summary = PerReadSummary::default();
     let mut failed: Option<std::io::Error> = None;
     let mut last = Instant::now();
-    run_batches(
+    let finished = run_batches(
         reader,
         params.worker_threads(),
-        |batch, scratch| {
+        |batch, scratch, cancelled| {
             let (batch, _) = resolve_pairs(batch, &detector, &params.mates, scratch);
             let batch = batch.as_ref();
             let mut text = String::new();
             let mut counts = PerReadSummary::default();
             for i in 0..batch.len() {
+                if cancelled.load(Ordering::Relaxed) {
+                    break; // the run is stopping: this batch is not written
+                }
                 let outcome = detector.detect(batch.seq(i), scratch);
                 let designation = match &outcome {
                     Outcome::Detected(d) => {
@@ -134,11 +139,13 @@ pub fn per_read(
             summary.designated += counts.designated;
             progress(params.quiet, summary.reads, started, &mut last, false);
         },
-    )?;
+        stop,
+    );
+    progress(params.quiet, summary.reads, started, &mut Instant::now(), true);
+    finished?;
     if let Some(e) = failed {
-        return Err(write_error(e));
+        return Err(write_error(e).into());
     }
     out.flush().map_err(write_error)?;
-    progress(params.quiet, summary.reads, started, &mut Instant::now(), true);
     Ok(summary)
 }

@@ -7,25 +7,27 @@ use crate::clone_build::build_clones;
 use crate::clones::{compact, mix64, WindowMap, WindowStat, UNEXPECTED_CODE};
 use crate::designate::Designer;
 use crate::detect::{orient, window_key, Detector, Outcome, Scratch, N_REASONS, UNEXPECTED};
-use crate::error::InputError;
+use crate::error::{InputError, RunError};
 use crate::germline::Germline;
 use crate::index::KmerIndex;
 use crate::pairs::{resolve_pairs, PairTally};
 use crate::params::RunParams;
 use crate::reader::{Batch, BatchReader, Input};
 use crate::results::{slot_names, CloneResult, DesignationRecord, RunResult, Tally};
-use crate::runner::{parallel_map, progress, run_batches};
+use crate::runner::{parallel_map, progress, run_batches, StopProbe};
 use crate::samples::SampleStore;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
-/// Detect every read (or pair) of `inputs` and cluster them into clones.
+/// Detect every read (or pair) of `inputs` and cluster them into clones; `stop` is
+/// asked between batches and between the steps after reading.
 pub fn run(
     germline: &Germline,
     index: &KmerIndex,
     inputs: Vec<Input>,
     params: &RunParams,
-) -> Result<RunResult, InputError> {
+    stop: StopProbe,
+) -> Result<RunResult, RunError> {
     params
         .validate()
         .map_err(|e| InputError::new("options", e.to_string()))?;
@@ -56,7 +58,7 @@ pub fn run(
     let reads_per_file = run_batches(
         reader,
         params.threads,
-        |batch, scratch| {
+        |batch, scratch, _| {
             process_batch(
                 &detector,
                 batch,
@@ -77,7 +79,9 @@ pub fn run(
                 false,
             );
         },
-    )?;
+        stop,
+    );
+    // The last progress line, also when the run stops early or fails.
     progress(
         params.quiet,
         collector.result.total.reads,
@@ -85,6 +89,7 @@ pub fn run(
         &mut Instant::now(),
         true,
     );
+    let reads_per_file = reads_per_file?;
     let mut result = collector.result;
     result.reads_per_file = reads_per_file;
     result.seconds_detection = started.elapsed().as_secs_f64();
@@ -92,6 +97,9 @@ pub fn run(
     let (stats, store) = (collector.stats, collector.store);
     build_clones(&mut result, stats, store, germline, &detector, params);
     result.seconds_clones = clones_started.elapsed().as_secs_f64();
+    if stop() {
+        return Err(RunError::Interrupted);
+    }
     let designation_started = Instant::now();
     let n = result.clones.len().min(params.designate);
     designate_clones(&mut result.clones[..n], germline, params);

@@ -4,16 +4,17 @@
 
 use crate::designate::Designer;
 use crate::detect::{orient, Detector, Outcome, Scratch};
+use crate::error::RunError;
 use crate::germline::Germline;
 use crate::index::KmerIndex;
 use crate::params::{self, Overrides, RunParams};
 use crate::reader::Input;
 use crate::results::{DesignationRecord, GeneFileRecord, ReadRecord, SystemRecord};
 use crate::{per_read as per_read_mode, pipeline, runner};
-use pyo3::exceptions::{PyOverflowError, PyValueError};
+use pyo3::exceptions::{PyKeyboardInterrupt, PyOverflowError, PyValueError};
 use pyo3::prelude::*;
 use pythonize::pythonize;
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Instant;
 
 pyo3::create_exception!(
@@ -72,6 +73,35 @@ impl<'a, 'py> FromPyObject<'a, 'py> for Int {
 
 fn int(v: Option<Int>) -> Option<i64> {
     v.map(|Int(v)| v)
+}
+
+/// Python's pending signals, looked at by the engine's calling thread between
+/// batches: a handler that raises (Ctrl-C's KeyboardInterrupt, the CLI's SIGTERM
+/// handler) stops the run, and its exception is raised once the threads are done.
+#[derive(Default)]
+struct Signals {
+    raised: Mutex<Option<PyErr>>,
+}
+
+impl Signals {
+    fn stop_requested(&self) -> bool {
+        let mut raised = self.raised.lock().unwrap();
+        if raised.is_none() {
+            *raised = Python::attach(|py| py.check_signals()).err();
+        }
+        raised.is_some()
+    }
+
+    fn into_error(self, e: RunError) -> PyErr {
+        match e {
+            RunError::Input(e) => e.into(),
+            RunError::Interrupted => self
+                .raised
+                .into_inner()
+                .unwrap()
+                .unwrap_or_else(|| PyKeyboardInterrupt::new_err("interrupted")),
+        }
+    }
 }
 
 /// A loaded germline preset with its k-mer index.
@@ -300,7 +330,10 @@ fn detect<'py>(
     };
     let (g, i) = (germline.germline.clone(), germline.index.clone());
     let inputs = inputs_of(paths, pairs);
-    let result = py.detach(move || pipeline::run(&g, &i, inputs, &params))?;
+    let signals = Signals::default();
+    let result = py
+        .detach(|| pipeline::run(&g, &i, inputs, &params, &|| signals.stop_requested()))
+        .map_err(|e| signals.into_error(e))?;
     Ok(pythonize(py, &result)?)
 }
 
@@ -346,17 +379,21 @@ fn per_read(
     };
     let (g, i) = (germline.germline.clone(), germline.index.clone());
     let inputs = inputs_of(paths, pairs);
-    let summary = py.detach(move || {
-        if output == "-" {
-            let mut out = std::io::BufWriter::new(std::io::stdout().lock());
-            per_read_mode::per_read(&g, &i, inputs, &params, &mut out)
-        } else {
-            let file = std::fs::File::create(&output)
-                .map_err(|e| crate::error::InputError::new(&output, format!("cannot create: {e}")))?;
-            let mut out = std::io::BufWriter::new(file);
-            per_read_mode::per_read(&g, &i, inputs, &params, &mut out)
-        }
-    })?;
+    let signals = Signals::default();
+    let stop = || signals.stop_requested();
+    let summary = py
+        .detach(|| {
+            if output == "-" {
+                let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+                per_read_mode::per_read(&g, &i, inputs, &params, &mut out, &stop)
+            } else {
+                let file = std::fs::File::create(&output)
+                    .map_err(|e| crate::error::InputError::new(&output, format!("cannot create: {e}")))?;
+                let mut out = std::io::BufWriter::new(file);
+                per_read_mode::per_read(&g, &i, inputs, &params, &mut out, &stop)
+            }
+        })
+        .map_err(|e| signals.into_error(e))?;
     Ok((summary.reads, summary.detected, summary.designated))
 }
 
