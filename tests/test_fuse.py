@@ -107,9 +107,10 @@ def test_vidjil_and_airr_inputs_mix(tmp_path: Path) -> None:
     tsv = tmp_path / "s2.airr.tsv"
     with open(tsv, "w", newline="") as handle:
         writer = csv.writer(handle, delimiter="\t")
-        writer.writerow(["sequence_id", "sequence", "locus", "junction", "junction_aa", "duplicate_count", "v_call"])
-        writer.writerow(["r1", "GGG" + JUNCTION_X, "IGH", JUNCTION_X, "CARDYW", "25", "IGHV3-23*01"])
-        writer.writerow(["r2", "TTTTTTTTTT", "IGK", "TGTCAGCAGTTTGGG", "CQQF", "5", "IGKV1-5*01"])
+        header = ["sequence_id", "sequence", "locus", "junction", "junction_aa", "duplicate_count", "v_call", "j_call"]
+        writer.writerow(header)
+        writer.writerow(["r1", "GGG" + JUNCTION_X, "IGH", JUNCTION_X, "CARDYW", "25", "IGHV3-23*01", "IGHJ4*02"])
+        writer.writerow(["r2", "TTTTTTTTTT", "IGK", "TGTCAGCAGTTTGGG", "CQQF", "5", "IGKV1-5*01", "IGKJ1*01"])
     out = tmp_path / "fused.vidjil"
     result = run("fuse", str(s1), str(tsv), "-o", str(out), "--airr", str(tmp_path / "f.airr.tsv"))
     assert result.returncode == 0, result.stderr

@@ -4,13 +4,17 @@ nothing behind, and a viewer never starts without its token by mistake."""
 
 from __future__ import annotations
 
+import hashlib
+import json
 import signal
 import subprocess
 import time
 from pathlib import Path
+from typing import Any
 
+import airr
 import pytest
-from helpers import VIDJIL, SimulatedSample, run_vidjil
+from helpers import SHARED, VIDJIL, SimulatedSample, run_vidjil, shared_path
 
 
 @pytest.fixture(scope="module")
@@ -91,8 +95,9 @@ def test_a_refused_run_leaves_no_folder(tmp_path: Path) -> None:
     bad = tmp_path / "bad.fq"
     bad.write_text("@r1\nACGT\n+\nIIII\n@r2\nACGT\n+\nII\n")  # a quality line too short
     for args in (["--per-read", "-o", str(tmp_path / "a" / "b")], ["-o", str(tmp_path / "c" / "d")]):
-        run = run_vidjil("detect", str(bad), *args)
-        assert run.returncode == 2 and len(run.stderr.strip().splitlines()) == 1, run.stderr
+        run = run_vidjil("detect", "-q", str(bad), *args)
+        assert run.returncode == 2 and run.stderr.count("\n") == 1, run.stderr
+        assert run.stderr.startswith(f"vidjil: error: {bad}: record 2 is truncated or malformed"), run.stderr
     assert files_under(tmp_path) == ["bad.fq"]
 
 
@@ -106,3 +111,132 @@ def test_an_empty_token_is_refused(demo: Path, tmp_path: Path, token: str) -> No
     run = run_vidjil("view", str(demo / "results"), "--token-file", str(empty))
     assert run.returncode == 2
     assert run.stderr.strip() == f"vidjil: error: {empty}: the token is empty"
+
+
+REFERENCE_FILES = sorted(p.name for p in (SHARED / "formats").glob("*.vidjil"))
+
+
+@pytest.mark.parametrize("name", REFERENCE_FILES or ["(../shared/formats is absent)"])
+def test_the_reference_tools_files_fuse_and_report(name: str, tmp_path: Path) -> None:
+    source = shared_path("formats", name)
+    fused, rows = tmp_path / "fused.vidjil", tmp_path / "fused.airr.tsv"
+    run = run_vidjil("fuse", str(source), "-o", str(fused), "--airr", str(rows), "--diversity", str(tmp_path / "d.tsv"))
+    assert run.returncode == 0, run.stderr
+    assert airr.validate_rearrangement(str(rows), debug=True)
+    for document in (fused, source):  # our fused file, and the reference's own
+        run = run_vidjil("report", str(document), "-o", str(tmp_path / "report.html"))
+        assert run.returncode == 0, run.stderr
+        page = (tmp_path / "report.html").read_text()
+        assert "<table id=mrd-summary" in page or "<p id=mrd-none>" in page
+
+
+def archive_with(path: Path, manifest: dict[str, object], members: dict[str, bytes | int]) -> Path:
+    """A set archive: `manifest` as manifest.json, then members (bytes, or a number
+    of zero bytes, streamed)."""
+    import io
+    import json
+    import tarfile
+
+    class Zeros(io.RawIOBase):
+        def __init__(self, size: int) -> None:
+            self.left = size
+
+        def readinto(self, buffer: Any) -> int:
+            n = min(len(buffer), self.left)
+            buffer[:n] = bytes(n)
+            self.left -= n
+            return n
+
+    with tarfile.open(path, "w:gz", compresslevel=1) as tar:
+        data = json.dumps(manifest).encode()
+        info = tarfile.TarInfo("manifest.json")
+        info.size = len(data)
+        tar.addfile(info, io.BytesIO(data))
+        for name, content in members.items():
+            info = tarfile.TarInfo(name)
+            info.size = content if isinstance(content, int) else len(content)
+            tar.addfile(info, Zeros(content) if isinstance(content, int) else io.BytesIO(content))
+    return path
+
+
+def manifest_of(files: dict[str, bytes]) -> dict[str, object]:
+    entries = [{"path": p, "size": len(c), "sha256": hashlib.sha256(c).hexdigest()} for p, c in files.items()]
+    return {"format": "vidjil-sample-set", "version": 1, "set": "P9", "files": entries}
+
+
+def test_import_refuses_unlisted_unplaced_and_truncated_archives(tmp_path: Path) -> None:
+    good = {".runs/r1/run.json": b"{}", "a/samples/S/S.vidjil": b"{}"}
+    target = tmp_path / "results"
+    cases = {
+        "unlisted": (manifest_of(good), {f"files/{p}": c for p, c in good.items()} | {"files/extra.sh": b"rm -rf"}),
+        "elsewhere": (manifest_of({"a/samples/S/../../x.vidjil": b"{}"}), {"files/a/samples/S/../../x.vidjil": b"{}"}),
+        "not a set file": (manifest_of({"a/samples/S/S.sh": b"x"}), {"files/a/samples/S/S.sh": b"x"}),
+        "missing": (manifest_of(good), {"files/.runs/r1/run.json": b"{}"}),
+    }
+    expected = {
+        "unlisted": "files/extra.sh is not listed by the manifest",
+        "elsewhere": "not a file of a set where the layout puts it",
+        "not a set file": "not a file of a set where the layout puts it",
+        "missing": "a/samples/S/S.vidjil is listed but missing",
+    }
+    for case, (manifest, members) in cases.items():
+        archive = archive_with(tmp_path / f"{case}.tar.gz", manifest, dict(members))
+        run = run_vidjil("import-set", str(archive), "--results", str(target))
+        assert run.returncode == 2 and expected[case] in run.stderr, (case, run.stderr)
+        assert len(run.stderr.strip().splitlines()) == 1 and not target.exists(), case
+    whole = archive_with(tmp_path / "whole.tar.gz", manifest_of(good), {f"files/{p}": c for p, c in good.items()})
+    truncated = tmp_path / "truncated.tar.gz"
+    truncated.write_bytes(whole.read_bytes()[: whole.stat().st_size // 2])
+    run = run_vidjil("import-set", str(truncated), "--results", str(target))
+    assert run.returncode == 2 and len(run.stderr.strip().splitlines()) == 1 and not target.exists(), run.stderr
+
+
+def test_import_streams_a_huge_member_in_bounded_memory(tmp_path: Path) -> None:
+    size = 300 << 20  # 300 MB of zeros: a 0.3 MB archive
+    manifest = manifest_of({"a/samples/S/S.vidjil": b"{}"})
+    manifest["files"][0]["size"] = size  # type: ignore[index]
+    archive = archive_with(tmp_path / "huge.tar.gz", manifest, {"files/a/samples/S/S.vidjil": size})
+    run = subprocess.run(
+        ["/usr/bin/time", "-f", "%M", *VIDJIL, "import-set", str(archive), "--results", str(tmp_path / "results")],
+        capture_output=True,
+        text=True,
+    )
+    *message, peak_kb = run.stderr.strip().splitlines()
+    assert run.returncode == 2 and "does not match its checksum" in message[0]
+    assert int(peak_kb) < 150 * 1024, f"{int(peak_kb) >> 10} MB for a {size >> 20} MB member"
+
+
+def test_airr_inputs_need_their_columns_and_may_have_no_rows(small_sample: SimulatedSample, tmp_path: Path) -> None:
+    partial = tmp_path / "partial.airr.tsv"
+    partial.write_text("sequence_id\tv_call\tjunction\nr1\tIGHV3-23*01\tTGTGCGAGA\n")
+    run = run_vidjil("fuse", str(partial), "-o", str(tmp_path / "f.vidjil"))
+    assert run.returncode == 2 and not (tmp_path / "f.vidjil").exists()
+    missing = "no column j_call, duplicate_count or consensus_count"
+    assert run.stderr == f"vidjil: error: {partial}: not an AIRR Rearrangement TSV: {missing}\n"
+    # A sample without any clone: `detect` writes the header only; it fuses as an empty sample.
+    reads = tmp_path / "noise.fa"
+    reads.write_text(">n1\n" + "ACGT" * 40 + "\n")
+    assert run_vidjil("detect", "-q", str(reads), "-o", str(tmp_path / "empty"), "-b", "E").returncode == 0
+    header_only = tmp_path / "empty" / "E.airr.tsv"
+    assert len(header_only.read_text().splitlines()) == 1
+    run = run_vidjil("fuse", str(header_only), "-o", str(tmp_path / "f.vidjil"))
+    assert run.returncode == 0, run.stderr
+    fused = json.loads((tmp_path / "f.vidjil").read_text())
+    assert fused["reads"]["segmented"] == [0] and fused["clones"] == []
+
+
+def test_output_into_a_closed_pipe_is_no_traceback(demo: Path) -> None:
+    db = demo / "results" / "index.sqlite"
+    vidjil = " ".join(VIDJIL)
+    for command in (
+        f"index show P1 --db {db}",
+        f"index list --db {db}",
+        f"germline show {demo}/resources/germline/human/homo-sapiens.g",
+    ):
+        run = subprocess.run(
+            ["bash", "-c", f"set -o pipefail; {vidjil} {command} | true"],
+            capture_output=True,
+            text=True,
+        )
+        assert "Traceback" not in run.stderr and "Exception" not in run.stderr, run.stderr
+        assert run.returncode in (0, 141), run.returncode

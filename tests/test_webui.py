@@ -419,6 +419,7 @@ def test_pages_in_chromium(
     assert page.evaluate(f"document.getElementById('clone-{last}').getBoundingClientRect().top") < 900
     # A heatmap cell clicked: the followed clones of that V and J only, said and clearable.
     v, j = (fused["clones"][0]["seg"][k]["name"].split("*")[0] for k in ("5", "3"))
+    assert not page.locator("#vj-filter").is_visible()
     page.evaluate(
         f"document.dispatchEvent(new CustomEvent('vidjil:vj', {{detail: {{locus: 'IGH', v: '{v}', j: '{j}'}}}}))"
     )
@@ -427,6 +428,7 @@ def test_pages_in_chromium(
     assert 1 <= shown < len(fused["clones"])
     page.click("#vj-filter a")
     assert page.locator("#followed tbody tr:visible").count() == len(fused["clones"])
+    assert not page.locator("#vj-filter").is_visible()
     pages.check(page, "set", 1280)
     # The report opens in the browser, its scripts run, sandboxed away from the viewer's cookie.
     with page.expect_navigation():
@@ -466,6 +468,14 @@ def test_pages_in_chromium(
     page.wait_for_selector("#germline-alignment")
     assert "/clone/" in page.url and page.locator("pre.sequence span.V").count() >= 1
     pages.check(page, "clone", 1280)
+    # A heatmap cell clicked on a sample page: the server filters its paged table.
+    page.goto(f"{server}/sample/{first}", wait_until="load")
+    with page.expect_navigation():
+        page.evaluate(
+            f"document.dispatchEvent(new CustomEvent('vidjil:vj', {{detail: {{locus: 'IGH', v: '{v}', j: '{j}'}}}}))"
+        )
+    assert f"{v} x {j}" in page.inner_text("#vj-filter") and page.url.endswith("#clones")
+    assert page.locator("#clones-table tbody tr").count() >= 1
     page.close()
 
     # Search: a lower-case substring of the leukemic junction finds its three samples.

@@ -87,6 +87,15 @@ def airr_rows(result: RunResult, sample_name: str, germline_id: str) -> list[dic
     return rows
 
 
+def segment_name(seg: dict[str, Any], key: str) -> str:
+    """The gene of a `.vidjil` seg box: {"name": ...}, or the bare name older
+    files of the reference tool write."""
+    box = seg.get(key)
+    if isinstance(box, dict):
+        return str(box.get("name", ""))
+    return str(box) if isinstance(box, str) else ""
+
+
 def fused_rows(doc: dict[str, Any]) -> list[dict[str, str]]:
     """Rows of a fused `.vidjil` document: one per followed clone and sample where it
     has reads, `repertoire_id` the sample, `clone_id` shared across samples."""
@@ -106,9 +115,9 @@ def fused_rows(doc: dict[str, Any]) -> list[dict[str, str]]:
                 "sequence_id": f"{clone['top']}-{name}",
                 "sequence": clone.get("sequence", ""),
                 "rev_comp": "F",
-                "v_call": row["v_call"] or seg.get("5", {}).get("name", ""),
-                "d_call": row["d_call"] or seg.get("4", {}).get("name", ""),
-                "j_call": row["j_call"] or seg.get("3", {}).get("name", ""),
+                "v_call": row["v_call"] or segment_name(seg, "5"),
+                "d_call": row["d_call"] or segment_name(seg, "4"),
+                "j_call": row["j_call"] or segment_name(seg, "3"),
                 "junction": row["junction"] or junction_nt(clone),
                 "junction_aa": row["junction_aa"] or junction.get("aa", ""),
                 "productive": row["productive"] or ("" if not junction else ("T" if junction["productive"] else "F")),
@@ -128,9 +137,19 @@ def write_airr(handle: IO[str], rows: list[dict[str, str]], extra_fields: Sequen
     writer.writerows(rows)
 
 
+# What fusing needs of an AIRR input, and one of the counts.
+READ_COLUMNS = ["sequence_id", "v_call", "j_call", "junction"]
+COUNT_COLUMNS = ["duplicate_count", "consensus_count"]
+
+
 def read_airr(path: Path) -> list[dict[str, str]]:
-    """The rows of an AIRR Rearrangement TSV (plain or gzip)."""
-    rows = list(csv.DictReader(read_text(path).splitlines(), delimiter="\t"))
-    if not rows or "sequence_id" not in rows[0]:
-        raise UserError(f"{path}: not an AIRR Rearrangement TSV (no rows or no 'sequence_id' column)")
-    return rows
+    """The rows of an AIRR Rearrangement TSV (plain or gzip) with the columns fusing
+    needs; a header without rows is a sample without clones."""
+    reader = csv.DictReader(read_text(path).splitlines(), delimiter="\t")
+    columns = reader.fieldnames or []
+    missing = [c for c in READ_COLUMNS if c not in columns]
+    if not any(c in columns for c in COUNT_COLUMNS):
+        missing.append(" or ".join(COUNT_COLUMNS))
+    if missing:
+        raise UserError(f"{path}: not an AIRR Rearrangement TSV: no column {', '.join(missing)}")
+    return list(reader)

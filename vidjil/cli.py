@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import signal
 import sys
 from dataclasses import dataclass
@@ -623,6 +624,7 @@ def main(argv: list[str] | None = None) -> int:
             parser.print_help(sys.stderr)
             return 2
         status: int = args.func(args)
+        sys.stdout.flush()  # a closed pipe shows here, not at exit
         return status
     except UserError as exc:
         print(f"vidjil: error: {exc}", file=sys.stderr)
@@ -633,6 +635,9 @@ def main(argv: list[str] | None = None) -> int:
     except Terminated:
         print("vidjil: terminated", file=sys.stderr)
         return 128 + signal.SIGTERM
+    except BrokenPipeError:  # `vidjil index show ... | head`: the reader is gone, as for SIGPIPE
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 128 + signal.SIGPIPE
 
 
 if __name__ == "__main__":

@@ -109,9 +109,9 @@ def _airr_sample(path: Path) -> tuple[Sample, list[Clone]]:
     by_clone: dict[str, Clone] = {}
     for n, row in enumerate(rows, start=2):
         try:
-            count = int(row.get("duplicate_count") or 1)
+            count = int(row.get("duplicate_count") or row.get("consensus_count") or 1)
         except ValueError:
-            raise UserError(f"{path}, row {n}: duplicate_count '{row['duplicate_count']}' is not a number") from None
+            raise UserError(f"{path}, row {n}: the read count of {row['sequence_id']!r} is not a number") from None
         locus = row.get("locus") or ""
         junction = (row.get("junction") or "").upper()
         window = row.get("vidjil_window") or None
@@ -393,7 +393,8 @@ def _document(
             ]
         clone["_mrd"] = mrd
         fused_codes = (W_DESIGNATIONS_DIFFER, W_PRODUCTIVITY_DIFFERS)
-        warn = [w for w in record.get("warn", []) if w.get("code") not in fused_codes]
+        # The reference tool's files may hold other entries than warnings (0) there.
+        warn = [w for w in record.get("warn", []) if isinstance(w, dict) and w.get("code") not in fused_codes]
         warn += _warnings(names[root], productive[root])
         if warn:
             clone["warn"] = warn

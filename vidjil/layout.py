@@ -72,6 +72,18 @@ def parse_set_file(relative: str) -> tuple[str, str] | None:
     return _parse(relative, SETS, SET_FILES)
 
 
+def is_set_file(relative: str) -> bool:
+    """Whether `relative` is a file a sample set holds where the layout puts it: a
+    run description, a sample's result or a set's fused result."""
+    parts = PurePosixPath(relative).parts
+    if len(parts) == 3 and parts[0] == RUNS and parts[2] == "run.json":
+        return is_valid_name(parts[1])
+    if len(parts) != 4 or parts[1] not in (SAMPLES, SETS) or not all(is_valid_name(p) for p in parts[:3]):
+        return False
+    files = SAMPLE_FILES if parts[1] == SAMPLES else SET_FILES
+    return parts[3] in {parts[2] + suffix for suffix in files.values()}
+
+
 def run_description(run: str) -> str:
     return str(PurePosixPath(RUNS, run, "run.json"))
 

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from . import __version__
+from .airr_format import segment_name
 from .errors import UserError
 from .mrd import (
     LOD_READS,
@@ -225,8 +226,8 @@ def _marker_cells(marker: MarkerMRD, spike: bool) -> list[str]:
 def _mrd_table(summary: list[SampleMRD], markers: list[dict[str, Any]]) -> str:
     if not markers:
         return (
-            f"<p id=mrd-none>No followed clone has {100 * MARKER_FRACTION:g}% or more of its locus's"
-            " detected reads in the first sample: no marker clone.</p>"
+            f"<p id=mrd-none>No followed clone has {100 * MARKER_FRACTION:g}% or more of the"
+            " detected reads of the first sample: no marker clone.</p>"
         )
     spike = any(m["spike_copies"] is not None for s in summary for m in s["markers"])
     top_row = "<th rowspan=2 class=l>sample</th><th rowspan=2>date</th><th rowspan=2>days since first sample</th>"
@@ -253,8 +254,8 @@ def _mrd_table(summary: list[SampleMRD], markers: list[dict[str, Any]]) -> str:
 def _mrd_section(summary: list[SampleMRD], markers: list[dict[str, Any]], set_type: str) -> str:
     run = " This set is a sequencing run: its samples may come from different patients." if set_type == "run" else ""
     rule = (
-        f"Marker clones (★): followed clones with {100 * MARKER_FRACTION:g}% or more of their locus's detected"
-        f" reads in the first sample. Values are % of the locus's detected reads. Positive: {LOQ_READS} reads or"
+        f"Marker clones (★): followed clones with {100 * MARKER_FRACTION:g}% or more of the detected reads of"
+        f" the first sample. Values are % of the clone's locus's detected reads. Positive: {LOQ_READS} reads or"
         f" more; positive below quantification: 1 to {LOQ_READS - 1} reads; negative: no read, below the"
         f" detection limit of {LOD_READS} / locus reads (shown as &lt; limit)."
     )
@@ -266,7 +267,7 @@ def _mrd_section(summary: list[SampleMRD], markers: list[dict[str, Any]], set_ty
 
 def _genes(clone: dict[str, Any]) -> tuple[str, str]:
     seg = clone.get("seg", {})
-    v, j = (str(seg.get(k, {}).get("name", "")).split("*")[0] for k in ("5", "3"))
+    v, j = (segment_name(seg, k).split("*")[0] for k in ("5", "3"))
     return v, j
 
 
