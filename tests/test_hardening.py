@@ -240,3 +240,20 @@ def test_output_into_a_closed_pipe_is_no_traceback(demo: Path) -> None:
         )
         assert "Traceback" not in run.stderr and "Exception" not in run.stderr, run.stderr
         assert run.returncode in (0, 141), run.returncode
+
+
+@pytest.mark.parametrize(
+    "document",
+    [
+        '{"clones": [{"id": "x"}], "reads": {}}',
+        '{"clones": [{"id": "x"}], "reads": {"total": [1], "segmented": [1]}}',
+        '{"clones": [7], "reads": {"total": [1], "segmented": [1]}}',
+        '{"clones": [], "reads": {"total": ["many"], "segmented": [1]}}',
+    ],
+)
+def test_a_vidjil_file_without_its_fields_is_one_line(document: str, tmp_path: Path) -> None:
+    path = tmp_path / "bad.vidjil"
+    path.write_text(document)
+    run = run_vidjil("fuse", str(path), "-o", str(tmp_path / "f.vidjil"))
+    assert run.returncode == 2 and run.stderr.startswith(f"vidjil: error: {path}: not a .vidjil sample"), run.stderr
+    assert run.stderr.count("\n") == 1 and not (tmp_path / "f.vidjil").exists()

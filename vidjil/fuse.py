@@ -147,7 +147,12 @@ def read_sample(path: Path) -> tuple[Sample, list[Clone]]:
     name = path.name.lower()
     if name.endswith((".tsv", ".tsv.gz")):
         return _airr_sample(path)
-    return _vidjil_sample(path)
+    try:
+        return _vidjil_sample(path)
+    except (KeyError, IndexError, TypeError, ValueError, AttributeError) as exc:
+        # Valid JSON without what a sample needs (reads.total, a clone's id or reads...).
+        what = f"no {exc}" if isinstance(exc, KeyError) else str(exc)
+        raise UserError(f"{path}: not a .vidjil sample fuse can read ({what})") from None
 
 
 def diversity_of(sizes: list[int]) -> dict[str, float]:

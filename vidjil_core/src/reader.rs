@@ -88,6 +88,8 @@ pub struct SeqReader {
     pending_header: Option<Vec<u8>>,
     line_number: u64,
     pub records: u64,
+    /// Bases read so far (a file of headers only has records and no base).
+    pub bases: u64,
     /// Keep FASTQ qualities in the batch (paired-end merging needs them).
     pub keep_quals: bool,
 }
@@ -125,6 +127,7 @@ impl SeqReader {
             pending_header: None,
             line_number: 0,
             records: 0,
+            bases: 0,
             keep_quals: false,
         })
     }
@@ -133,15 +136,23 @@ impl SeqReader {
         &self.display
     }
 
-    fn err(&self, message: impl Into<String>) -> InputError {
+    /// A malformed record. In a gzip file, garbage is more often corrupt compressed
+    /// data than a bad record: the rest of the stream is decompressed (this error
+    /// path only) so that a failing gzip check is reported as what it is.
+    fn err(&mut self, message: impl Into<String>) -> InputError {
+        if self.gzip {
+            if let Err(e) = std::io::copy(&mut self.input, &mut std::io::sink()) {
+                return InputError::new(&self.display, format!("corrupt gzip data ({e})"));
+            }
+        }
         InputError::new(&self.display, message)
     }
 
     fn io_err(&self, e: io::Error) -> InputError {
         if self.gzip {
-            self.err(format!("truncated or corrupt gzip data ({e})"))
+            InputError::new(&self.display, format!("truncated or corrupt gzip data ({e})"))
         } else {
-            self.err(format!("cannot read: {e}"))
+            InputError::new(&self.display, format!("cannot read: {e}"))
         }
     }
 
@@ -173,6 +184,7 @@ impl SeqReader {
             return Ok(false);
         }
         self.records += 1;
+        self.bases += (batch.seqs.len() - start) as u64;
         if let Some(i) = first_invalid(&batch.seqs[start..]) {
             let c = batch.seqs[start + i];
             let name_start = batch.name_ends.last().copied().unwrap_or(0) as usize;
@@ -467,6 +479,13 @@ fn read_single(reader: &mut SeqReader, batch: &mut Batch) -> Result<bool, InputE
     if reader.records == 0 {
         return Err(InputError::new(reader.display(), "no reads (empty file)"));
     }
+    if reader.bases == 0 {
+        let records = reader.records;
+        return Err(InputError::new(
+            reader.display(),
+            format!("{records} records and no sequence: not reads"),
+        ));
+    }
     Ok(false)
 }
 
@@ -589,6 +608,17 @@ mod tests {
         assert!(read_all(vec![truncated]).unwrap_err().message.contains("gzip"));
         let fq = write_tmp("short.fq", b"@q\nACGT\n+\nII\n");
         assert!(read_all(vec![fq]).unwrap_err().message.contains("quality"));
+        let headers = write_tmp("headers.fa", b">r1\n>r2\n>r3\n");
+        let e = read_all(vec![headers]).unwrap_err();
+        assert_eq!(e.message, "3 records and no sequence: not reads");
+        let mut gz = gzip(&b"@q\nACGTACGTAC\n+\nIIIIIIIIII\n".repeat(5000));
+        let middle = gz.len() / 2;
+        gz[middle..middle + 16].iter_mut().for_each(|b| *b ^= 0x5a);
+        let corrupt = write_tmp("corrupt.fq.gz", &gz);
+        let e = read_all(vec![corrupt]).unwrap_err();
+        assert!(e.message.contains("gzip data"), "{e}");
+        let one_empty = write_tmp("one_empty.fa", b">r1\n>r2\nACGT\n");
+        assert_eq!(read_all(vec![one_empty]).unwrap().len(), 2);
     }
 
     fn pairs(r1: &str, r2: &str) -> Result<Vec<(String, String, String)>, InputError> {
