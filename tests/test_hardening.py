@@ -257,3 +257,21 @@ def test_a_vidjil_file_without_its_fields_is_one_line(document: str, tmp_path: P
     run = run_vidjil("fuse", str(path), "-o", str(tmp_path / "f.vidjil"))
     assert run.returncode == 2 and run.stderr.startswith(f"vidjil: error: {path}: not a .vidjil sample"), run.stderr
     assert run.stderr.count("\n") == 1 and not (tmp_path / "f.vidjil").exists()
+
+
+def test_a_damaged_index_and_an_impossible_backup_are_one_line(demo: Path, tmp_path: Path) -> None:
+    db = tmp_path / "index.sqlite"
+    data = bytearray((demo / "results" / "index.sqlite").read_bytes())
+    data[len(data) // 3 : len(data) // 3 + 4096] = bytes(4096)  # pages zeroed
+    db.write_bytes(bytes(data))
+    garbage = tmp_path / "garbage.sqlite"
+    garbage.write_bytes(b"not a database at all" * 100)
+    for index in (db, garbage):
+        for command in (["list"], ["show", "P1"], ["search", "--v", "IGHV1-69"], ["backup", str(tmp_path / "b")]):
+            run = run_vidjil("index", *command, "--db", str(index))
+            assert run.returncode in (0, 2) and "Traceback" not in run.stderr, (command, run.stderr)
+            assert run.returncode == 0 or run.stderr.count("\n") == 1, (command, run.stderr)
+    good = demo / "results" / "index.sqlite"
+    for dest, message in ((tmp_path / "missing" / "b.sqlite", "no such folder"), (Path("/proc/b.sqlite"), "cannot")):
+        run = run_vidjil("index", "backup", str(dest), "--db", str(good))
+        assert run.returncode == 2 and message in run.stderr and run.stderr.count("\n") == 1, run.stderr

@@ -232,6 +232,29 @@ def test_clone_page_aligns_the_read_over_its_germline(client: Any, site: Path) -
     assert "amino acids</strong>" in aa
 
 
+def test_alignment_blocks_mark_mismatches_and_spans() -> None:
+    from webui.data import alignment_blocks
+
+    read = "ACGT" * 20  # 80 nt: V 1-40, N 41-45, J 46-80, CDR3 38-60
+    germline = read[:9] + "T" + read[10:40] + "NNNNN" + read[45:]
+    clone = {
+        "seg": {
+            "5": {"name": "V1*01", "start": 1, "stop": 40},
+            "3": {"name": "J1*01", "start": 46, "stop": 80},
+            "cdr3": {"start": 38, "stop": 60},
+        }
+    }
+    alignment = {"sequence_alignment": read, "germline_alignment": germline, "v_sequence_start": "1"}
+    first, second = alignment_blocks(clone, alignment)
+    assert (first["start"], first["end"], second["start"], second["end"]) == (1, 60, 61, 80)
+    assert first["mismatch"].index("*") == 9 and first["mismatch"].count("*") == 1  # N is not a mismatch
+    assert first["germline"][9] == "T" and first["germline"][:9] == "." * 9 and first["germline"][40:45] == "NNNNN"
+    assert first["segments"].startswith("V---") and first["segments"][40:42] == "N1" and first["segments"][45] == "J"
+    assert first["cdr3"][37:41] == "CDR3" and first["cdr3"][59] == "=" and second["cdr3"].strip() == ""
+    aa = alignment_blocks(clone, alignment, "aa")
+    assert len(aa) == 1 and aa[0]["end"] <= 27
+
+
 def test_selections_export_to_valid_fasta_airr_and_csv(client: Any, site: Path, tmp_path: Path) -> None:
     import csv
 
@@ -417,6 +440,9 @@ def test_pages_in_chromium(
     page.evaluate(f"document.dispatchEvent(new CustomEvent('vidjil:clone', {{detail: {{top: {last}}}}}))")
     assert page.locator(f"#clone-{last}.highlight").is_visible()
     assert page.evaluate(f"document.getElementById('clone-{last}').getBoundingClientRect().top") < 900
+    # And back: a row clicked highlights its curve.
+    page.click("#clone-1 td:nth-child(4)")
+    assert page.get_attribute("#curves", "data-highlighted") == "1" and page.locator("#clone-1.highlight").count() == 1
     # A heatmap cell clicked: the followed clones of that V and J only, said and clearable.
     v, j = (fused["clones"][0]["seg"][k]["name"].split("*")[0] for k in ("5", "3"))
     assert not page.locator("#vj-filter").is_visible()

@@ -4,10 +4,13 @@ arguments and the function that runs it (`set_defaults(func=...)`)."""
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import signal
+import sqlite3
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
@@ -387,6 +390,15 @@ def add_index(commands: Commands) -> None:
     bk.set_defaults(func=run_index_backup)
 
 
+@contextlib.contextmanager
+def _reading_index(db: Path) -> Iterator[None]:
+    """A damaged index is one line naming it, not a traceback."""
+    try:
+        yield
+    except sqlite3.DatabaseError as exc:
+        raise UserError(f"{db}: the index cannot be read ({exc}): run `vidjil index rebuild`") from None
+
+
 def _print_table(rows: list[dict[str, object]]) -> None:
     if not rows:
         print("(none)")
@@ -426,7 +438,8 @@ def run_index_rebuild(args: argparse.Namespace) -> int:
 def run_index_search(args: argparse.Namespace) -> int:
     from .index import search
 
-    hits = search(args.db, args.junction_aa, args.junction, args.v)
+    with _reading_index(args.db):
+        hits = search(args.db, args.junction_aa, args.junction, args.v)
     if args.json:
         print(json.dumps(hits, indent=1))
     else:
@@ -437,7 +450,8 @@ def run_index_search(args: argparse.Namespace) -> int:
 def run_index_list(args: argparse.Namespace) -> int:
     from .index import listing
 
-    tables = listing(args.db)
+    with _reading_index(args.db):
+        tables = listing(args.db)
     if args.json:
         print(json.dumps(tables, indent=1))
         return 0
@@ -450,7 +464,8 @@ def run_index_list(args: argparse.Namespace) -> int:
 def run_index_show(args: argparse.Namespace) -> int:
     from .index import show_set
 
-    print(json.dumps(show_set(args.db, args.set), indent=1))
+    with _reading_index(args.db):
+        print(json.dumps(show_set(args.db, args.set), indent=1))
     return 0
 
 

@@ -498,8 +498,10 @@ def backup(db: Path, dest: Path) -> dict[str, Any]:
         raise UserError(f"{db}: no such index")
     if dest.is_dir():
         dest = dest / db.name
+    if not dest.parent.is_dir():
+        raise UserError(f"{dest.parent}: no such folder for the backup")
     tmp = dest.with_name(f".{dest.name}.tmp")
-    source = sqlite3.connect(db)
+    source = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
     try:
         target = sqlite3.connect(tmp)
         with target:
@@ -507,6 +509,9 @@ def backup(db: Path, dest: Path) -> dict[str, Any]:
         check = target.execute("PRAGMA integrity_check").fetchone()[0]
         target.execute("PRAGMA journal_mode = DELETE")
         target.close()
+    except sqlite3.Error as exc:
+        tmp.unlink(missing_ok=True)
+        raise UserError(f"{dest}: cannot write the backup of {db} ({exc})") from None
     finally:
         source.close()
     if check != "ok":

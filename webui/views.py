@@ -214,7 +214,7 @@ def sample_set(name: str) -> str:
         marker_tops={m["top"] for m in markers},
         mrd=mrd,
         spiked=any(cell["spike"] for entry in mrd for cell in entry["cells"]),
-        marker_percent=format_percent(MARKER_FRACTION),
+        marker_percent=f"{100 * MARKER_FRACTION:g}%",
         lod_reads=LOD_READS,
         loq_reads=LOQ_READS,
         **_selection("fused", chosen["id"], "tops") if chosen else {},

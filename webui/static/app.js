@@ -19,7 +19,7 @@ function highlightClone(top) {
   document.querySelectorAll("table.clones tbody tr").forEach((row) => {
     row.classList.toggle("highlight", row.dataset.rank === String(top));
   });
-  const row = document.getElementById(`clone-${top}`);
+  const row = top === null ? null : document.getElementById(`clone-${top}`);
   if (row) {
     row.hidden = false;
     row.scrollIntoView({block: "center"});
@@ -87,6 +87,20 @@ function setupSelection() {
   update();
 }
 
+// A followed clone's row clicked (not its checkbox or a link): its curve highlighted.
+function setupRowHighlight() {
+  const curves = document.getElementById("curves");
+  const table = document.querySelector("table.clones[data-vj=client]");
+  if (!curves || !table || typeof VidjilPlots === "undefined") return;
+  table.addEventListener("click", (event) => {
+    const row = event.target.closest("tbody tr");
+    if (!row || event.target.closest("a, input, label")) return;
+    const top = Number(row.dataset.rank);
+    const chosen = VidjilPlots.highlight(curves, curves.dataset.highlighted === String(top) ? null : top);
+    highlightClone(chosen);
+  });
+}
+
 document.addEventListener("vidjil:clone", (event) => highlightClone(event.detail.top));
 document.addEventListener("vidjil:vj", (event) => filterVJ(event.detail.v, event.detail.j));
 
@@ -95,4 +109,5 @@ document.addEventListener("DOMContentLoaded", () => {
   const clear = document.querySelector("#vj-filter .clear-vj");
   if (clear) clear.addEventListener("click", () => showVJFilter(null, null));
   drawPlots();
+  setupRowHighlight();
 });
