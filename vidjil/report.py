@@ -38,7 +38,7 @@ from .mrd import (
     status_text,
 )
 from .plots import clone_curves, vj_usage
-from .vidjil_format import clone_locus, read_vidjil
+from .vidjil_format import clone_locus, read_vidjil, undetected_in_words
 
 # Text colours keep a contrast of at least 4.5:1 on white (#555: 7.5:1).
 STYLE = """
@@ -60,18 +60,6 @@ tr.highlight td,tr.highlight th{background:#fff3b0}
 .plot{width:100%;min-height:26em}
 button{font:inherit}
 """
-
-# The engine's reasons for an undetected read, in words.
-UNDETECTED_WORDS = {
-    "too-short": "too short",
-    "strand-inconsistent": "V and J k-mers on opposite strands",
-    "too-few-vj": "too few V/J k-mers",
-    "only-v": "only a V side found",
-    "only-j": "only a J side found",
-    "ambiguous": "ambiguous (several loci)",
-    "too-short-for-window": "too short for the window",
-    "n-in-window": "N in the window",
-}
 
 # Page behaviour: plots.js dispatches `vidjil:clone` and `vidjil:vj` on document.
 GLUE = """
@@ -348,7 +336,7 @@ def _qc(doc: dict[str, Any], names: list[str]) -> str:
         row += [f"{int(undetected[i].get(r, 0)):,}" for r in reasons]
         rows.append(row)
     header = ["sample", "reads", "detected", *systems]
-    header += [f"undetected: {UNDETECTED_WORDS.get(r, r.replace('-', ' '))}" for r in reasons]
+    header += [f"undetected: {undetected_in_words(r)}" for r in reasons]
     warnings = []
     for name, warns in zip(names, _per_sample(doc.get("_warn_samples"), n), strict=True):
         for w in warns or []:

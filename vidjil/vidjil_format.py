@@ -44,6 +44,23 @@ def coverage(clone: Clone) -> float | None:
     return float(min(1.0, len(rep["sequence"]) / clone["average_length"]))
 
 
+# The engine's reasons for an undetected read (`reads._undetected` keys), in words.
+UNDETECTED_WORDS = {
+    "too-short": "too short",
+    "strand-inconsistent": "V and J k-mers on opposite strands",
+    "too-few-vj": "too few V/J k-mers",
+    "only-v": "only a V side found",
+    "only-j": "only a J side found",
+    "ambiguous": "ambiguous (several loci)",
+    "too-short-for-window": "too short for the window",
+    "n-in-window": "N in the window",
+}
+
+
+def undetected_in_words(reason: str) -> str:
+    return UNDETECTED_WORDS.get(reason, reason.replace("-", " "))
+
+
 def warning(code: str, msg: str, level: str = "warn") -> dict[str, str]:
     """A warning entry of a `.vidjil` clone or sample."""
     return {"code": code, "level": level, "msg": msg}

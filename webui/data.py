@@ -14,7 +14,7 @@ from typing import Any
 
 from vidjil import layout
 from vidjil.mrd import format_percent, marker_values, significant
-from vidjil.vidjil_format import junction_nt, read_vidjil
+from vidjil.vidjil_format import junction_nt, read_vidjil, undetected_in_words
 
 
 class NotFound(Exception):
@@ -219,24 +219,11 @@ def script_json(value: Any) -> str:
     return json.dumps(value).replace("</", "<\\/")
 
 
-# The engine's reasons for an undetected read, in words.
-UNDETECTED_WORDS = {
-    "too-short": "too short",
-    "strand-inconsistent": "V and J k-mers on opposite strands",
-    "too-few-vj": "too few V/J k-mers",
-    "only-v": "only a V side found",
-    "only-j": "only a J side found",
-    "ambiguous": "ambiguous (several loci)",
-    "too-short-for-window": "too short for the window",
-    "n-in-window": "N in the window",
-}
-
-
 def undetected_reasons(doc: dict[str, Any]) -> list[dict[str, Any]]:
     """The undetected reads of a sample by reason (in words), largest first."""
     total = doc["reads"]["total"][0] or 1
     reasons = [
-        {"key": key, "words": UNDETECTED_WORDS.get(key, key.replace("-", " ")), "reads": v[0], "fraction": v[0] / total}
+        {"key": key, "words": undetected_in_words(key), "reads": v[0], "fraction": v[0] / total}
         for key, v in doc["reads"].get("_undetected", {}).items()
         if v[0]
     ]
