@@ -148,6 +148,9 @@ for n, row in _sample_rows:
         raise WorkflowError(f"{SAMPLES_PATH}, row {n} (sample '{name}'), field 'spike': give both spike and spike_copies")
     SAMPLES[name] = {**row, "reads": reads, "reads2": reads2, "row": n}
 
+if not SAMPLES:
+    raise WorkflowError(f"{SAMPLES_PATH}: no sample (a header without rows)")
+
 SETS = {}
 for n, row in _set_rows:
     if row["set"] in SETS:

@@ -275,3 +275,67 @@ def test_a_damaged_index_and_an_impossible_backup_are_one_line(demo: Path, tmp_p
     for dest, message in ((tmp_path / "missing" / "b.sqlite", "no such folder"), (Path("/proc/b.sqlite"), "cannot")):
         run = run_vidjil("index", "backup", str(dest), "--db", str(good))
         assert run.returncode == 2 and message in run.stderr and run.stderr.count("\n") == 1, run.stderr
+
+
+def test_the_viewer_never_logs_its_token(demo: Path) -> None:
+    import socket
+    import urllib.error
+    import urllib.request
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    secret = "s3cr3t-t0ken-value"
+    server = subprocess.Popen(
+        [*VIDJIL, "view", str(demo / "results"), "--port", str(port), "--token", secret],
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        for _ in range(100):
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/?token={secret}&x=1", timeout=5).close()
+                break
+            except urllib.error.HTTPError:
+                break  # it answered (the redirect that sets the cookie leads to a page without it)
+            except OSError:
+                time.sleep(0.1)
+        else:
+            pytest.fail("the viewer did not start")
+    finally:
+        server.terminate()
+        log = server.communicate(timeout=10)[1]
+    assert "GET /?token=...&x=1" in log, log
+    assert secret not in log
+
+
+def test_the_viewer_answers_odd_ids_and_an_unreadable_index_without_500(demo: Path, tmp_path: Path) -> None:
+    import shutil
+
+    from webui import create_app
+
+    results = tmp_path / "results"
+    shutil.copytree(demo / "results", results)
+    client = create_app(results).test_client()
+    for page in (
+        "/sample/99999999999999999999",
+        "/clone/99999999999999999999/1",
+        "/download/result/2" + "0" * 20 + "/airr",
+    ):
+        assert client.get(page).status_code == 404, page
+    (results / "index.sqlite").write_bytes(b"not an index" * 100)
+    for page in ("/", "/search?junction_aa=CAR", "/set/P1"):
+        assert client.get(page).status_code == 503, page
+
+
+def test_an_empty_sample_sheet_records_no_run(demo: Path, tmp_path: Path) -> None:
+    sheet = tmp_path / "samples.tsv"
+    sheet.write_text("sample\treads\n")
+    results = tmp_path / "results"
+    results.mkdir()
+    run = run_vidjil("index", "add", str(results), "--run", "r1", "--samples", str(sheet))
+    assert (
+        run.returncode == 2
+        and run.stderr == f"vidjil: error: {sheet}: no sample (a header without rows): no run to record\n"
+    )
+    assert files_under(results) == []

@@ -115,6 +115,7 @@ def test_a_failing_sample_fails_alone(tmp_path: Path, small_sample: SimulatedSam
     ("samples", "extra", "message"),
     [
         ("sample\treads\nA\tmissing.fq.gz\n", {}, "samples.tsv, row 2 (sample 'A'), field 'reads': no such file"),
+        ("sample\treads\n", {}, "samples.tsv: no sample (a header without rows)"),
         ("sample\treads\nA\t{reads}\nA\t{reads}\n", {}, "row 3 (sample 'A'), field 'sample': duplicate"),
         ("sample\treads\nA\t{reads}\n", {"analyses": "[IGZ]"}, "field 'analyses': unknown analysis 'IGZ'"),
         ("sample\treads\torder\nA\t{reads}\tfirst\n", {}, "row 2 (sample 'A'), field 'order': 'first' is not of type"),

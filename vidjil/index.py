@@ -120,7 +120,10 @@ def describe_run(
 ) -> dict[str, Any]:
     """The run description stored with the results: sheets, read files (size, sha256)."""
     samples = []
-    for row in _read_sheet(samples_sheet) if samples_sheet else []:
+    rows = _read_sheet(samples_sheet) if samples_sheet else []
+    if samples_sheet and not rows:
+        raise UserError(f"{samples_sheet}: no sample (a header without rows): no run to record")
+    for row in rows:
         files = []
         listed = f"{row.get('reads', '')};{row.get('reads2', '')}"
         for read in (r.strip() for r in listed.split(";") if r.strip()):

@@ -40,6 +40,8 @@ class Results:
         con.row_factory = sqlite3.Row
         try:
             return [dict(r) for r in con.execute(sql, args)]
+        except OverflowError:  # an id past SQLite's 64-bit integers: no such item
+            raise NotFound() from None
         except sqlite3.DatabaseError as exc:
             raise Unavailable(f"the index cannot be read ({exc})") from None
         finally:

@@ -4,6 +4,8 @@ cookie set from a `?token=` link), and security headers on every response."""
 from __future__ import annotations
 
 import hmac
+import logging
+import re
 from urllib.parse import urlencode
 
 from flask import Flask, Response, redirect, render_template, request
@@ -22,7 +24,24 @@ def _given_token() -> str | None:
     return header or request.cookies.get(TOKEN_COOKIE) or request.args.get("token")
 
 
+class HideToken(logging.Filter):
+    """The request log (Werkzeug's, to stderr and so to the journal under systemd)
+    never shows a token given in a `?token=` link."""
+
+    pattern = re.compile(r"([?&]token=)[^&\s\"]*")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if "token=" in message:
+            record.msg, record.args = self.pattern.sub(r"\1...", message), ()
+        return True
+
+
 def install(app: Flask) -> None:
+    requests_log = logging.getLogger("werkzeug")
+    if not any(isinstance(f, HideToken) for f in requests_log.filters):
+        requests_log.addFilter(HideToken())
+
     @app.before_request
     def guard() -> BaseResponse | tuple[str, int] | None:
         if request.method not in ("GET", "HEAD"):

@@ -13,6 +13,7 @@ from flask import Blueprint, Response, abort, current_app, render_template, requ
 
 from vidjil import layout
 from vidjil.airr_format import FIELDS, fused_rows, read_airr, write_airr
+from vidjil.errors import UserError
 from vidjil.index import search as index_search
 from vidjil.mrd import (
     LOD_READS,
@@ -101,6 +102,12 @@ def not_allowed(_: Exception) -> tuple[str, int]:
 @viewer.app_errorhandler(Unavailable)
 def unavailable(error: Unavailable) -> tuple[str, int]:
     return error_page(f"This item cannot be shown: {error}", 503)
+
+
+@viewer.app_errorhandler(UserError)
+def unreadable(error: UserError) -> tuple[str, int]:
+    """What the package's own readers refuse (an index of another schema, say)."""
+    return error_page(f"This cannot be shown: {error}", 503)
 
 
 @viewer.app_errorhandler(BadSelection)
