@@ -14,7 +14,7 @@ from typing import Any
 
 import airr
 import pytest
-from helpers import SHARED, VIDJIL, SimulatedSample, run_vidjil, shared_path
+from helpers import SHARED, VIDJIL, SimulatedSample, cannot_run, run_vidjil, shared_path
 
 
 @pytest.fixture(scope="module")
@@ -339,3 +339,31 @@ def test_an_empty_sample_sheet_records_no_run(demo: Path, tmp_path: Path) -> Non
         and run.stderr == f"vidjil: error: {sheet}: no sample (a header without rows): no run to record\n"
     )
     assert files_under(results) == []
+
+
+def test_the_viewer_and_search_work_on_a_read_only_mount(demo: Path, tmp_path: Path) -> None:
+    import os
+    import shutil
+    import sys
+
+    if os.geteuid() != 0 or not shutil.which("unshare"):
+        cannot_run("a read-only bind mount needs root and unshare (util-linux)")
+    folder = tmp_path / "ro"
+    shutil.copytree(demo / "results", folder / "results")
+    check = (
+        "import sys\n"
+        "from webui import create_app\n"
+        "client = create_app(sys.argv[1]).test_client()\n"
+        "print([client.get(p).status_code for p in ('/', '/set/P1', '/search?junction_aa=CAR', '/sample/1')])\n"
+    )
+    script = (
+        f"mount --bind {folder} {folder} && mount -o remount,bind,ro {folder} && "
+        f"! touch {folder}/probe 2>/dev/null && "
+        f'{sys.executable} -c "$CHECK" {folder}/results && '
+        f"{' '.join(VIDJIL)} index search --junction-aa CAR --db {folder}/results/index.sqlite > /dev/null"
+    )
+    run = subprocess.run(
+        ["unshare", "--mount", "bash", "-c", script], capture_output=True, text=True, env={**os.environ, "CHECK": check}
+    )
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.strip() == "[200, 200, 200, 200]"

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import socket
 import sqlite3
 import sys
@@ -354,11 +355,29 @@ def add_run(
     return rebuild(results, db)
 
 
+def connect_read_only(db: Path, timeout: float = 30) -> sqlite3.Connection:
+    """A read-only connection. On a read-only filesystem (a results folder mounted
+    read-only for the viewer) SQLite cannot make the `-shm` file WAL readers need:
+    the database is then opened as immutable, which no one can change there anyway."""
+    con = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=timeout)
+    try:
+        con.execute("SELECT 1 FROM sqlite_master LIMIT 1").fetchall()
+        return con
+    except sqlite3.OperationalError:
+        con.close()
+        if os.access(db.parent, os.W_OK):
+            raise
+    return sqlite3.connect(f"file:{db}?immutable=1", uri=True, timeout=timeout)
+
+
 def open_reader(db: Path) -> sqlite3.Connection:
     """A read-only connection to an index of the current schema."""
     if not db.exists():
         raise UserError(f"{db}: no such index")
-    con = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=30)
+    try:
+        con = connect_read_only(db)
+    except sqlite3.DatabaseError as exc:
+        raise UserError(f"{db}: the index cannot be read ({exc}): run `vidjil index rebuild`") from None
     try:
         row = con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
     except sqlite3.DatabaseError:

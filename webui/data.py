@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from vidjil import layout
+from vidjil.index import connect_read_only
 from vidjil.mrd import format_percent, marker_values, significant
 from vidjil.vidjil_format import junction_nt, read_vidjil, undetected_in_words
 
@@ -36,7 +37,10 @@ class Results:
     def query(self, sql: str, args: tuple[Any, ...] = ()) -> list[dict[str, Any]]:
         if not self.db.exists():
             raise Unavailable(f"no index in {self.root}: run `vidjil index rebuild {self.root}`")
-        con = sqlite3.connect(f"file:{self.db}?mode=ro", uri=True, timeout=10)
+        try:
+            con = connect_read_only(self.db, timeout=10)
+        except sqlite3.DatabaseError as exc:
+            raise Unavailable(f"the index cannot be read ({exc})") from None
         con.row_factory = sqlite3.Row
         try:
             return [dict(r) for r in con.execute(sql, args)]
