@@ -255,7 +255,7 @@ def test_a_vidjil_file_without_its_fields_is_one_line(document: str, tmp_path: P
     path = tmp_path / "bad.vidjil"
     path.write_text(document)
     run = run_vidjil("fuse", str(path), "-o", str(tmp_path / "f.vidjil"))
-    assert run.returncode == 2 and run.stderr.startswith(f"vidjil: error: {path}: not a .vidjil sample"), run.stderr
+    assert run.returncode == 2 and run.stderr.startswith(f"vidjil: error: {path}: not a .vidjil "), run.stderr
     assert run.stderr.count("\n") == 1 and not (tmp_path / "f.vidjil").exists()
 
 

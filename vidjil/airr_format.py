@@ -104,9 +104,9 @@ def fused_rows(doc: dict[str, Any]) -> list[dict[str, str]]:
     names = doc["samples"]["original_names"]
     rows = []
     for clone in doc["clones"]:
-        airr = clone.get("_airr", {})
-        seg = clone.get("seg", {})
-        junction = seg.get("junction", {})
+        airr = clone.get("_airr") or {}
+        seg = clone.get("seg") or {}
+        junction = seg.get("junction") or {}
         for name, count in zip(names, clone["reads"], strict=True):
             if not count:
                 continue
@@ -152,4 +152,9 @@ def read_airr(path: Path) -> list[dict[str, str]]:
         missing.append(" or ".join(COUNT_COLUMNS))
     if missing:
         raise UserError(f"{path}: not an AIRR Rearrangement TSV: no column {', '.join(missing)}")
-    return list(reader)
+    rows = []
+    for n, row in enumerate(reader, start=2):
+        if None in row:  # more cells than columns
+            raise UserError(f"{path}, row {n}: more cells than columns")
+        rows.append({k: v or "" for k, v in row.items()})  # fewer cells: empty
+    return rows

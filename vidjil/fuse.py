@@ -328,7 +328,7 @@ def fuse(paths: list[Path], options: FuseOptions) -> dict[str, Any]:
             reads[entity][i] += clone.reads
             if names[entity][i] is None:
                 names[entity][i] = clone.record.get("name")
-                junction = clone.record.get("seg", {}).get("junction")
+                junction = (clone.record.get("seg") or {}).get("junction")
                 productive[entity][i] = bool(junction["productive"]) if junction else None
     fused = _document(samples, followed, reads, names, productive, others, profiles, spike_reads, options)
     _add_sheet_values(fused, sheet_rows, options.sample_set)

@@ -113,6 +113,8 @@ def _read_sheet(path: Path) -> list[dict[str, str]]:
             lines = [line for line in handle if not line.startswith("#")]
     except OSError as exc:
         raise UserError(f"{path}: cannot read: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise UserError(f"{path}: not a text sheet (TSV)") from None
     return [{k: (v or "").strip() for k, v in row.items() if k} for row in csv.DictReader(lines, delimiter="\t")]
 
 
@@ -124,6 +126,9 @@ def describe_run(
     rows = _read_sheet(samples_sheet) if samples_sheet else []
     if samples_sheet and not rows:
         raise UserError(f"{samples_sheet}: no sample (a header without rows): no run to record")
+    for n, row in enumerate(rows, start=2):
+        if not row.get("sample"):
+            raise UserError(f"{samples_sheet}, row {n}: no sample name (a 'sample' column is needed)")
     for row in rows:
         files = []
         listed = f"{row.get('reads', '')};{row.get('reads2', '')}"
@@ -149,6 +154,7 @@ def describe_run(
     sets = [
         {"name": r["set"], "type": r.get("type", "generic"), "info": r.get("info") or None}
         for r in (_read_sheet(sets_sheet) if sets_sheet else [])
+        if r.get("set")
     ]
     now = datetime.now(UTC)
     # Without a start time given, the oldest result of the run's samples tells it.
@@ -173,8 +179,8 @@ def describe_run(
 
 def _clone_fields(clone: dict[str, Any], reads: int, segmented: int) -> tuple[Any, ...]:
     """locus, V, D, J, junction nt and aa, reads, fraction, productive of a clone."""
-    seg = clone.get("seg", {})
-    junction = seg.get("junction", {})
+    seg = clone.get("seg") or {}
+    junction = seg.get("junction") or {}
     return (
         clone_locus(clone),
         seg.get("5", {}).get("name"),

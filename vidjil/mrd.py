@@ -138,7 +138,7 @@ def marker_clones(fused: dict[str, Any]) -> list[dict[str, Any]]:
     """Followed clones with >= MARKER_FRACTION of the first sample's detected reads,
     by decreasing fraction (then rank); never the spike-in."""
     detected = int(_per_sample(fused["reads"]["segmented"], 1, 0)[0])
-    spike = fused.get("_mrd", {}).get("spike")
+    spike = (fused.get("_mrd") or {}).get("spike")
     scored = []
     for clone in fused["clones"]:
         if spike and is_spike(clone, str(spike)):
@@ -162,7 +162,7 @@ def marker_values(fused: dict[str, Any], clone: dict[str, Any]) -> list[MarkerMR
     n = len(fused["reads"]["segmented"])
     locus = clone_locus(clone)
     counts = _locus_counts(fused, locus, locus_reads(fused))
-    spikes = _per_sample(clone.get("_mrd", {}).get("spike_normalised_copies"), n, None)
+    spikes = _per_sample((clone.get("_mrd") or {}).get("spike_normalised_copies"), n, None)
     values = []
     for reads, total, spike in zip(_per_sample(clone.get("reads"), n, 0), counts, spikes, strict=True):
         reads = int(reads)

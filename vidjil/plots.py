@@ -19,6 +19,7 @@ from datetime import date, timedelta
 from html import escape
 from typing import Any
 
+from .airr_format import segment_name
 from .mrd import (
     LOD_READS,
     MarkerMRD,
@@ -90,8 +91,8 @@ def curve_dates(fused: dict[str, Any]) -> list[date] | None:
 
 def _short_name(clone: dict[str, Any]) -> str:
     """V and J genes (without allele) for the legend, else the clone's name."""
-    seg = clone.get("seg", {})
-    genes = [seg[k]["name"].split("*")[0] for k in ("5", "3") if k in seg and "name" in seg[k]]
+    seg = clone.get("seg") or {}
+    genes = [name.split("*")[0] for name in (segment_name(seg, k) for k in ("5", "3")) if name]
     name = " / ".join(genes) if genes else str(clone.get("name", clone["id"]))
     return name if len(name) <= 32 else name[:31] + "…"
 
@@ -123,7 +124,7 @@ def _curve(
     legend = f"{MARKER_FLAG} " if marker else ""
     legend += f"#{top} {_short_name(clone)}"
     title = f"<b>{'marker clone ' if marker else ''}#{top}</b> {escape(str(clone.get('name', clone['id'])))}"
-    junction = clone.get("seg", {}).get("junction", {}).get("aa")
+    junction = ((clone.get("seg") or {}).get("junction") or {}).get("aa")
     if junction:
         title += f"<br>junction {escape(str(junction))}"
     y: list[float | None] = []
@@ -262,10 +263,9 @@ def clone_curves(
 
 
 def _vj_genes(clone: dict[str, Any]) -> tuple[str, str] | None:
-    seg = clone.get("seg", {})
-    if "name" not in seg.get("5", {}) or "name" not in seg.get("3", {}):
-        return None
-    return seg["5"]["name"].split("*")[0], seg["3"]["name"].split("*")[0]
+    seg = clone.get("seg") or {}
+    v, j = segment_name(seg, "5"), segment_name(seg, "3")
+    return (v.split("*")[0], j.split("*")[0]) if v and j else None
 
 
 def vj_usage(doc: dict[str, Any]) -> dict[str, dict[str, Any]]:

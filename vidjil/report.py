@@ -254,7 +254,7 @@ def _mrd_section(summary: list[SampleMRD], markers: list[dict[str, Any]], set_ty
 
 
 def _genes(clone: dict[str, Any]) -> tuple[str, str]:
-    seg = clone.get("seg", {})
+    seg = clone.get("seg") or {}
     v, j = (segment_name(seg, k).split("*")[0] for k in ("5", "3"))
     return v, j
 
@@ -281,7 +281,7 @@ def _clone_table(doc: dict[str, Any], names: list[str], markers: list[dict[str, 
     rows = []
     for clone in doc["clones"]:
         top = int(clone["top"])
-        junction = clone.get("seg", {}).get("junction", {})
+        junction = (clone.get("seg") or {}).get("junction") or {}
         productive = "" if not junction else ("yes" if junction.get("productive") else "no")
         cells = [
             f"{m['reads']:,} ({format_percent(m['fraction'])})"

@@ -75,12 +75,77 @@ def read_vidjil(path: Path) -> dict[str, Any]:
         raise UserError(f"{path}: not a readable .vidjil file ({exc})") from None
     if not isinstance(doc, dict) or not isinstance(doc.get("clones"), list) or "reads" not in doc:
         raise UserError(f"{path}: not a .vidjil document (no 'clones' list or no 'reads')")
+    for clone in doc["clones"]:
+        if isinstance(clone, dict) and not isinstance(clone.get("sequence", ""), str):
+            del clone["sequence"]  # the reference tool writes 0 for a clone without one
+    problem = document_problem(doc)
+    if problem:
+        raise UserError(f"{path}: not a .vidjil document this tool reads: {problem}")
     return doc
+
+
+def _is_count(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def _is_counts(value: Any) -> bool:
+    """A count, or one per sample."""
+    return _is_count(value) or (isinstance(value, list) and all(_is_count(v) for v in value))
+
+
+def _typed(record: Mapping[str, Any], types: Mapping[str, type | tuple[type, ...]]) -> str | None:
+    for key, expected in types.items():
+        if key in record and record[key] is not None and not isinstance(record[key], expected):
+            return f"'{key}' is not a {getattr(expected, '__name__', 'value of the expected kind')}"
+    return None
+
+
+def _clone_problem(clone: Any) -> str | None:
+    if not isinstance(clone, dict):
+        return "not an object"
+    if not isinstance(clone.get("id"), str) or not _is_counts(clone.get("reads")):
+        return "no 'id' text or no 'reads' count"
+    kinds = {"germline": str, "sequence": str, "name": str, "top": int, "seg": dict, "warn": list, "_mrd": dict}
+    problem = _typed(clone, kinds | {"_airr": dict, "_unexpected": dict})
+    seg = clone.get("seg") or {}
+    for key in ("5", "4", "4b", "3"):
+        box = seg.get(key)
+        if box is not None and not isinstance(box, str | dict):
+            problem = problem or f"seg '{key}' is not a gene"
+        elif isinstance(box, dict):
+            problem = problem or _typed(box, {"name": str, "start": int, "stop": int})
+    junction = seg.get("junction")
+    if junction is not None and not isinstance(junction, dict):
+        problem = problem or "seg 'junction' is not an object"
+    elif isinstance(junction, dict):
+        problem = problem or _typed(junction, {"start": int, "stop": int, "aa": str, "productive": (bool, int)})
+    return problem
+
+
+def document_problem(doc: dict[str, Any]) -> str | None:
+    """What makes `doc` unreadable where this tool reads it (the read counts and the
+    clones' fields fusing, reports and the viewer use), or None."""
+    reads = doc["reads"]
+    if not isinstance(reads, dict) or not _is_counts(reads.get("total")) or not _is_counts(reads.get("segmented")):
+        return "'reads' has no 'total' and 'segmented' counts"
+    for key in ("germline", "_undetected"):
+        # A table of counts (per sample), or for a fused set's reasons one table per sample.
+        table = reads.get(key, {})
+        tables = table if key == "_undetected" and isinstance(table, list) else [table]
+        if not all(isinstance(t, dict) and all(_is_counts(v) for v in t.values()) for t in tables):
+            return f"'reads.{key}' is not a table of counts"
+    if not isinstance(doc.get("samples", {}), dict):
+        return "'samples' is not an object"
+    for rank, clone in enumerate(doc["clones"], start=1):
+        problem = _clone_problem(clone)
+        if problem:
+            return f"clone {rank}: {problem}"
+    return None
 
 
 def junction_nt(clone: Mapping[str, Any]) -> str:
     """The junction of a `.vidjil` clone in nucleotides ('' when not designated)."""
-    junction = clone.get("seg", {}).get("junction")
+    junction = (clone.get("seg") or {}).get("junction")
     if not junction or "sequence" not in clone:
         return ""
     return str(clone["sequence"][junction["start"] - 1 : junction["stop"]])

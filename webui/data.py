@@ -100,8 +100,8 @@ def _gene(seg: dict[str, Any], key: str) -> str:
 
 
 def clone_row(clone: dict[str, Any], segmented: int) -> dict[str, Any]:
-    seg = clone.get("seg", {})
-    junction = seg.get("junction", {})
+    seg = clone.get("seg") or {}
+    junction = seg.get("junction") or {}
     reads = clone["reads"][0] if isinstance(clone["reads"], list) else clone["reads"]
     return {
         "rank": clone["top"],
@@ -161,7 +161,7 @@ def spectratype(doc: dict[str, Any]) -> dict[str, dict[str, int]]:
     """Per locus, reads by CDR3 length in amino acids (designated clones)."""
     out: dict[str, dict[str, int]] = {}
     for clone in doc["clones"]:
-        cdr3 = clone.get("seg", {}).get("cdr3")
+        cdr3 = (clone.get("seg") or {}).get("cdr3")
         if cdr3 and cdr3.get("aa"):
             length = str(len(cdr3["aa"]))
             counts = out.setdefault(str(clone.get("germline", "")), {})
@@ -173,7 +173,7 @@ def colored_segments(clone: dict[str, Any]) -> list[dict[str, str]]:
     """The representative sequence cut into V, N, D, J pieces (and what is outside),
     each marked when it lies in the CDR3."""
     seq = str(clone.get("sequence", ""))
-    seg = clone.get("seg", {})
+    seg = clone.get("seg") or {}
     marks = ["out"] * len(seq)
     for key, part in (("5", "V"), ("4", "D"), ("4b", "D"), ("3", "J")):
         box = seg.get(key)
@@ -269,7 +269,7 @@ def translate(codon: str) -> str:
 
 def _spans(clone: dict[str, Any], alignment: dict[str, str]) -> list[tuple[str, int, int]]:
     """(label, first, last) positions (1-based, in the read) of V, N1, D, N2, J."""
-    seg = clone.get("seg", {})
+    seg = clone.get("seg") or {}
     boxes = [
         (label, seg[key]["start"], seg[key]["stop"])
         for key, label in (("5", "V"), ("4", "D"), ("3", "J"))
@@ -322,7 +322,7 @@ def alignment_blocks(clone: dict[str, Any], alignment: dict[str, str], view: str
             pos += 1
         positions.append(pos)
     spans = _spans(clone, alignment)
-    cdr3 = clone.get("seg", {}).get("cdr3", {})
+    cdr3 = (clone.get("seg") or {}).get("cdr3", {})
     cdr3_range = (int(cdr3.get("start", 0)), int(cdr3.get("stop", -1)))
 
     def segment(position: int) -> str:
@@ -422,7 +422,7 @@ def csv_rows(clones: list[dict[str, Any]], names: list[str], segmented: list[int
                     "designation": clone.get("name", ""),
                     "system": clone.get("germline", ""),
                     "junction": junction_nt(clone),
-                    "junction_aa": clone.get("seg", {}).get("junction", {}).get("aa", ""),
+                    "junction_aa": ((clone.get("seg") or {}).get("junction") or {}).get("aa", ""),
                     "reads": reads,
                     "percent": significant(100 * reads / total, 4) if total else "",
                 }
@@ -436,7 +436,7 @@ def compare(clones: list[dict[str, Any]]) -> dict[str, Any]:
     anchors = []
     for clone in clones:
         seq = str(clone.get("sequence", ""))
-        junction = clone.get("seg", {}).get("junction", {})
+        junction = (clone.get("seg") or {}).get("junction") or {}
         anchor = int(junction["start"]) - 1 if "start" in junction else max(0, seq.find(clone["id"]))
         anchors.append((seq, anchor))
     left = max((a for _, a in anchors), default=0)
@@ -456,14 +456,14 @@ def compare(clones: list[dict[str, Any]]) -> dict[str, Any]:
 
 def marker_label(clone: dict[str, Any]) -> str:
     """A short name for a table header: V and J genes (else the designation)."""
-    seg = clone.get("seg", {})
+    seg = clone.get("seg") or {}
     genes = [str(seg[k]["name"]).split("*")[0] for k in ("5", "3") if k in seg and "name" in seg[k]]
     return " ".join(genes) if genes else str(clone.get("name") or clone["id"])[:40]
 
 
 def junction_of(clone: dict[str, Any]) -> str:
     """The junction (nt) of a designated clone, else ''."""
-    return junction_nt(clone) if clone.get("seg", {}).get("junction") else ""
+    return junction_nt(clone) if (clone.get("seg") or {}).get("junction") else ""
 
 
 def followed_cells(fused: dict[str, Any]) -> list[list[dict[str, Any]]]:
