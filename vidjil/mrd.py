@@ -69,7 +69,7 @@ class SampleMRD(TypedDict):
     markers: list[MarkerMRD]
 
 
-def _per_sample(value: Any, n: int, default: Any) -> list[Any]:
+def per_sample(value: Any, n: int, default: Any = None) -> list[Any]:
     """A per-sample field as a list of `n` values (a scalar is one sample's value)."""
     values = value if isinstance(value, list) else [value]
     return [values[i] if i < len(values) and values[i] is not None else default for i in range(n)]
@@ -79,8 +79,8 @@ def sample_names(fused: dict[str, Any]) -> list[str]:
     """Sample names: `samples.names` (the sample sheet's), else the input names."""
     n = len(fused["reads"]["segmented"])
     samples = fused.get("samples", {})
-    names = _per_sample(samples.get("names"), n, "")
-    originals = _per_sample(samples.get("original_names"), n, "")
+    names = per_sample(samples.get("names"), n, "")
+    originals = per_sample(samples.get("original_names"), n, "")
     pairs = enumerate(zip(names, originals, strict=True))
     return [str(name or original or f"sample {i + 1}") for i, (name, original) in pairs]
 
@@ -95,7 +95,7 @@ def _parse_date(value: Any) -> date | None:
 def sample_dates(fused: dict[str, Any]) -> list[str | None]:
     """Sample dates (YYYY-MM-DD) from `samples.timestamp`, None where absent."""
     n = len(fused["reads"]["segmented"])
-    stamps = _per_sample(fused.get("samples", {}).get("timestamp"), n, None)
+    stamps = per_sample(fused.get("samples", {}).get("timestamp"), n, None)
     return [parsed.isoformat() if (parsed := _parse_date(s)) else None for s in stamps]
 
 
@@ -114,7 +114,7 @@ def locus_reads(fused: dict[str, Any]) -> dict[str, list[int]]:
     germline = fused["reads"].get("germline", {})
     for system, counts in germline.items() if isinstance(germline, dict) else ():
         totals = by_locus.setdefault(locus_of(system), [0] * n)
-        for i, count in enumerate(_per_sample(counts, n, 0)):
+        for i, count in enumerate(per_sample(counts, n, 0)):
             totals[i] += int(count)
     return by_locus
 
@@ -125,7 +125,7 @@ def _locus_counts(fused: dict[str, Any], locus: str, by_locus: dict[str, list[in
     if locus in by_locus:
         return by_locus[locus]
     n = len(fused["reads"]["segmented"])
-    return [int(x) for x in _per_sample(fused["reads"]["segmented"], n, 0)]
+    return [int(x) for x in per_sample(fused["reads"]["segmented"], n, 0)]
 
 
 def is_spike(record: dict[str, Any], spike: str) -> bool:
@@ -137,13 +137,13 @@ def is_spike(record: dict[str, Any], spike: str) -> bool:
 def marker_clones(fused: dict[str, Any]) -> list[dict[str, Any]]:
     """Followed clones with >= MARKER_FRACTION of the first sample's detected reads,
     by decreasing fraction (then rank); never the spike-in."""
-    detected = int(_per_sample(fused["reads"]["segmented"], 1, 0)[0])
+    detected = int(per_sample(fused["reads"]["segmented"], 1, 0)[0])
     spike = (fused.get("_mrd") or {}).get("spike")
     scored = []
     for clone in fused["clones"]:
         if spike and is_spike(clone, str(spike)):
             continue
-        first_reads = int(_per_sample(clone.get("reads"), 1, 0)[0])
+        first_reads = int(per_sample(clone.get("reads"), 1, 0)[0])
         fraction = first_reads / detected if detected else 0.0
         if fraction >= MARKER_FRACTION:
             scored.append((-fraction, int(clone.get("top", 0)), clone))
@@ -162,9 +162,9 @@ def marker_values(fused: dict[str, Any], clone: dict[str, Any]) -> list[MarkerMR
     n = len(fused["reads"]["segmented"])
     locus = clone_locus(clone)
     counts = _locus_counts(fused, locus, locus_reads(fused))
-    spikes = _per_sample((clone.get("_mrd") or {}).get("spike_normalised_copies"), n, None)
+    spikes = per_sample((clone.get("_mrd") or {}).get("spike_normalised_copies"), n, None)
     values = []
-    for reads, total, spike in zip(_per_sample(clone.get("reads"), n, 0), counts, spikes, strict=True):
+    for reads, total, spike in zip(per_sample(clone.get("reads"), n, 0), counts, spikes, strict=True):
         reads = int(reads)
         values.append(
             MarkerMRD(
@@ -190,7 +190,7 @@ def mrd_summary(fused: dict[str, Any], markers: list[dict[str, Any]] | None = No
     per_clone = [marker_values(fused, clone) for clone in chosen]
     names = sample_names(fused)
     dates = sample_dates(fused)
-    infos = _per_sample(fused.get("samples", {}).get("info"), len(names), "")
+    infos = per_sample(fused.get("samples", {}).get("info"), len(names), "")
     return [
         SampleMRD(
             sample=name,

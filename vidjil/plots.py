@@ -13,6 +13,7 @@ Text handed to plotly is escaped: plotly renders a subset of HTML in labels."""
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Iterable, Sequence
 from datetime import date, timedelta
@@ -64,9 +65,9 @@ LOD_COLOR = "#222222"
 MARKER_FLAG = "★"
 
 
-def percent(fraction: float) -> str:
-    """Kept for callers of the previous version: `vidjil.mrd.format_percent`."""
-    return format_percent(fraction)
+def script_json(value: Any) -> str:
+    """Plot data as JSON safe inside a `<script type="application/json">` element."""
+    return json.dumps(value).replace("</", "<\\/")
 
 
 def format_reads(reads: int) -> str:

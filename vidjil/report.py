@@ -13,7 +13,6 @@ in scientific notation."""
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime
 from html import escape
 from importlib.resources import files
@@ -33,11 +32,12 @@ from .mrd import (
     marker_clones,
     marker_values,
     mrd_summary,
+    per_sample,
     sample_names,
     significant,
     status_text,
 )
-from .plots import clone_curves, vj_usage
+from .plots import clone_curves, script_json, vj_usage
 from .vidjil_format import clone_locus, read_vidjil, undetected_in_words
 
 # Text colours keep a contrast of at least 4.5:1 on white (#555: 7.5:1).
@@ -109,11 +109,6 @@ def _number(value: float) -> str:
     return significant(value, 4)
 
 
-def _script_json(value: Any) -> str:
-    """JSON safe inside a <script> element."""
-    return json.dumps(value).replace("</", "<\\/")
-
-
 def _row(cells: list[str], left: int = 1) -> str:
     """A row of escaped HTML cells; the first `left` cells align left."""
     return "<tr>" + "".join(f"<td{' class=l' if k < left else ''}>{c}</td>" for k, c in enumerate(cells)) + "</tr>"
@@ -125,11 +120,6 @@ def _table(header: list[str], rows: list[list[str]], left: int = 1, table_id: st
     body = "".join(_row(r, left) for r in rows)
     ident = f" id={table_id}" if table_id else ""
     return f"<div class=scroll><table{ident}><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>"
-
-
-def _per_sample(value: Any, n: int) -> list[Any]:
-    values = value if isinstance(value, list) else [value]
-    return [values[i] if i < len(values) else None for i in range(n)]
 
 
 # Provenance.
@@ -146,7 +136,7 @@ def _germline_id(doc: dict[str, Any]) -> str:
 
 def _producers(doc: dict[str, Any], n: int) -> str:
     samples = doc.get("samples", {})
-    detection = sorted({str(p) for p in _per_sample(samples.get("producer"), n) if p})
+    detection = sorted({str(p) for p in per_sample(samples.get("producer"), n) if p})
     parts = [f"report: vidjil-platform {__version__}"]
     if doc.get("producer"):
         parts.append(f"fused by: {doc['producer']}")
@@ -324,21 +314,21 @@ def _qc(doc: dict[str, Any], names: list[str]) -> str:
     reads = doc["reads"]
     found = reads.get("germline")
     germline: dict[str, Any] = found if isinstance(found, dict) else {}
-    systems = [s for s in sorted(germline) if any(_per_sample(germline[s], n))]
-    undetected = [u if isinstance(u, dict) else {} for u in _per_sample(reads.get("_undetected"), n)]
+    systems = [s for s in sorted(germline) if any(per_sample(germline[s], n))]
+    undetected = [u if isinstance(u, dict) else {} for u in per_sample(reads.get("_undetected"), n)]
     reasons = sorted({k for u in undetected for k, v in u.items() if v})
     rows = []
     for i, name in enumerate(names):
-        total = int(_per_sample(reads["total"], n)[i] or 0)
-        detected = int(_per_sample(reads["segmented"], n)[i] or 0)
+        total = int(per_sample(reads["total"], n)[i] or 0)
+        detected = int(per_sample(reads["segmented"], n)[i] or 0)
         row = [escape(name), f"{total:,}", f"{detected:,} ({format_percent(detected / total if total else 0)})"]
-        row += [f"{int(_per_sample(germline[s], n)[i] or 0):,}" for s in systems]
+        row += [f"{int(per_sample(germline[s], n)[i] or 0):,}" for s in systems]
         row += [f"{int(undetected[i].get(r, 0)):,}" for r in reasons]
         rows.append(row)
     header = ["sample", "reads", "detected", *systems]
     header += [f"undetected: {undetected_in_words(r)}" for r in reasons]
     warnings = []
-    for name, warns in zip(names, _per_sample(doc.get("_warn_samples"), n), strict=True):
+    for name, warns in zip(names, per_sample(doc.get("_warn_samples"), n), strict=True):
         for w in warns or []:
             warnings.append(
                 f"<li>{escape(name)}: {escape(str(w.get('code', '')))} {escape(str(w.get('msg', '')))}</li>"
@@ -350,7 +340,7 @@ def _qc(doc: dict[str, Any], names: list[str]) -> str:
 def _diversity(doc: dict[str, Any], names: list[str]) -> str:
     found = doc.get("diversity")
     diversity: dict[str, Any] = found if isinstance(found, dict) else {}
-    by_system = _per_sample(diversity.get("_by_system"), len(names))
+    by_system = per_sample(diversity.get("_by_system"), len(names))
     if not any(by_system):
         return ""
     indices = ["clones", "reads", "shannon", "evenness", "simpson", "clonality", "chao1"]
@@ -397,7 +387,7 @@ def render(doc: dict[str, Any], title: str) -> str:
         + _qc(doc, names)
         + "<h2 id=vj>V x J usage of the followed clones</h2><div id=heatmaps></div>"
         + _diversity(doc, names)
-        + f"<script type='application/json' id='report-data'>{_script_json(plots)}</script>"
+        + f"<script type='application/json' id='report-data'>{script_json(plots)}</script>"
         f"<script>{GLUE}</script></body></html>\n"
     )
 

@@ -5,7 +5,6 @@ plot data. No Flask here."""
 
 from __future__ import annotations
 
-import json
 import sqlite3
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -115,7 +114,7 @@ def clone_row(clone: dict[str, Any], segmented: int) -> dict[str, Any]:
         "productive": None if not junction else bool(junction.get("productive")),
         "reads": reads,
         "fraction": reads / segmented if segmented else 0.0,
-        "warnings": " ".join(w.get("code", "") for w in clone.get("warn", [])),
+        "warnings": " ".join(w.get("code", "") for w in clone.get("warn") or [] if isinstance(w, dict)),
     }
 
 
@@ -218,11 +217,6 @@ def clone_in_fused(fused: dict[str, Any], clone: dict[str, Any]) -> dict[str, An
             found: dict[str, Any] = candidate
             return found
     return None
-
-
-def script_json(value: Any) -> str:
-    """JSON for a `<script type="application/json">` block."""
-    return json.dumps(value).replace("</", "<\\/")
 
 
 def undetected_reasons(doc: dict[str, Any]) -> list[dict[str, Any]]:

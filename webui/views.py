@@ -26,7 +26,7 @@ from vidjil.mrd import (
     significant,
     status_text,
 )
-from vidjil.plots import clone_curves, vj_usage
+from vidjil.plots import clone_curves, script_json, vj_usage
 
 from .data import (
     CSV_FIELDS,
@@ -48,7 +48,6 @@ from .data import (
     junction_of,
     marker_label,
     parse_ranks,
-    script_json,
     selected,
     spectratype,
     undetected_reasons,
