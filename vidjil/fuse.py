@@ -399,7 +399,7 @@ def _document(
         clone["_mrd"] = mrd
         fused_codes = (W_DESIGNATIONS_DIFFER, W_PRODUCTIVITY_DIFFERS)
         # The reference tool's files may hold other entries than warnings (0) there.
-        warn = [w for w in record.get("warn", []) if isinstance(w, dict) and w.get("code") not in fused_codes]
+        warn = [w for w in (record.get("warn") or []) if isinstance(w, dict) and w.get("code") not in fused_codes]
         warn += _warnings(names[root], productive[root])
         if warn:
             clone["warn"] = warn
