@@ -48,9 +48,11 @@ DEFAULTS = {
     # Engine options left out are the engine's defaults (`vidjil detect --help`).
     "detect": {"options": ""},
     "fuse": {},
+    "mrd": {},
     "resources": {
         "detect": {"threads": 2, "mem_mb": 2000, "runtime": 60},
         "fuse": {"mem_mb": 2000, "runtime": 30},
+        "contamination": {"mem_mb": 2000, "runtime": 30},
         "report": {"mem_mb": 1000, "runtime": 10},
     },
 }
@@ -93,13 +95,25 @@ for name in config["analyses"]:
         )
 
 # Samples of the embedded demo and their dates (vidjil/demo.py FOLLOWUP).
-DEMO_SAMPLES = ["P1-diagnosis", "P1-followup-1", "P1-followup-2"]
+DEMO_SAMPLES = ["P1-diagnosis", "P1-followup-1", "P1-followup-2", "P1-followup-3", "P1-followup-4"]
 DEMO_READS = "resources/demo/reads/"
 
 
+def _typed_cell(text, kind):
+    """A cell as the schema's type says (integer, number), else as it is (the
+    schema then names the field that is not a number)."""
+    if kind == "integer" and re.fullmatch(r"-?\d+", text):
+        return int(text)
+    if kind == "number" and re.fullmatch(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?", text):
+        return float(text)
+    return text
+
+
 def _read_sheet(path, schema, key):
-    """Rows of a TSV sheet as dicts (empty cells left out, integers converted),
-    each validated against `schema`; errors name the row and the field."""
+    """Rows of a TSV sheet as dicts (empty cells left out, numbers converted as the
+    schema types them), each validated against `schema`; errors name the row and
+    the field."""
+    types = {k: v.get("type") for k, v in yaml.safe_load(Path(schema).read_text())["properties"].items()}
     path = SHEETS_BASE / path
     if not path.is_file():
         raise WorkflowError(f"{path}: no such sheet")
@@ -110,10 +124,7 @@ def _read_sheet(path, schema, key):
         if None in row:
             raise WorkflowError(f"{path}, row {n}: more cells than columns")
         row = {k.strip(): v.strip() for k, v in row.items() if v is not None and v.strip()}
-        if "order" in row and re.fullmatch(r"-?\d+", row["order"]):
-            row["order"] = int(row["order"])
-        if "spike_copies" in row and re.fullmatch(r"[0-9.eE+-]+", row["spike_copies"]):
-            row["spike_copies"] = float(row["spike_copies"])
+        row = {k: _typed_cell(v, types.get(k)) for k, v in row.items()}
         try:
             validate(row, schema)
         except WorkflowError as exc:
@@ -155,7 +166,7 @@ SETS = {}
 for n, row in _set_rows:
     if row["set"] in SETS:
         raise WorkflowError(f"{SETS_PATH}, row {n} (set '{row['set']}'), field 'set': duplicate set name")
-    SETS[row["set"]] = {**row, "samples": []}
+    SETS[row["set"]] = {**row, "samples": [], "row": n}
 for name, sample in SAMPLES.items():
     for set_name in [s.strip() for s in sample.get("sets", "").split(";") if s.strip()]:
         if set_name not in SETS:
@@ -170,6 +181,12 @@ for set_name, s in SETS.items():
         key=lambda name: (SAMPLES[name].get("order", 0), SAMPLES[name].get("date", ""), SAMPLES[name]["row"])
     )
 SETS = {name: s for name, s in SETS.items() if s["samples"]}
+for set_name, s in SETS.items():
+    if "diagnosis" in s and s["diagnosis"] not in s["samples"]:
+        raise WorkflowError(
+            f"{SETS_PATH}, row {s['row']} (set '{set_name}'), field 'diagnosis': "
+            f"'{s['diagnosis']}' is not a sample of the set ({', '.join(s['samples'])})"
+        )
 
 
 def _digest(*texts):
@@ -251,9 +268,38 @@ def set_sample_results(wildcards):
 
 
 def fuse_options(wildcards):
-    """`--top N` when the config sets it (else `vidjil fuse`'s default), and the spike-in."""
+    """`--top N` when the config sets it (else `vidjil fuse`'s default), the spike-in,
+    and the MRD settings: the set's diagnosis and markers, the config's fractions,
+    the index of earlier runs."""
     top = f"--top {config['fuse']['top']}" if "top" in config["fuse"] else ""
-    return " ".join(o for o in (top, spike_options(wildcards)) if o)
+    sample_set = SETS[wildcards.set]
+    mrd = [f"--index {shlex.quote(index_path())}"]
+    if "diagnosis" in sample_set:
+        mrd.append(f"--diagnosis {shlex.quote(sample_set['diagnosis'])}")
+    markers = [m.strip() for m in sample_set.get("markers", "").split(";") if m.strip()]
+    mrd += [f"--marker {shlex.quote(m)}" for m in markers]
+    for key, flag in (("marker_fraction", "--marker-fraction"), ("new_clone_fraction", "--new-clone-fraction")):
+        if key in config["mrd"]:
+            mrd.append(f"{flag} {config['mrd'][key]}")
+    return " ".join(o for o in (top, spike_options(wildcards), *mrd) if o)
+
+
+def index_path():
+    """The index of the results folder: earlier runs, read (never an input: the
+    index rule writes it after every result of this run)."""
+    return f"{RESULTS}/{layout.INDEX}"
+
+
+def run_set_results(wildcards):
+    """The samples of a run set (the contamination rule's inputs)."""
+    return set_sample_results(wildcards)
+
+
+def contamination_options(wildcards):
+    sets = f" --sets-sheet {shlex.quote(str(SETS_PATH))}" if SETS_PATH else ""
+    fraction = config["mrd"].get("contamination_fraction")
+    limit = f" --min-fraction {fraction}" if fraction else ""
+    return f"--samples-sheet {shlex.quote(str(SAMPLES_PATH))}{sets} --index {shlex.quote(index_path())}{limit}"
 
 
 def spike_options(wildcards):
@@ -274,7 +320,7 @@ def all_results():
         for sample in SAMPLES:
             out += layout.sample_files(analysis, sample)
         for set_name in SETS:
-            out += layout.set_files(analysis, set_name)
+            out += layout.set_files(analysis, set_name, SETS[set_name]["type"])
     return [f"{RESULTS}/{path}" for path in out]
 
 
@@ -324,7 +370,13 @@ def fuse_sheet_options(wildcards):
     return " ".join(f"{flag} {shlex.quote(value)}" for flag, value in values.items() if value)
 
 
+SHEET_VALUES = ("date", "info", "dna_ng", "pg_per_cell", "replicate", "sets")
+
+
 def set_sheet_values(wildcards):
-    """The set's sample names, dates and info: a parameter of the fuse rule, so that
-    an edit of them in the sheet fuses the set again (its file carries them)."""
-    return [[s, SAMPLES[s].get("date", ""), SAMPLES[s].get("info", "")] for s in SETS[wildcards.set]["samples"]]
+    """What the fused file and its MRD tables take from the sheets (names, dates,
+    info, DNA inputs, replicates, patients; the set's row): a parameter of the fuse
+    rule, so that an edit of them in a sheet fuses the set again."""
+    members = [[s, *(str(SAMPLES[s].get(k, "")) for k in SHEET_VALUES)] for s in SETS[wildcards.set]["samples"]]
+    own = {k: v for k, v in SETS[wildcards.set].items() if k not in ("samples", "row")}
+    return [members, sorted(own.items())]

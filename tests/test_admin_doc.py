@@ -20,6 +20,8 @@ import pytest
 from doc_blocks import ADMIN_DOC, blocks, run, script, settings
 from helpers import ROOT, cannot_run
 
+from vidjil.index import SCHEMA_VERSION
+
 UNIT = ROOT / "config" / "systemd" / "vidjil-view.service"
 SETTINGS = ["VIDJIL", "VIDJIL_REPO", "DATA", "BACKUP", "RESTORE", "OTHER", "SERVER_NAME", "PATH"]
 RAN_HERE = {"", "server"}
@@ -64,7 +66,7 @@ def test_the_manual_from_installation_to_troubleshooting(tmp_path: Path) -> None
     # The clone was installed and used: its own environment ran the workflow.
     assert (vidjil / ".venv" / "bin" / "vidjil").exists()
     assert (data / "results" / "multi+inc" / "sets" / "P1" / "P1.fused.vidjil").exists()
-    assert re.search(r"^ok    index: .*schema 2", done.stdout, re.M)
+    assert re.search(rf"^ok    index: .*schema {SCHEMA_VERSION}", done.stdout, re.M)
     backups = sorted(p.name for p in Path(env["BACKUP"]).iterdir())
     assert [b for b in backups if b.startswith("index-")] and [b for b in backups if b.startswith("results-")]
     restored = sqlite3.connect(Path(env["RESTORE"]) / "results" / "index.sqlite")

@@ -10,6 +10,7 @@ import pytest
 from helpers import run_vidjil
 
 from vidjil.germline import default_germline
+from vidjil.index import SCHEMA_VERSION
 
 
 def doctor(*args: str) -> tuple[int, dict[str, list[str]]]:
@@ -36,7 +37,7 @@ def test_a_sound_installation_passes(results: Path) -> None:
     names = [line.split(":")[0] for line in lines["ok"]]
     for name in ("engine", "germline", "snakemake", "snakemake-executor-plugin-slurm", "index", "disk"):
         assert name in names, lines
-    assert any(line.startswith("index:") and "schema 2" in line for line in lines["ok"])
+    assert any(line.startswith("index:") and f"schema {SCHEMA_VERSION}" in line for line in lines["ok"])
     assert any(line.startswith("results germline: 3 sample results made with genairr-") for line in lines["ok"])
 
 

@@ -62,16 +62,22 @@ def fuse(tmp_path: Path, *inputs: Path, extra: tuple[str, ...] = ()) -> dict[str
 def test_hand_checked_arrays_and_a_clone_absent_from_a_sample(tmp_path: Path) -> None:
     s1 = sample(tmp_path / "s1.vidjil", "s1", 160, [clone("A" * 8, 100), clone("B" * 8, 50), clone("C" * 8, 10)])
     s2 = sample(tmp_path / "s2.vidjil.gz", "s2", 220, [clone("B" * 8, 200), clone("D" * 8, 20)], compress=True)
-    fused = fuse(tmp_path, s1, s2, extra=("--top", "2"))
+    fused = fuse(tmp_path, s1, s2, extra=("--top", "2", "--marker-fraction", "0.5"))
     assert fused["samples"]["number"] == 2 and fused["samples"]["original_names"] == ["s1", "s2"]
     assert fused["reads"]["segmented"] == [160, 220] and fused["reads"]["total"] == [170, 230]
     # Followed: top 2 of s1 (A, B) and of s2 (B, D), by their largest fraction:
-    # B 200/220, A 100/160, D 20/220. C (10 reads, s1 only, not in a top 2) is not.
+    # B 200/220, A 100/160, D 20/220. C (10 reads, s1 only, not in a top 2, and
+    # 6.25% of IGH at diagnosis, under --marker-fraction 0.5) is not.
     assert [(c["id"], c["reads"], c["top"]) for c in fused["clones"]] == [
         ("B" * 8, [50, 200], 1),
         ("A" * 8, [100, 0], 2),
         ("D" * 8, [0, 20], 3),
     ]
+    # With the default 5%, C is a marker candidate: followed whatever its rank.
+    default = fuse(tmp_path, s1, s2, extra=("--top", "2"))
+    assert [(c["id"], c["reads"]) for c in default["clones"]][-1] == ("C" * 8, [10, 0])
+    # Markers by their share at diagnosis: A 100/160, B 50/160, C 10/160.
+    assert [m["top"] for m in default["_mrd"]["markers"]] == [2, 1, 4]
     a = fused["clones"][1]["_mrd"]
     assert a["fraction_detected"] == [100 / 160, 0.0]
     assert a["fraction_total"] == [100 / 170, 0.0]

@@ -40,15 +40,15 @@ def fused_doc(**samples: Any) -> dict[str, Any]:
             "germline": {"IGH": [1000, 2000, 3000], "IGH+": [0, 0, 1000], "TRG": [500, 600, 0], "TRB": [100, 100, 100]},
         },
         "clones": [
-            # 200/1600 = 12.5% of the first sample's detected reads: marker
+            # 200/1000 = 20% of the first sample's IGH reads: marker
             fused_clone(1, "IGH", [200, 30, 0], _mrd={"spike_normalised_copies": [123.4, 5.0, None]}),
-            # 90/1600 = 5.6%: marker
+            # 90/500 = 18% of TRG: marker
             fused_clone(2, "TRG", [90, 4, 0]),
-            # 40/1600 = 2.5%: not a marker
+            # 40/1000 = 4%: not a marker
             fused_clone(3, "IGH", [40, 400, 10]),
-            # 85/1600 = 5.3%: marker (IGH+ counts with IGH for its value)
+            # 85/1000 = 8.5%: marker (IGH+ counts with IGH)
             fused_clone(4, "IGH+", [85, 0, 10]),
-            # 60/1600 = 3.75%: not a marker, although 60% of its locus (TRB: 100 reads)
+            # 60/100 = 60% of TRB: marker, the first (3.75% of all detected reads only)
             fused_clone(5, "TRB", [60, 60, 60]),
         ],
     }
@@ -62,19 +62,20 @@ def test_locus_reads_sum_the_systems_of_a_locus() -> None:
     assert locus_reads(fused_doc()) == {"IGH": [1000, 2000, 4000], "TRG": [500, 600, 0], "TRB": [100, 100, 100]}
 
 
-def test_marker_clones_are_five_percent_of_the_first_sample() -> None:
-    assert [c["top"] for c in marker_clones(fused_doc())] == [1, 2, 4]  # 12.5%, 5.6%, 5.3%
+def test_marker_clones_are_five_percent_of_their_locus_in_the_first_sample() -> None:
+    assert [c["top"] for c in marker_clones(fused_doc())] == [5, 1, 2, 4]  # 60%, 20%, 18%, 8.5%
 
 
 def test_the_spike_in_is_never_a_marker() -> None:
     doc = fused_doc()
     doc["clones"][0]["sequence"] = "ACGT" + "GATTACA" * 3
     doc["_mrd"] = {"spike": "GATTACA" * 3}
-    assert [c["top"] for c in marker_clones(doc)] == [2, 4]
+    assert [c["top"] for c in marker_clones(doc)] == [5, 2, 4]
 
 
 def test_summary_values_statuses_and_limits_by_hand() -> None:
-    summary = mrd_summary(fused_doc(names=["dx", "fu1", "fu2"], timestamp=["2026-01-01", "2026-01-31", "2026-03-02"]))
+    doc = fused_doc(names=["dx", "fu1", "fu2"], timestamp=["2026-01-01", "2026-01-31", "2026-03-02"])
+    summary = mrd_summary(doc, markers=[doc["clones"][k] for k in (0, 1, 3)])
     assert [(s["sample"], s["date"], s["days"]) for s in summary] == [
         ("dx", "2026-01-01", 0),
         ("fu1", "2026-01-31", 30),

@@ -39,6 +39,16 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _fraction(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text}") from None
+    if not 0 < value <= 1:
+        raise argparse.ArgumentTypeError(f"must be a fraction in (0, 1], not {text}")
+    return value
+
+
 def _count_or_all(text: str) -> int:
     return 1 << 31 if text == "all" else _positive_int(text)
 
@@ -282,6 +292,7 @@ def run_demo(args: argparse.Namespace) -> int:
 
 def add_fuse(commands: Commands) -> None:
     from .fuse import FuseOptions
+    from .mrd import MARKER_FRACTION
 
     top = FuseOptions().top
     f = commands.add_parser("fuse", help="fuse the samples of a set: clones followed over time, MRD, diversity")
@@ -311,6 +322,42 @@ def add_fuse(commands: Commands) -> None:
     f.add_argument("--set-type", help="type of the set (patient, run, generic)")
     f.add_argument("--set-info", help="free text about the set")
     f.add_argument("--analysis", help="name of the analysis the samples went through")
+    mrd = f.add_argument_group("MRD (see the README: detection, quantification and status)")
+    mrd.add_argument("--diagnosis", help="sample the markers are chosen at (default: the first)")
+    mrd.add_argument(
+        "--marker",
+        action="append",
+        default=[],
+        metavar="SEQ",
+        help="a marker clone by window or junction (nucleotides, optionally LOCUS:SEQ); repeat for several "
+        "(default: the clones of --marker-fraction of their locus at diagnosis)",
+    )
+    mrd.add_argument(
+        "--marker-fraction",
+        type=_fraction,
+        default=MARKER_FRACTION,
+        help=f"a marker candidate has this fraction of its locus at diagnosis (default {MARKER_FRACTION:g})",
+    )
+    mrd.add_argument(
+        "--new-clone-fraction",
+        type=_fraction,
+        default=MARKER_FRACTION,
+        help=f"alert W93 on a clone of this fraction of its locus absent at diagnosis (default {MARKER_FRACTION:g})",
+    )
+    mrd.add_argument(
+        "--index",
+        type=Path,
+        help="index of earlier runs (index.sqlite): flags markers found in other patients' samples",
+    )
+    mrd.add_argument(
+        "--patient",
+        action="append",
+        default=[],
+        help="the patient set(s) of these samples (default: --set-name when --set-type is patient)",
+    )
+    mrd.add_argument("--mrd-tsv", type=Path, help="also write the MRD table (sample, marker, reads, LoD, LoQ, status)")
+    mrd.add_argument("--markers-tsv", type=Path, help="also write the marker candidates and their flags")
+    mrd.add_argument("--alerts-tsv", type=Path, help="also write the follow-up alerts (sample, clone, code, message)")
     f.set_defaults(func=run_fuse_command)
 
 
@@ -320,17 +367,64 @@ def run_fuse_command(args: argparse.Namespace) -> int:
     if args.spike_copies and not args.spike:
         raise UserError("--spike-copies needs --spike")
     set_values = {"name": args.set_name, "type": args.set_type, "info": args.set_info, "analysis": args.analysis}
+    patients = args.patient or ([args.set_name] if args.set_name and args.set_type == "patient" else [])
     options = FuseOptions(
         top=args.top,
         spike=args.spike.upper() if args.spike else None,
         spike_copies=args.spike_copies,
         sample_sheet=read_sample_sheet(args.samples_sheet) if args.samples_sheet else None,
         sample_set=SetInfo(**{k: v or "" for k, v in set_values.items()}) if any(set_values.values()) else None,
+        diagnosis=args.diagnosis,
+        markers=[m for value in args.marker for m in value.split(";") if m.strip()],
+        marker_fraction=args.marker_fraction,
+        new_clone_fraction=args.new_clone_fraction,
+        index=args.index,
+        patients=patients,
     )
-    fused = run_fuse(args.inputs, args.output, options, airr=args.airr, diversity=args.diversity)
+    tables = {"mrd": args.mrd_tsv, "markers": args.markers_tsv, "alerts": args.alerts_tsv}
+    tables = {kind: path for kind, path in tables.items() if path is not None}
+    fused = run_fuse(args.inputs, args.output, options, airr=args.airr, diversity=args.diversity, tables=tables)
+    mrd = fused["_mrd"]
     print(
-        f"fuse: {fused['samples']['number']} samples, {len(fused['clones'])} clones -> {args.output}", file=sys.stderr
+        f"fuse: {fused['samples']['number']} samples, {len(fused['clones'])} clones, {len(mrd['markers'])} markers,"
+        f" {len(mrd['alerts'])} alerts -> {args.output}",
+        file=sys.stderr,
     )
+    if args.index is not None and not Path(mrd["index"]).exists():
+        print(f"fuse: earlier runs not searched for the markers: {mrd['index']}", file=sys.stderr)
+    return 0
+
+
+def add_contamination(commands: Commands) -> None:
+    from .contamination import CONTAMINATION_FRACTION
+
+    c = commands.add_parser(
+        "contamination",
+        help="a sequencing run's clones found in samples of other patients (this run and earlier indexed runs)",
+    )
+    c.add_argument("inputs", nargs="+", type=Path, help="the run's samples (.vidjil or AIRR TSV)")
+    c.add_argument("-o", "--output", required=True, type=Path, help="contamination table (TSV)")
+    c.add_argument("--samples-sheet", type=Path, help="sample sheet: its `sets` column gives each sample's patient")
+    c.add_argument("--sets-sheet", type=Path, help="sets sheet: the sets of type `patient`")
+    c.add_argument("--index", type=Path, help="index of earlier runs (index.sqlite)")
+    c.add_argument(
+        "--min-fraction",
+        type=_fraction,
+        default=CONTAMINATION_FRACTION,
+        help=f"look for the clones of this fraction of their locus (default {CONTAMINATION_FRACTION:g})",
+    )
+    c.set_defaults(func=run_contamination_command)
+
+
+def run_contamination_command(args: argparse.Namespace) -> int:
+    from .contamination import patients_from_sheets, run_contamination
+
+    if (args.samples_sheet is None) != (args.sets_sheet is None):
+        raise UserError("--samples-sheet and --sets-sheet go together (without them, each sample is its own patient)")
+    patients = patients_from_sheets(args.samples_sheet, args.sets_sheet) if args.samples_sheet else {}
+    rows = run_contamination(args.inputs, args.output, patients, args.index, args.min_fraction)
+    shared = len({(r["sample"], r["clone"]) for r in rows})
+    print(f"contamination: {shared} clones found in other patients' samples -> {args.output}", file=sys.stderr)
     return 0
 
 
@@ -481,8 +575,15 @@ def run_index_backup(args: argparse.Namespace) -> int:
 
 
 def add_view(commands: Commands) -> None:
-    vw = commands.add_parser("view", help="read-only viewer of a results folder in the browser")
-    vw.add_argument("results", type=Path, help=f"results folder (with its {layout.INDEX})")
+    vw = commands.add_parser("view", help="read-only viewer of a results folder, or of .vidjil files, in the browser")
+    vw.add_argument(
+        "paths",
+        nargs="+",
+        type=Path,
+        metavar="RESULTS|FILE.vidjil",
+        help=f"a results folder (with its {layout.INDEX}), or .vidjil files (ours or the reference tool's; "
+        "plain or gzip) opened as they are",
+    )
     vw.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)")
     vw.add_argument("--port", type=int, default=8080)
     vw.add_argument("--token", help="require this token (header X-Vidjil-Token, or open ?token=T once)")
@@ -517,13 +618,27 @@ def _token(args: argparse.Namespace) -> str | None:
 def run_view(args: argparse.Namespace) -> int:
     from webui import create_app
 
-    if not layout.index_db(args.results).exists():
-        raise UserError(f"{args.results}: no {layout.INDEX} (run `vidjil index rebuild {args.results}`)")
+    paths: list[Path] = args.paths
+    folders = [p for p in paths if p.is_dir()]
+    if folders and len(paths) > 1:
+        raise UserError(f"{folders[0]}: a results folder is viewed alone (or give .vidjil files, not folders)")
+    for path in paths:
+        if not path.exists():
+            raise UserError(f"{path}: no such file or folder")
     token = _token(args)
-    app = create_app(args.results, token=token, behind_proxy=args.proxy)
+    if folders:
+        results = folders[0]
+        if not layout.index_db(results).exists():
+            raise UserError(f"{results}: no {layout.INDEX} (run `vidjil index rebuild {results}`)")
+        app = create_app(results, token=token, behind_proxy=args.proxy)
+        what = str(results)
+    else:  # every file is read and checked now: one that is not a .vidjil document stops here
+        app = create_app(files=paths, token=token, behind_proxy=args.proxy)
+        count = len(app.config["FILES"].items)
+        what = f"{count} .vidjil file{'' if count == 1 else 's'}"
     signal.signal(signal.SIGTERM, signal.SIG_DFL)  # a server stops on SIGTERM as any daemon
     where = f"http://{args.host}:{args.port}/" + ("?token=..." if token else "")
-    print(f"vidjil view: {args.results} on {where}", file=sys.stderr)
+    print(f"vidjil view: {what} on {where}", file=sys.stderr)
     app.run(host=args.host, port=args.port, threaded=True)
     return 0
 
@@ -600,6 +715,7 @@ def build_parser() -> Parser:
         add_germline,
         add_demo,
         add_fuse,
+        add_contamination,
         add_report,
         add_index,
         add_view,

@@ -238,6 +238,7 @@ def run_detect(opts: DetectOptions) -> dict[str, Any]:
         sample_name=name,
         inputs=inputs,
         germline=germline_doc,
+        min_reads=opts.min_reads,
     )
     stats = stats_document(result, opts, name, inputs, identity, germline.load_seconds, started, finished)
     stats["timings"]["total_seconds"] = round(time.perf_counter() - t0, 3)

@@ -1,9 +1,11 @@
-"""Reading the text of an input file, plain or gzip, with one-line errors."""
+"""Reading the text of an input file, plain or gzip, with one-line errors; writing TSV tables."""
 
 from __future__ import annotations
 
 import gzip
+from collections.abc import Iterable
 from pathlib import Path
+from typing import IO, Any
 
 from .errors import UserError
 
@@ -19,3 +21,21 @@ def read_text(path: Path) -> str:
         raise UserError(f"{path}: no such file") from None
     except (OSError, EOFError, UnicodeDecodeError) as exc:
         raise UserError(f"{path}: unreadable ({exc})") from None
+
+
+def tsv_cell(value: Any) -> str:
+    """A TSV cell: numbers with 6 significant digits, None empty, no tab or newline."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "T" if value else "F"
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    return " ".join(str(value).split())
+
+
+def write_tsv(handle: IO[str], fields: list[str], rows: Iterable[dict[str, Any]]) -> None:
+    """A header and one line per row (missing cells empty)."""
+    handle.write("\t".join(fields) + "\n")
+    for row in rows:
+        handle.write("\t".join(tsv_cell(row.get(f)) for f in fields) + "\n")

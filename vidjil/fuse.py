@@ -15,6 +15,7 @@ reference Vidjil client reads them (`samples.names/timestamp/info`, `_set`)."""
 from __future__ import annotations
 
 import csv
+import functools
 import json
 import math
 from collections.abc import Iterator
@@ -24,10 +25,13 @@ from pathlib import Path
 from typing import Any
 
 from . import __version__
-from .airr_format import fused_rows, read_airr, write_airr
+from .airr_format import fused_rows, locus_of, read_airr, write_airr
+from .alerts import alert_rows, follow_up_alerts
+from .cross_patient import IndexLookup
 from .errors import UserError
-from .files import read_text
-from .mrd import LOD_READS, is_spike
+from .files import read_text, write_tsv
+from .markers import marker_choices, marker_rows, matches
+from .mrd import LOD_READS, MARKER_FRACTION, PG_PER_CELL, cells_of_dna, is_spike, marker_clones, mrd_rows
 from .vidjil_format import (
     VIDJIL_JSON_VERSION,
     W_DESIGNATIONS_DIFFER,
@@ -38,6 +42,8 @@ from .vidjil_format import (
     warning,
 )
 
+# The MRD tables of a fused set: (columns, rows) of each.
+MRD_TABLES = {"mrd": mrd_rows, "markers": marker_rows, "alerts": alert_rows}
 SAMPLE_FIELDS = ("original_names", "run_timestamp", "producer", "commandline", "log")
 
 
@@ -76,31 +82,48 @@ def _first(value: Any) -> Any:
     return value[0] if isinstance(value, list) else value
 
 
-def _vidjil_sample(path: Path) -> tuple[Sample, list[Clone]]:
+def _at(value: Any, i: int, default: Any = 0) -> Any:
+    """Sample `i`'s value of a per-sample field (a list, or a scalar for one sample)."""
+    if isinstance(value, list):
+        return value[i] if i < len(value) and value[i] is not None else default
+    return value if i == 0 and value is not None else default
+
+
+def _vidjil_samples(path: Path) -> list[tuple[Sample, list[Clone]]]:
+    """The samples of a `.vidjil` file: one, or each sample of a fused file."""
     doc = read_vidjil(path)
     reads = doc["reads"]
+    n = len(reads["total"]) if isinstance(reads["total"], list) else 1
     meta = {
         key: list(v) if isinstance(v, list) else [v] for key, v in doc.get("samples", {}).items() if key != "number"
     }
-    names = meta.get("original_names") or [path.name]
-    sample = Sample(
-        name=str(names[0]),
-        total=int(_first(reads["total"])),
-        segmented=int(_first(reads["segmented"])),
-        germline={k: int(_first(v)) for k, v in reads.get("germline", {}).items()},
-        meta=meta,
-        diversity=_first(doc.get("diversity", {}).get("_by_system", [{}])) or {},
-        extra={
-            "undetected": {k: int(_first(v)) for k, v in reads.get("_undetected", {}).items()},
-            "warn": doc.get("warn", []),
-            "germlines": doc.get("germlines", {}),
-        },
-    )
-    clones = []
-    for record in doc["clones"]:
-        locus = clone_locus(record)
-        clones.append(Clone(clone_keys(record["id"], locus, junction_nt(record)), int(_first(record["reads"])), record))
-    return sample, clones
+    names = meta.get("names") if n > 1 and any(meta.get("names") or []) else meta.get("original_names")
+    undetected = reads.get("_undetected", {})
+    diversity = doc.get("diversity", {}).get("_by_system", [{}])
+    warnings = doc.get("_warn_samples") if n > 1 else [doc.get("warn", [])]
+    keyed = [(clone_keys(record["id"], clone_locus(record), junction_nt(record)), record) for record in doc["clones"]]
+    samples = []
+    for i in range(n):
+        name = _at(names, i, "") or (path.name if n == 1 else f"{path.name}#{i + 1}")
+        per_undetected = _at(undetected, i, {}) if isinstance(undetected, list) else undetected
+        sample = Sample(
+            name=str(name),
+            total=int(_at(reads["total"], i)),
+            segmented=int(_at(reads["segmented"], i)),
+            germline={k: int(_at(v, i)) for k, v in reads.get("germline", {}).items()},
+            meta={key: [_at(v, i, "")] for key, v in meta.items()},
+            diversity=_at(diversity, i, {}) or {},
+            extra={
+                "undetected": {k: int(_at(v, i)) for k, v in per_undetected.items()},
+                "warn": _at(warnings, i, []) if isinstance(warnings, list) else [],
+                "germlines": doc.get("germlines", {}),
+            },
+        )
+        clones = [Clone(keys, int(_at(record["reads"], i)), record) for keys, record in keyed]
+        clones = [c for c in clones if c.reads > 0] if n > 1 else clones
+        clones.sort(key=lambda c: -c.reads)
+        samples.append((sample, clones))
+    return samples
 
 
 def _airr_sample(path: Path) -> tuple[Sample, list[Clone]]:
@@ -142,13 +165,14 @@ def _airr_sample(path: Path) -> tuple[Sample, list[Clone]]:
     return sample, clones
 
 
-def read_sample(path: Path) -> tuple[Sample, list[Clone]]:
-    """A sample's clones, ranked (most reads first), from `.vidjil` or AIRR TSV."""
+def read_samples(path: Path) -> list[tuple[Sample, list[Clone]]]:
+    """The samples of a file and their clones, ranked (most reads first): a `.vidjil`
+    sample, each sample of a fused `.vidjil`, or an AIRR TSV sample."""
     name = path.name.lower()
     if name.endswith((".tsv", ".tsv.gz")):
-        return _airr_sample(path)
+        return [_airr_sample(path)]
     try:
-        return _vidjil_sample(path)
+        return _vidjil_samples(path)
     except (KeyError, IndexError, TypeError, ValueError, AttributeError) as exc:
         # Valid JSON without what a sample needs (reads.total, a clone's id or reads...).
         what = f"no {exc}" if isinstance(exc, KeyError) else str(exc)
@@ -223,10 +247,14 @@ def _decade(fraction: float) -> float:
 
 @dataclass
 class SampleInfo:
-    """A sample's row of the sample sheet, as the reference web client reads it."""
+    """A sample's row of the sample sheet: what the reference web client reads
+    (date, info) and what MRD needs (DNA input, replicate group)."""
 
     date: str = ""
     info: str = ""
+    dna_ng: float | None = None
+    pg_per_cell: float | None = None
+    replicate: str = ""
 
 
 @dataclass
@@ -247,33 +275,65 @@ class FuseOptions:
     # Sample sheet rows by sample name: the document gets samples.names/timestamp/info.
     sample_sheet: dict[str, SampleInfo] | None = None
     sample_set: SetInfo | None = None
+    # MRD: the diagnosis sample (default: the first), the markers the sets sheet
+    # lists (windows or junctions; default: clones of >= marker_fraction of their
+    # locus at diagnosis), new clones of >= new_clone_fraction after diagnosis.
+    diagnosis: str | None = None
+    markers: list[str] = field(default_factory=list)
+    marker_fraction: float = MARKER_FRACTION
+    new_clone_fraction: float = MARKER_FRACTION
+    # The index of earlier runs, and this set's patients: markers seen in other patients.
+    index: Path | None = None
+    patients: list[str] = field(default_factory=list)
+
+
+def _positive_number(path: Path, n: int, name: str, column: str, text: str) -> float | None:
+    if not text:
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not value > 0 or math.isinf(value):
+        raise UserError(f"{path}, row {n} (sample '{name}'): {column} '{text}' is not a positive number")
+    return value
 
 
 def read_sample_sheet(path: Path) -> dict[str, SampleInfo]:
-    """The workflow's sample sheet (TSV: `sample`, optional `date` YYYY-MM-DD and
-    `info`; other columns ignored, `#` lines are comments), by sample name."""
+    """The workflow's sample sheet (TSV: `sample`, optional `date` YYYY-MM-DD, `info`,
+    `dna_ng`, `pg_per_cell`, `replicate`; other columns ignored, `#` lines are
+    comments), by sample name."""
     lines = [line for line in read_text(path).splitlines() if line.strip() and not line.startswith("#")]
     reader = csv.DictReader(lines, delimiter="\t")
     if "sample" not in (reader.fieldnames or []):
         raise UserError(f"{path}: not a sample sheet (no 'sample' column)")
     sheet: dict[str, SampleInfo] = {}
     for n, row in enumerate(reader, start=2):
-        name = (row.get("sample") or "").strip()
-        when = (row.get("date") or "").strip()
+        cell = {k: (v or "").strip() for k, v in row.items() if isinstance(k, str) and isinstance(v, str)}
+        name = cell.get("sample", "")
+        when = cell.get("date", "")
         if when:
             try:
                 date.fromisoformat(when)
             except ValueError:
                 raise UserError(f"{path}, row {n} (sample '{name}'): date '{when}' is not YYYY-MM-DD") from None
         if name:
-            sheet[name] = SampleInfo(date=when, info=(row.get("info") or "").strip())
+            sheet[name] = SampleInfo(
+                date=when,
+                info=cell.get("info", ""),
+                dna_ng=_positive_number(path, n, name, "dna_ng", cell.get("dna_ng", "")),
+                pg_per_cell=_positive_number(path, n, name, "pg_per_cell", cell.get("pg_per_cell", "")),
+                replicate=cell.get("replicate", ""),
+            )
     return sheet
 
 
-def _sheet_rows(paths: list[Path], samples: list[Sample], sheet: dict[str, SampleInfo]) -> list[tuple[str, SampleInfo]]:
-    """(name, row) of each input: its sample name, else its file name up to the first dot."""
+def _sheet_rows(
+    sources: list[Path], samples: list[Sample], sheet: dict[str, SampleInfo]
+) -> list[tuple[str, SampleInfo]]:
+    """(name, row) of each sample: its sample name, else its file name up to the first dot."""
     rows = []
-    for path, sample in zip(paths, samples, strict=True):
+    for path, sample in zip(sources, samples, strict=True):
         name = next((n for n in (sample.name, path.name.split(".")[0]) if n in sheet), None)
         if name is None:
             raise UserError(f"{path}: sample '{sample.name}' is not in the sample sheet")
@@ -281,57 +341,95 @@ def _sheet_rows(paths: list[Path], samples: list[Sample], sheet: dict[str, Sampl
     return rows
 
 
+def locus_totals(sample: Sample) -> dict[str, int]:
+    totals: dict[str, int] = {}
+    for system, count in sample.germline.items():
+        totals[locus_of(system)] = totals.get(locus_of(system), 0) + count
+    return totals
+
+
+def _diagnosis(names: list[str], options: FuseOptions) -> int:
+    if options.diagnosis is None:
+        return 0
+    if options.diagnosis not in names:
+        raise UserError(f"--diagnosis: '{options.diagnosis}' is not a sample of the set ({', '.join(names)})")
+    return names.index(options.diagnosis)
+
+
 def fuse(paths: list[Path], options: FuseOptions) -> dict[str, Any]:
-    """Fuse the samples of `paths` (in sample order)."""
-    n = len(paths)
+    """Fuse the samples of `paths` (in sample order; a fused file brings its samples)."""
     entities = Entities()
     best: dict[tuple[str, ...], tuple[int, int, dict[str, Any]]] = {}
     samples: list[Sample] = []
+    sources: list[Path] = []
+    # Marker candidates of each sample, followed whatever their rank once the diagnosis is known.
+    candidates: list[list[tuple[int, Clone]]] = []
+
+    def follow(rank: int, i: int, clone: Clone) -> None:
+        root = entities.add(clone.keys)
+        if root not in best or (rank, i) < best[root][:2]:
+            best[root] = (rank, i, clone.record)
+
     # First pass: the clones in some sample's top, and the best-ranked record of each.
-    for i, path in enumerate(paths):
-        sample, clones = read_sample(path)
-        samples.append(sample)
-        for rank, clone in enumerate(clones[: options.top], start=1):
-            if not clone.keys:
-                continue
-            root = entities.add(clone.keys)
-            if root not in best or (rank, i) < best[root][:2]:
-                best[root] = (rank, i, clone.record)
-    sheet_rows = _sheet_rows(paths, samples, options.sample_sheet) if options.sample_sheet is not None else None
+    for path in paths:
+        for sample, clones in read_samples(path):
+            i = len(samples)
+            samples.append(sample)
+            sources.append(path)
+            totals = locus_totals(sample)
+            candidates.append([])
+            for rank, clone in enumerate(clones, start=1):
+                if not clone.keys:
+                    continue
+                if rank <= options.top or any(matches(clone.record, m) for m in options.markers):
+                    follow(rank, i, clone)
+                elif clone.reads >= options.marker_fraction * totals.get(clone_locus(clone.record), 0) > 0:
+                    candidates[i].append((rank, clone))
+    sheet_rows = _sheet_rows(sources, samples, options.sample_sheet) if options.sample_sheet is not None else None
+    names = [name for name, _ in sheet_rows] if sheet_rows else [s.name for s in samples]
+    diagnosis = _diagnosis(names, options)
+    for rank, clone in candidates[diagnosis] if samples else []:
+        follow(rank, diagnosis, clone)
     # Merged entities keep one root: re-key the best records.
     followed: dict[tuple[str, ...], tuple[int, int, dict[str, Any]]] = {}
     for root, value in best.items():
         r = entities.find(root)
         if r not in followed or value[:2] < followed[r][:2]:
             followed[r] = value
+    n = len(samples)
     reads = {root: [0] * n for root in followed}
-    names: dict[tuple[str, ...], list[str | None]] = {root: [None] * n for root in followed}
+    designations: dict[tuple[str, ...], list[str | None]] = {root: [None] * n for root in followed}
     productive: dict[tuple[str, ...], list[bool | None]] = {root: [None] * n for root in followed}
     others: list[dict[float, list[int]]] = [{} for _ in range(n)]
     profiles: list[dict[Any, int]] = [{} for _ in range(n)]
     spike_reads = [0] * n
     # Second pass: every clone of every sample, followed or counted with the others.
-    for i, path in enumerate(paths):
-        _, clones = read_sample(path)
-        segmented = max(1, samples[i].segmented)
-        for clone in clones:
-            entity = entities.lookup(clone.keys) if clone.keys else None
-            key: Any = entity if entity is not None else (clone.keys[0] if clone.keys else clone.record.get("id"))
-            profiles[i][key] = profiles[i].get(key, 0) + clone.reads
-            if options.spike and is_spike(clone.record, options.spike):
-                spike_reads[i] += clone.reads
-            if entity is None:
-                bucket = others[i].setdefault(_decade(clone.reads / segmented), [0, 0])
-                bucket[0] += 1
-                bucket[1] += clone.reads
-                continue
-            reads[entity][i] += clone.reads
-            if names[entity][i] is None:
-                names[entity][i] = clone.record.get("name")
-                junction = (clone.record.get("seg") or {}).get("junction")
-                productive[entity][i] = bool(junction["productive"]) if junction else None
-    fused = _document(samples, followed, reads, names, productive, others, profiles, spike_reads, options)
+    i = -1
+    for path in paths:
+        for _, clones in read_samples(path):
+            i += 1
+            segmented = max(1, samples[i].segmented)
+            for clone in clones:
+                entity = entities.lookup(clone.keys) if clone.keys else None
+                key: Any = entity if entity is not None else (clone.keys[0] if clone.keys else clone.record.get("id"))
+                profiles[i][key] = profiles[i].get(key, 0) + clone.reads
+                if options.spike and is_spike(clone.record, options.spike):
+                    spike_reads[i] += clone.reads
+                if entity is None:
+                    bucket = others[i].setdefault(_decade(clone.reads / segmented), [0, 0])
+                    bucket[0] += 1
+                    bucket[1] += clone.reads
+                    continue
+                reads[entity][i] += clone.reads
+                if designations[entity][i] is None:
+                    designations[entity][i] = clone.record.get("name")
+                    junction = (clone.record.get("seg") or {}).get("junction")
+                    productive[entity][i] = bool(junction["productive"]) if isinstance(junction, dict) else None
+    if i + 1 != n:
+        raise UserError(f"{', '.join(map(str, paths))}: changed while being fused")
+    fused = _document(samples, followed, reads, designations, productive, others, profiles, spike_reads, options)
     _add_sheet_values(fused, sheet_rows, options.sample_set)
+    _add_mrd(fused, diagnosis, options)
     return fused
 
 
@@ -339,13 +437,44 @@ def _add_sheet_values(
     fused: dict[str, Any], rows: list[tuple[str, SampleInfo]] | None, sample_set: SetInfo | None
 ) -> None:
     """The sample sheet's names, dates and info, and the set, where the reference
-    client reads them (samples.names/timestamp/info, and `_set`)."""
+    client reads them (samples.names/timestamp/info, and `_set`); the DNA inputs,
+    their cell equivalents and the replicate groups for MRD."""
     if rows is not None:
         fused["samples"]["names"] = [name for name, _ in rows]
         fused["samples"]["timestamp"] = [row.date for _, row in rows]
         fused["samples"]["info"] = [row.info for _, row in rows]
+        if any(row.dna_ng for _, row in rows):
+            fused["samples"]["_dna_ng"] = [row.dna_ng for _, row in rows]
+            fused["samples"]["_cell_equivalents"] = [
+                cells_of_dna(row.dna_ng, row.pg_per_cell or PG_PER_CELL) if row.dna_ng else None for _, row in rows
+            ]
+        if any(row.replicate for _, row in rows):
+            fused["samples"]["_replicate"] = [row.replicate for _, row in rows]
     if sample_set is not None:
         fused["_set"] = asdict(sample_set)
+
+
+def _add_mrd(fused: dict[str, Any], diagnosis: int, options: FuseOptions) -> None:
+    """The markers and their flags, and the follow-up alerts (`_mrd`, and warnings
+    of the clones they are about)."""
+    mrd = fused["_mrd"]
+    mrd.update(diagnosis=diagnosis, marker_fraction=options.marker_fraction, markers=[], alerts=[])
+    # A sequencing run mixes patients: no diagnosis, no follow-up (its contamination
+    # table is `vidjil contamination`), unless the sheet lists markers to follow.
+    if options.sample_set and options.sample_set.type == "run" and not options.markers:
+        mrd["index"] = "not searched (a run set)"
+        return
+    lookup = IndexLookup(options.index)
+    try:
+        mrd["markers"] = marker_choices(fused, options.markers, options.marker_fraction, lookup, options.patients)
+    finally:
+        lookup.close()
+    mrd["index"] = lookup.problem or str(options.index)
+    alerts = follow_up_alerts(fused, marker_clones(fused), options.new_clone_fraction)
+    mrd["alerts"] = alerts
+    by_top = {clone["top"]: clone for clone in fused["clones"]}
+    for alert in alerts:
+        by_top[alert["clone"]].setdefault("warn", []).append(warning(alert["code"], alert["message"]))
 
 
 def _warnings(names: list[str | None], productive: list[bool | None]) -> list[dict[str, str]]:
@@ -418,6 +547,8 @@ def _document(
     now = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S")
     meta = {key: [v for s in samples for v in s.meta.get(key, [""])] for key in SAMPLE_FIELDS}
     meta["original_names"] = [s.name for s in samples]
+    if any(s.meta.get("_min_reads") for s in samples):
+        meta["_min_reads"] = [_first(s.meta.get("_min_reads")) for s in samples]
     return {
         "vidjil_json_version": VIDJIL_JSON_VERSION,
         "producer": f"vidjil-platform {__version__} (fuse)",
@@ -463,8 +594,15 @@ def diversity_rows(doc: dict[str, Any]) -> Iterator[list[str]]:
 
 
 def run_fuse(
-    inputs: list[Path], output: Path, options: FuseOptions, airr: Path | None = None, diversity: Path | None = None
+    inputs: list[Path],
+    output: Path,
+    options: FuseOptions,
+    airr: Path | None = None,
+    diversity: Path | None = None,
+    tables: dict[str, Path] | None = None,
 ) -> dict[str, Any]:
+    """Fuse `inputs` into `output` (and the AIRR, diversity and MRD tables asked
+    for: `tables` maps 'mrd', 'markers', 'alerts' to their files), all or none."""
     from .atomic import atomic_outputs
 
     if not inputs:
@@ -486,6 +624,9 @@ def run_fuse(
                         handle.write("\t".join(row) + "\n")
 
                 outputs.write(diversity, write_diversity)
+            for kind, path in (tables or {}).items():
+                fields, rows = MRD_TABLES[kind](fused)
+                outputs.write(path, functools.partial(write_tsv, fields=fields, rows=rows))
     except OSError as exc:
         raise UserError(f"{output}: cannot write: {exc.strerror or exc}") from None
     return fused

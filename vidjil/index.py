@@ -22,11 +22,13 @@ from pathlib import Path
 from typing import Any
 
 from . import __version__, layout
+from .alerts import alert_rows
 from .errors import UserError
 from .germline import sha256_file as sha256
+from .mrd import locus_reads, mrd_rows
 from .vidjil_format import clone_locus, junction_nt, read_vidjil
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 TOP_CLONES = 100
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -64,13 +66,29 @@ CREATE TABLE IF NOT EXISTS fused (
 CREATE TABLE IF NOT EXISTS clones (
     result INTEGER NOT NULL REFERENCES results(id) ON DELETE CASCADE,
     rank INTEGER NOT NULL, locus TEXT, v TEXT, d TEXT, j TEXT, junction TEXT, junction_aa TEXT,
-    reads INTEGER NOT NULL, fraction REAL NOT NULL, productive INTEGER, PRIMARY KEY (result, rank)
+    reads INTEGER NOT NULL, fraction REAL NOT NULL, productive INTEGER, locus_fraction REAL,
+    PRIMARY KEY (result, rank)
 );
 CREATE TABLE IF NOT EXISTS followed (
     fused INTEGER NOT NULL REFERENCES fused(id) ON DELETE CASCADE,
     sample TEXT NOT NULL REFERENCES samples(name) ON DELETE CASCADE,
     rank INTEGER NOT NULL, locus TEXT, v TEXT, d TEXT, j TEXT, junction TEXT, junction_aa TEXT,
-    reads INTEGER NOT NULL, fraction REAL NOT NULL, productive INTEGER, PRIMARY KEY (fused, sample, rank)
+    reads INTEGER NOT NULL, fraction REAL NOT NULL, productive INTEGER, locus_fraction REAL,
+    PRIMARY KEY (fused, sample, rank)
+);
+CREATE TABLE IF NOT EXISTS set_files (
+    fused INTEGER NOT NULL REFERENCES fused(id) ON DELETE CASCADE,
+    kind TEXT NOT NULL, path TEXT NOT NULL, sha256 TEXT NOT NULL, PRIMARY KEY (fused, kind)
+);
+CREATE TABLE IF NOT EXISTS mrd (
+    fused INTEGER NOT NULL REFERENCES fused(id) ON DELETE CASCADE,
+    sample TEXT NOT NULL, marker INTEGER NOT NULL, locus TEXT, reads INTEGER NOT NULL, locus_reads INTEGER NOT NULL,
+    fraction REAL NOT NULL, cell_equivalents REAL, lod REAL NOT NULL, loq REAL NOT NULL, status TEXT NOT NULL,
+    replicate TEXT, PRIMARY KEY (fused, sample, marker)
+);
+CREATE TABLE IF NOT EXISTS alerts (
+    fused INTEGER NOT NULL REFERENCES fused(id) ON DELETE CASCADE,
+    sample TEXT NOT NULL, clone INTEGER NOT NULL, code TEXT NOT NULL, message TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS results_sample ON results(sample);
 CREATE INDEX IF NOT EXISTS followed_junction_aa ON followed(junction_aa);
@@ -79,8 +97,23 @@ CREATE INDEX IF NOT EXISTS followed_v ON followed(v);
 CREATE INDEX IF NOT EXISTS clones_junction_aa ON clones(junction_aa);
 CREATE INDEX IF NOT EXISTS clones_junction ON clones(junction);
 CREATE INDEX IF NOT EXISTS clones_v ON clones(v);
+CREATE INDEX IF NOT EXISTS mrd_status ON mrd(status);
+CREATE INDEX IF NOT EXISTS alerts_code ON alerts(code);
 """
-TABLES = ["runs", "sample_sets", "samples", "set_members", "read_files", "results", "fused", "clones", "followed"]
+TABLES = [
+    "runs",
+    "sample_sets",
+    "samples",
+    "set_members",
+    "read_files",
+    "results",
+    "fused",
+    "clones",
+    "followed",
+    "set_files",
+    "mrd",
+    "alerts",
+]
 
 
 def connect(db: Path) -> sqlite3.Connection:
@@ -177,8 +210,9 @@ def describe_run(
     }
 
 
-def _clone_fields(clone: dict[str, Any], reads: int, segmented: int) -> tuple[Any, ...]:
-    """locus, V, D, J, junction nt and aa, reads, fraction, productive of a clone."""
+def _clone_fields(clone: dict[str, Any], reads: int, segmented: int, locus_total: int) -> tuple[Any, ...]:
+    """locus, V, D, J, junction nt and aa, reads, fraction, productive, fraction of
+    its locus of a clone."""
     seg = clone.get("seg") or {}
     junction = seg.get("junction") or {}
     return (
@@ -191,14 +225,17 @@ def _clone_fields(clone: dict[str, Any], reads: int, segmented: int) -> tuple[An
         reads,
         reads / (segmented or 1),
         None if not junction else int(bool(junction.get("productive"))),
+        reads / locus_total if locus_total else None,
     )
 
 
 def _clone_rows(vidjil: Path, result_id: int) -> Iterator[tuple[Any, ...]]:
     doc = read_vidjil(vidjil)
     segmented = doc["reads"]["segmented"][0]
+    by_locus = locus_reads(doc)
     for rank, clone in enumerate(doc["clones"][:TOP_CLONES], start=1):
-        yield (result_id, rank, *_clone_fields(clone, clone["reads"][0], segmented))
+        total = by_locus.get(clone_locus(clone), [0])[0]
+        yield (result_id, rank, *_clone_fields(clone, clone["reads"][0], segmented, total))
 
 
 def _followed_rows(fused: Path, fused_id: int) -> Iterator[tuple[Any, ...]]:
@@ -208,10 +245,25 @@ def _followed_rows(fused: Path, fused_id: int) -> Iterator[tuple[Any, ...]]:
     doc = read_vidjil(fused)
     names = doc["samples"]["original_names"]
     segmented = doc["reads"]["segmented"]
+    by_locus = locus_reads(doc)
     for clone in doc["clones"][:TOP_CLONES]:
-        for name, reads, total in zip(names, clone["reads"], segmented, strict=False):
+        totals = by_locus.get(clone_locus(clone), [0] * len(names))
+        for name, reads, total, locus_total in zip(names, clone["reads"], segmented, totals, strict=False):
             if reads:
-                yield (fused_id, name, clone["top"], *_clone_fields(clone, reads, total))
+                yield (fused_id, name, clone["top"], *_clone_fields(clone, reads, total, locus_total))
+
+
+def _mrd_rows(fused: Path, fused_id: int) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+    """The MRD values and the alerts of a fused set."""
+    doc = read_vidjil(fused)
+    _, rows = mrd_rows(doc)
+    mrd = [
+        (fused_id, r["sample"], r["marker"], r["locus"], r["reads"], r["locus_reads"], r["fraction"],
+         r["cell_equivalents"], r["lod"], r["loq"], r["status"], r["replicate"] or None)
+        for r in rows
+    ]  # fmt: skip
+    _, alerts = alert_rows(doc)
+    return mrd, [(fused_id, a["sample"], a["clone"], a["code"], a["message"]) for a in alerts]
 
 
 def index_rows(results: Path) -> dict[str, list[tuple[Any, ...]]]:
@@ -282,6 +334,13 @@ def index_rows(results: Path) -> dict[str, list[tuple[Any, ...]]]:
                 (fused_id, set_run[set_name], set_name, analysis, str(path.relative_to(results)), sha256(path))
             )
             rows["followed"] += [r for r in _followed_rows(path, fused_id) if r[1] in samples]
+            mrd, alerts = _mrd_rows(path, fused_id)
+            rows["mrd"] += mrd
+            rows["alerts"] += alerts
+            for kind in layout.SET_FILES:
+                table = results / layout.set_file(analysis, set_name, kind)
+                if kind != "vidjil" and table.is_file():
+                    rows["set_files"].append((fused_id, kind, str(table.relative_to(results)), sha256(table)))
     rows["sample_sets"] = sorted(sets.values())
     rows["samples"] = sorted(samples.values())
     rows["set_members"] = sorted((k[0], k[1], v) for k, v in members.items() if k[0] in sets)
@@ -514,7 +573,33 @@ def show_set(db: Path, name: str) -> dict[str, Any]:
             dict(r)
             for r in con.execute("SELECT run, analysis, vidjil, sha256 FROM fused WHERE sample_set = ?", (name,))
         ]
-        return {"set": dict(row), "samples": samples, "results": results, "fused": fused}
+        by_fused = "FROM {} t JOIN fused f ON f.id = t.fused WHERE f.sample_set = ? ORDER BY f.analysis, f.run"
+        tables = [
+            dict(r) for r in con.execute("SELECT f.analysis, t.kind, t.path " + by_fused.format("set_files"), (name,))
+        ]
+        mrd = [
+            dict(r)
+            for r in con.execute(
+                "SELECT f.analysis, t.sample, t.marker, t.locus, t.reads, t.fraction, t.lod, t.loq, t.status "
+                + by_fused.format("mrd"),
+                (name,),
+            )
+        ]
+        alerts = [
+            dict(r)
+            for r in con.execute(
+                "SELECT f.analysis, t.sample, t.clone, t.code, t.message " + by_fused.format("alerts"), (name,)
+            )
+        ]
+        return {
+            "set": dict(row),
+            "samples": samples,
+            "results": results,
+            "fused": fused,
+            "files": tables,
+            "mrd": mrd,
+            "alerts": alerts,
+        }
     finally:
         con.close()
 

@@ -7,6 +7,8 @@ reads it, the viewer serves from it, export and import of sets copy it.
       .index/<run>.done                             the workflow's mark that a run is indexed
       <analysis>/samples/<sample>/<sample>.vidjil   .airr.tsv  .stats.json
       <analysis>/sets/<set>/<set>.fused.vidjil      .fused.airr.tsv  .diversity.tsv  .report.html
+                                                    .mrd.tsv  .markers.tsv  .alerts.tsv
+                                                    .contamination.tsv (sets of type run)
 
 The workflow's working folder also holds the germline set it built, beside RESULTS
 by default: resources/germline/<species>/<species stem>.g with its MANIFEST.json.
@@ -41,7 +43,15 @@ SET_FILES = {
     "airr": ".fused.airr.tsv",
     "diversity": ".diversity.tsv",
     "report": ".report.html",
+    "mrd": ".mrd.tsv",
+    "markers": ".markers.tsv",
+    "alerts": ".alerts.tsv",
+    "contamination": ".contamination.tsv",
 }
+# Files only a set of this type has.
+SET_TYPE_FILES = {"contamination": "run"}
+# The MRD tables `vidjil fuse` writes beside the fused file.
+MRD_TABLES = ("mrd", "markers", "alerts")
 
 
 def sample_file(analysis: str, sample: str, kind: str) -> str:
@@ -132,5 +142,7 @@ def sample_files(analysis: str, sample: str) -> list[str]:
     return [sample_file(analysis, sample, kind) for kind in SAMPLE_FILES]
 
 
-def set_files(analysis: str, sample_set: str) -> list[str]:
-    return [set_file(analysis, sample_set, kind) for kind in SET_FILES]
+def set_files(analysis: str, sample_set: str, set_type: str | None = None) -> list[str]:
+    """The files of a set; with `set_type`, those a set of that type has."""
+    kinds = [k for k in SET_FILES if set_type is None or SET_TYPE_FILES.get(k, set_type) == set_type]
+    return [set_file(analysis, sample_set, kind) for kind in kinds]

@@ -1,21 +1,31 @@
 """Minimal residual disease (MRD) of a fused set: the marker clones, their value in
-every sample as a fraction of their locus's detected reads, and a status.
+every sample as a fraction of their locus's detected reads, the limits of
+detection and quantification of each sample, and a status.
 
 Rule (the README's "MRD: detection, quantification and status" says it in words):
 
-- marker clones: the followed clones with at least `MARKER_FRACTION` of the
-  detected reads of the first sample (the diagnosis), by decreasing fraction: the
-  dominant clones, not every clone of a locus that has few;
+- marker clones: the clones `fuse` chose (`_mrd.markers`: those the sets sheet
+  names, else the clones with at least `MARKER_FRACTION` of their locus's detected
+  reads at diagnosis); in a document without that choice (the reference tool's
+  files), the clones with `MARKER_FRACTION` of their locus in the first sample;
 - value: reads of the clone / detected reads of its locus in the sample (a TRG
   clone is not diluted by the IGH reads of a multi-locus run);
-- limit of detection (LoD): `LOD_READS` / locus reads. A clone at that fraction has
-  a 95% chance of at least one read among the locus reads (Poisson: P(0) = e^-3 = 5%),
-  so a clone without reads is reported as "< LoD", not as 0%;
-- limit of quantification (LoQ): `LOQ_READS` / locus reads. Below 10 reads the
-  Poisson sampling error alone (coefficient of variation 1/sqrt(reads)) is above
-  32%, too large to report a number that follow-up decisions compare;
-- status: positive (>= LOQ_READS reads), positive below quantification (1 to
-  LOQ_READS - 1 reads), negative (no read; reported with its LoD).
+- cell equivalents: DNA input (`dna_ng`) / `PG_PER_CELL` (6.6 pg of DNA in a
+  diploid human cell; the sample sheet's `pg_per_cell` overrides it);
+- limit of detection (LoD): the larger of `LOD_READS` / locus reads and
+  `LOD_CELLS` / cell equivalents. A clone at 3 / N has a 95% chance of at least one
+  copy among N (Poisson: P(0) = e^-3 = 5%): among the reads sequenced, and among
+  the cells whose DNA went into the tube. A sample lists only clones of at least
+  `-r` reads (`samples._min_reads`, 5 by default): its LoD in reads is that when it
+  is above 3. A clone without reads is reported as "< LoD", not as 0%;
+- limit of quantification (LoQ): the larger of `LOQ_READS` / locus reads and
+  `LOQ_CELLS` / cell equivalents. Below 10 copies the Poisson sampling error alone
+  (coefficient of variation 1/sqrt(copies)) is above 32%, too large to report a
+  number that follow-up decisions compare;
+- status: positive (reads and a value at or above the LoQ), positive below
+  quantification (reads, below the LoQ), negative (no read; reported with its LoD);
+- replicates (libraries of one sample, `samples._replicate`): pooled for the status
+  (reads, locus reads and cells summed), listed apart in the table.
 
 Dates and sample information come from the fused document's `samples.timestamp`,
 `samples.info` and `samples.names`, the fields the reference Vidjil client reads."""
@@ -35,6 +45,11 @@ MARKER_FRACTION = 0.05
 LOD_READS = 3
 # From 10 reads the Poisson coefficient of variation (1 / sqrt(reads)) is at most 32%.
 LOQ_READS = 10
+# The same two rules applied to the cells sampled (cell equivalents of the DNA input).
+LOD_CELLS = 3
+LOQ_CELLS = 10
+# DNA of one diploid human cell, in picograms (6.6 pg: 2 x 3.3 pg haploid genome).
+PG_PER_CELL = 6.6
 
 Status = Literal["positive", "positive-not-quantifiable", "negative"]
 STATUS_LABEL: dict[str, str] = {
@@ -45,7 +60,7 @@ STATUS_LABEL: dict[str, str] = {
 
 
 class MarkerMRD(TypedDict):
-    """One marker clone in one sample."""
+    """One marker clone in one sample (or in the pooled replicates of a sample)."""
 
     top: int
     name: str
@@ -53,6 +68,8 @@ class MarkerMRD(TypedDict):
     reads: int
     locus_reads: int
     fraction: float
+    cell_equivalents: float | None
+    min_reads: int
     lod: float
     loq: float
     status: Status
@@ -60,12 +77,16 @@ class MarkerMRD(TypedDict):
 
 
 class SampleMRD(TypedDict):
-    """One sample of the MRD summary."""
+    """One sample of the MRD summary; `pooled` rows sum the libraries of a replicate
+    group (`libraries` names them)."""
 
     sample: str
     date: str | None
     days: int | None
     info: str
+    replicate: str
+    pooled: bool
+    libraries: list[str]
     markers: list[MarkerMRD]
 
 
@@ -134,27 +155,103 @@ def is_spike(record: dict[str, Any], spike: str) -> bool:
     return bool(seq) and (spike in seq or str(record.get("id", "")).upper() in spike)
 
 
-def marker_clones(fused: dict[str, Any]) -> list[dict[str, Any]]:
-    """Followed clones with >= MARKER_FRACTION of the first sample's detected reads,
-    by decreasing fraction (then rank); never the spike-in."""
-    detected = int(per_sample(fused["reads"]["segmented"], 1, 0)[0])
+def cell_equivalents(fused: dict[str, Any]) -> list[float | None]:
+    """Cells analysed per sample (`samples._cell_equivalents`, from the DNA input),
+    None where unknown."""
+    n = len(fused["reads"]["segmented"])
+    values = per_sample(fused.get("samples", {}).get("_cell_equivalents"), n, None)
+    return [float(v) if isinstance(v, int | float) and v > 0 else None for v in values]
+
+
+def cells_of_dna(dna_ng: float, pg_per_cell: float = PG_PER_CELL) -> float:
+    """Cell equivalents of `dna_ng` nanograms of DNA."""
+    return dna_ng * 1000 / pg_per_cell
+
+
+def min_reads(fused: dict[str, Any]) -> list[int]:
+    """The fewest reads of a clone each sample lists (`samples._min_reads`: detect's
+    `-r`), 1 where unknown."""
+    n = len(fused["reads"]["segmented"])
+    values = per_sample(fused.get("samples", {}).get("_min_reads"), n, 1)
+    return [int(v) if isinstance(v, int) and v > 0 else 1 for v in values]
+
+
+def limits(locus_total: int, cells: float | None, listed_from: int = 1) -> tuple[float, float]:
+    """(LoD, LoQ) of a sample with `locus_total` detected reads of the locus and
+    `cells` cell equivalents (None: the reads alone), as fractions of the locus;
+    `listed_from`: the fewest reads of a clone the sample lists."""
+    if not locus_total:
+        return 1.0, 1.0
+    lod = max(LOD_READS, listed_from) / locus_total
+    loq = max(LOQ_READS, listed_from) / locus_total
+    if cells:
+        lod, loq = max(lod, LOD_CELLS / cells), max(loq, LOQ_CELLS / cells)
+    return min(lod, 1.0), min(loq, 1.0)
+
+
+def status_of(reads: int, locus_total: int, cells: float | None) -> Status:
+    """Positive when the value is at or above the LoQ (both its reads and its cells
+    rules), positive below quantification with fewer, negative without reads."""
+    if reads <= 0:
+        return "negative"
+    enough_cells = cells is None or reads / locus_total * cells >= LOQ_CELLS * (1 - 1e-9)
+    return "positive" if reads >= LOQ_READS and enough_cells else "positive-not-quantifiable"
+
+
+def diagnosis_sample(fused: dict[str, Any]) -> int:
+    """The sample markers are chosen at (`_mrd.diagnosis`, else the first)."""
+    value = (fused.get("_mrd") or {}).get("diagnosis")
+    n = len(fused["reads"]["segmented"])
+    return value if isinstance(value, int) and 0 <= value < n else 0
+
+
+def threshold_markers(fused: dict[str, Any], diagnosis: int, fraction: float) -> list[dict[str, Any]]:
+    """Clones with >= `fraction` of their locus's detected reads in sample
+    `diagnosis`, by decreasing fraction (then rank); never the spike-in."""
+    n = len(fused["reads"]["segmented"])
+    by_locus = locus_reads(fused)
     spike = (fused.get("_mrd") or {}).get("spike")
     scored = []
     for clone in fused["clones"]:
         if spike and is_spike(clone, str(spike)):
             continue
-        first_reads = int(per_sample(clone.get("reads"), 1, 0)[0])
-        fraction = first_reads / detected if detected else 0.0
-        if fraction >= MARKER_FRACTION:
-            scored.append((-fraction, int(clone.get("top", 0)), clone))
+        reads = int(per_sample(clone.get("reads"), n, 0)[diagnosis])
+        total = _locus_counts(fused, clone_locus(clone), by_locus)[diagnosis]
+        value = reads / total if total else 0.0
+        if reads and value >= fraction:
+            scored.append((-value, int(clone.get("top", 0)), clone))
     scored.sort(key=lambda item: item[:2])
     return [clone for _, _, clone in scored]
 
 
-def _status(reads: int) -> Status:
-    if reads >= LOQ_READS:
-        return "positive"
-    return "positive-not-quantifiable" if reads > 0 else "negative"
+def marker_clones(fused: dict[str, Any]) -> list[dict[str, Any]]:
+    """The marker clones: those `fuse` chose (`_mrd.markers`), else the clones of
+    >= MARKER_FRACTION of their locus in the first sample."""
+    chosen = (fused.get("_mrd") or {}).get("markers")
+    if isinstance(chosen, list):
+        by_top = {clone.get("top"): clone for clone in fused["clones"]}
+        return [by_top[m["top"]] for m in chosen if isinstance(m, dict) and m.get("top") in by_top]
+    return threshold_markers(fused, 0, MARKER_FRACTION)
+
+
+def _marker(
+    clone: dict[str, Any], locus: str, reads: int, total: int, cells: float | None, listed_from: int
+) -> MarkerMRD:
+    lod, loq = limits(total, cells, listed_from)
+    return MarkerMRD(
+        top=int(clone.get("top", 0)),
+        name=str(clone.get("name") or clone.get("id", "")),
+        locus=locus,
+        reads=reads,
+        locus_reads=total,
+        fraction=reads / total if total else 0.0,
+        cell_equivalents=cells,
+        min_reads=listed_from,
+        lod=lod,
+        loq=loq,
+        status=status_of(reads, total, cells),
+        spike_copies=None,
+    )
 
 
 def marker_values(fused: dict[str, Any], clone: dict[str, Any]) -> list[MarkerMRD]:
@@ -164,43 +261,140 @@ def marker_values(fused: dict[str, Any], clone: dict[str, Any]) -> list[MarkerMR
     counts = _locus_counts(fused, locus, locus_reads(fused))
     spikes = per_sample((clone.get("_mrd") or {}).get("spike_normalised_copies"), n, None)
     values = []
-    for reads, total, spike in zip(per_sample(clone.get("reads"), n, 0), counts, spikes, strict=True):
-        reads = int(reads)
-        values.append(
-            MarkerMRD(
-                top=int(clone.get("top", 0)),
-                name=str(clone.get("name") or clone.get("id", "")),
-                locus=locus,
-                reads=reads,
-                locus_reads=total,
-                fraction=reads / total if total else 0.0,
-                lod=LOD_READS / total if total else 1.0,
-                loq=LOQ_READS / total if total else 1.0,
-                status=_status(reads),
-                spike_copies=float(spike) if isinstance(spike, int | float) else None,
-            )
-        )
+    reads_cells = zip(per_sample(clone.get("reads"), n, 0), counts, cell_equivalents(fused), strict=True)
+    for (reads, total, cells), spike, listed_from in zip(reads_cells, spikes, min_reads(fused), strict=True):
+        value = _marker(clone, locus, int(reads), int(total), cells, listed_from)
+        value["spike_copies"] = float(spike) if isinstance(spike, int | float) else None
+        values.append(value)
     return values
 
 
+def replicates(fused: dict[str, Any]) -> list[str]:
+    """Replicate group of each sample ('' for none): `samples._replicate`."""
+    n = len(fused["reads"]["segmented"])
+    return [str(r or "") for r in per_sample(fused.get("samples", {}).get("_replicate"), n, "")]
+
+
 def mrd_summary(fused: dict[str, Any], markers: list[dict[str, Any]] | None = None) -> list[SampleMRD]:
-    """One row per sample, in sample order, with the values of the marker clones
-    (`markers`: by default `marker_clones(fused)`)."""
+    """One row per sample (library), in sample order, with the values of the marker
+    clones (`markers`: by default `marker_clones(fused)`)."""
     chosen = marker_clones(fused) if markers is None else markers
     per_clone = [marker_values(fused, clone) for clone in chosen]
     names = sample_names(fused)
     dates = sample_dates(fused)
     infos = per_sample(fused.get("samples", {}).get("info"), len(names), "")
+    rows = zip(names, dates, days_since_first(dates), infos, replicates(fused), strict=True)
     return [
         SampleMRD(
             sample=name,
             date=when,
             days=days,
             info=str(info),
+            replicate=replicate,
+            pooled=False,
+            libraries=[name],
             markers=[values[i] for values in per_clone],
         )
-        for i, (name, when, days, info) in enumerate(zip(names, dates, days_since_first(dates), infos, strict=True))
+        for i, (name, when, days, info, replicate) in enumerate(rows)
     ]
+
+
+def _pool(group: str, rows: list[SampleMRD]) -> SampleMRD:
+    """The libraries of a replicate group as one sample: reads, locus reads and cells summed."""
+    markers = []
+    for values in zip(*(row["markers"] for row in rows), strict=True):
+        first = values[0]
+        cells = [v["cell_equivalents"] for v in values]
+        total_cells = sum(c for c in cells if c is not None) if None not in cells else None
+        reads = sum(v["reads"] for v in values)
+        total = sum(v["locus_reads"] for v in values)
+        # A clone with fewer than -r reads in every library is listed in none of them.
+        listed_from = 1 + sum(v["min_reads"] - 1 for v in values)
+        clone = {"top": first["top"], "name": first["name"]}
+        pooled = _marker(clone, first["locus"], reads, total, total_cells, listed_from)
+        copies = [v["spike_copies"] for v in values]
+        pooled["spike_copies"] = sum(c for c in copies if c is not None) if None not in copies else None
+        markers.append(pooled)
+    return SampleMRD(
+        sample=group,
+        date=rows[0]["date"],
+        days=rows[0]["days"],
+        info="; ".join(dict.fromkeys(row["info"] for row in rows if row["info"])),
+        replicate=group,
+        pooled=True,
+        libraries=[row["sample"] for row in rows],
+        markers=markers,
+    )
+
+
+def _groups(summary: list[SampleMRD]) -> list[list[SampleMRD]]:
+    """Rows grouped by replicate group, in the order of each group's first library."""
+    groups: dict[str, list[SampleMRD]] = {}
+    for k, row in enumerate(summary):
+        groups.setdefault(row["replicate"] or f"\0{k}", []).append(row)
+    return list(groups.values())
+
+
+def clinical_summary(summary: list[SampleMRD]) -> list[SampleMRD]:
+    """One row per sample with its replicates pooled: the rows a status, a trend or
+    an alert is read from."""
+    return [rows[0] if len(rows) == 1 else _pool(rows[0]["replicate"], rows) for rows in _groups(summary)]
+
+
+def table_rows(summary: list[SampleMRD]) -> list[SampleMRD]:
+    """Every library, each replicate group followed by its pooled row."""
+    out: list[SampleMRD] = []
+    for rows in _groups(summary):
+        out += rows if len(rows) == 1 else [*rows, _pool(rows[0]["replicate"], rows)]
+    return out
+
+
+MRD_FIELDS = [
+    "sample",
+    "date",
+    "marker",
+    "marker_name",
+    "locus",
+    "reads",
+    "locus_reads",
+    "fraction",
+    "cell_equivalents",
+    "lod",
+    "loq",
+    "status",
+]
+
+
+def mrd_rows(fused: dict[str, Any]) -> tuple[list[str], list[dict[str, Any]]]:
+    """The MRD table (`SET.mrd.tsv`): a row per sample and marker, each replicate
+    group's libraries then its pooled row (`replicate` 'pooled'), with the spike-in
+    column when the set has one."""
+    rows = table_rows(mrd_summary(fused))
+    replicated = any(row["replicate"] for row in rows)
+    spiked = bool((fused.get("_mrd") or {}).get("spike"))
+    fields = MRD_FIELDS + (["replicate"] if replicated else []) + (["spike_normalised_copies"] if spiked else [])
+    out = []
+    for row in rows:
+        for marker in row["markers"]:
+            out.append(
+                {
+                    "sample": row["sample"],
+                    "date": row["date"],
+                    "marker": marker["top"],
+                    "marker_name": marker["name"],
+                    "locus": marker["locus"],
+                    "reads": marker["reads"],
+                    "locus_reads": marker["locus_reads"],
+                    "fraction": marker["fraction"],
+                    "cell_equivalents": round(marker["cell_equivalents"]) if marker["cell_equivalents"] else None,
+                    "lod": marker["lod"],
+                    "loq": marker["loq"],
+                    "status": marker["status"],
+                    "replicate": "pooled" if row["pooled"] else row["replicate"],
+                    "spike_normalised_copies": marker["spike_copies"],
+                }
+            )
+    return fields, out
 
 
 def significant(value: float, digits: int = 2) -> str:

@@ -22,8 +22,11 @@ from typing import Any
 from . import __version__
 from .airr_format import segment_name
 from .errors import UserError
+from .markers import marker_rows
 from .mrd import (
+    LOD_CELLS,
     LOD_READS,
+    LOQ_CELLS,
     LOQ_READS,
     MARKER_FRACTION,
     MarkerMRD,
@@ -36,6 +39,7 @@ from .mrd import (
     sample_names,
     significant,
     status_text,
+    table_rows,
 )
 from .plots import clone_curves, script_json, vj_usage
 from .vidjil_format import clone_locus, read_vidjil, undetected_in_words
@@ -56,6 +60,8 @@ td.l,th.l{text-align:left}th{background:#f2f2f2}
 #mrd-summary .positive{color:#a40000;font-weight:bold}
 #mrd-summary .positive-not-quantifiable{color:#8a4b00}
 #mrd-summary .negative{color:#1a5e20}
+#mrd-summary tr.pooled th,#mrd-summary tr.pooled td{border-top:2px solid #888;font-weight:bold}
+ul.alerts li{margin:.3em 0;padding:.2em .4em;border-left:4px solid #a40000;background:#fdf0f0;list-style:none}
 tr.highlight td,tr.highlight th{background:#fff3b0}
 .plot{width:100%;min-height:26em}
 button{font:inherit}
@@ -177,7 +183,7 @@ def _marker_heading(clone: dict[str, Any], spike: bool) -> str:
     v, j = _genes(clone)
     genes = f"{v} / {j}" if v and j else str(clone.get("name") or clone.get("id", ""))[:40]
     name = escape(str(clone.get("name") or clone.get("id", "")))
-    span = 4 if spike else 3
+    span = 5 if spike else 4
     return (
         f"<th colspan={span} class=l scope=colgroup title='{name}'><a href='#clone-{int(clone['top'])}'>"
         f"★ #{int(clone['top'])}</a> {escape(clone_locus(clone))} {escape(genes)}</th>"
@@ -186,13 +192,14 @@ def _marker_heading(clone: dict[str, Any], spike: bool) -> str:
 
 def _marker_cells(marker: MarkerMRD, spike: bool) -> list[str]:
     if marker["reads"]:
-        title = f"limit of quantification {format_percent(marker['loq'])} ({LOQ_READS} reads)"
-        fraction = f"<span title='{escape(title)}'>{format_percent(marker['fraction'])}</span>"
+        fraction = format_percent(marker["fraction"])
     else:
         fraction = f"&lt; {escape(format_percent(marker['lod']))}"
+    limits = f"{format_percent(marker['lod'])} / {format_percent(marker['loq'])}" if marker["locus_reads"] else ""
     cells = [
         f"<td class=reads>{marker['reads']:,}</td>",
         f"<td class=percent>{fraction}</td>",
+        f"<td class=limits>{escape(limits)}</td>",
         f"<td class='l status {marker['status']}'>{escape(status_text(marker))}</td>",
     ]
     if spike:
@@ -201,25 +208,33 @@ def _marker_cells(marker: MarkerMRD, spike: bool) -> list[str]:
     return cells
 
 
+def _sample_heading(s: SampleMRD) -> str:
+    if s["pooled"]:
+        return f"<th class=l scope=row>{escape(s['sample'])} (pooled: {escape(', '.join(s['libraries']))})</th>"
+    return f"<th class=l scope=row>{escape(s['sample'])}</th>"
+
+
 def _mrd_table(summary: list[SampleMRD], markers: list[dict[str, Any]]) -> str:
     if not markers:
-        return (
-            f"<p id=mrd-none>No followed clone has {100 * MARKER_FRACTION:g}% or more of the"
-            " detected reads of the first sample: no marker clone.</p>"
-        )
+        return "<p id=mrd-none>No marker clone: no clone has the marker share of its locus at diagnosis.</p>"
     spike = any(m["spike_copies"] is not None for s in summary for m in s["markers"])
+    cells = any(m["cell_equivalents"] for s in summary for m in s["markers"])
     top_row = "<th rowspan=2 class=l>sample</th><th rowspan=2>date</th><th rowspan=2>days since first sample</th>"
+    top_row += "<th rowspan=2>cell equivalents</th>" if cells else ""
     top_row += "".join(_marker_heading(clone, spike) for clone in markers)
     sub = ""
     for value in summary[0]["markers"]:
-        sub += f"<th>reads</th><th>% of {escape(value['locus'])} detected reads</th><th class=l>status</th>"
-        sub += "<th>spike-normalised copies</th>" if spike else ""
+        sub += f"<th>reads</th><th>% of {escape(value['locus'])} detected reads</th><th>LoD / LoQ</th>"
+        sub += "<th class=l>status</th>" + ("<th>spike-normalised copies</th>" if spike else "")
     body = ""
-    for s in summary:
+    for s in table_rows(summary):
         days = "" if s["days"] is None else str(s["days"])
+        equivalents = s["markers"][0]["cell_equivalents"] if s["markers"] else None
+        kind = " class=pooled" if s["pooled"] else ""
         body += (
-            f"<tr data-sample='{escape(s['sample'])}'><th class=l scope=row>{escape(s['sample'])}</th>"
+            f"<tr{kind} data-sample='{escape(s['sample'])}'>{_sample_heading(s)}"
             f"<td>{escape(s['date'] or '')}</td><td>{days}</td>"
+            + (f"<td>{round(equivalents):,}</td>" if cells and equivalents else "<td></td>" if cells else "")
             + "".join(c for m in s["markers"] for c in _marker_cells(m, spike))
             + "</tr>"
         )
@@ -229,15 +244,69 @@ def _mrd_table(summary: list[SampleMRD], markers: list[dict[str, Any]]) -> str:
     )
 
 
-def _mrd_section(summary: list[SampleMRD], markers: list[dict[str, Any]], set_type: str) -> str:
+def _mrd_section(doc: dict[str, Any], summary: list[SampleMRD], markers: list[dict[str, Any]]) -> str:
+    set_type = str((doc.get("_set") or {}).get("type", ""))
     run = " This set is a sequencing run: its samples may come from different patients." if set_type == "run" else ""
+    fraction = (doc.get("_mrd") or {}).get("marker_fraction", MARKER_FRACTION)
     rule = (
-        f"Marker clones (★): followed clones with {100 * MARKER_FRACTION:g}% or more of the detected reads of"
-        f" the first sample. Values are % of the clone's locus's detected reads. Positive: {LOQ_READS} reads or"
-        f" more; positive below quantification: 1 to {LOQ_READS - 1} reads; negative: no read, below the"
-        f" detection limit of {LOD_READS} / locus reads (shown as &lt; limit)."
+        f"Marker clones (★): the clones the sets sheet lists, else those with {100 * fraction:g}% or more of"
+        " their locus's detected reads at diagnosis. Values are % of the clone's locus's detected reads."
+        f" LoD (limit of detection): the larger of {LOD_READS} reads (or the fewest reads a sample lists) and"
+        f" {LOD_CELLS} cells over the reads and cells analysed; LoQ (limit of quantification): {LOQ_READS} reads"
+        f" and {LOQ_CELLS} cells. Positive: at or above the LoQ; positive below quantification: detected under"
+        " the LoQ; negative: not detected, below the LoD (shown as &lt; LoD). Replicates are pooled for the status."
     )
-    return f"<h2 id=mrd>MRD summary</h2><p class=note>{rule}{run}</p>" + _mrd_table(summary, markers)
+    return (
+        f"<h2 id=mrd>MRD summary</h2><p class=note>{rule}{run}</p>"
+        + _mrd_table(summary, markers)
+        + _markers_section(doc)
+    )
+
+
+def _alerts_section(doc: dict[str, Any]) -> str:
+    alerts = [a for a in (doc.get("_mrd") or {}).get("alerts") or [] if isinstance(a, dict)]
+    if not alerts:
+        return "<h2 id=alerts>Follow-up alerts</h2><p id=alerts-none>No alert.</p>"
+    items = "".join(
+        f"<li><b>{escape(str(a['code']))}</b> {escape(str(a['sample']))}: {escape(str(a['message']))}"
+        f" <a href='#clone-{int(a['clone'])}'>clone #{int(a['clone'])}</a></li>"
+        for a in alerts
+    )
+    return f"<h2 id=alerts>Follow-up alerts</h2><ul id=alert-list class=alerts>{items}</ul>"
+
+
+def _markers_section(doc: dict[str, Any]) -> str:
+    _, rows = marker_rows(doc)
+    if not rows:
+        return ""
+    body = [
+        [
+            f"<a href='#clone-{int(r['marker'])}'>#{int(r['marker'])}</a>",
+            escape(str(r["locus"])),
+            escape(f"{r['v']} / {r['j']}" if r["v"] else str(r["clone"])),
+            escape(str(r["source"])),
+            f"{r['reads_at_diagnosis']:,}",
+            format_percent(r["fraction_at_diagnosis"]),
+            escape(str(r["recombination"])),
+            {True: "yes", False: "no", None: ""}[r["productive"]],
+            escape(str(r["sisters"]) or "none"),
+            escape(str(r["other_patients"]) or "none"),
+        ]
+        for r in rows
+    ]
+    heading = [
+        "marker",
+        "locus",
+        "V / J",
+        "chosen by",
+        "reads at diagnosis",
+        "% of locus at diagnosis",
+        "recombination",
+        "productive",
+        "sister clones (same V and J)",
+        "seen in other patients (index)",
+    ]
+    return "<h3 id=marker-flags>Marker candidates</h3>" + _table(heading, body, left=4, table_id="markers")
 
 
 # Followed clones, QC, diversity.
@@ -381,7 +450,8 @@ def render(doc: dict[str, Any], title: str) -> str:
         f"<title>{escape(title)}</title><style>{STYLE}</style>{scripts}</head><body>"
         f"<h1>{escape(title)}</h1>"
         + _provenance(doc, summary)
-        + _mrd_section(summary, markers, str((doc.get("_set") or {}).get("type", "")))
+        + _alerts_section(doc)
+        + _mrd_section(doc, summary, markers)
         + "<h2 id=over-time>Clones over time</h2><div class=plot id=curves></div>"
         + _clone_table(doc, names, markers)
         + _qc(doc, names)

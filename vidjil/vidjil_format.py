@@ -28,6 +28,11 @@ W_DESIGNATION_FAILED = "W68"
 W_TIED_GENES = "W69"
 W_DESIGNATIONS_DIFFER = "W81"  # fused clone: designated differently in its samples
 W_PRODUCTIVITY_DIFFERS = "W82"  # fused clone: productive in some samples only
+# Follow-up alerts of a fused set (ours: the reference tool has no such codes).
+W_MRD_RISING = "W90"  # marker clone: up by 10x or more between consecutive samples
+W_MRD_RETURNS = "W91"  # marker clone: detected after a negative sample
+W_MRD_NOT_SENSITIVE = "W92"  # marker clone: no longer quantifiable, the sample's LoQ above its previous value
+W_NEW_CLONE = "W93"  # clone: large in a follow-up sample, absent at diagnosis
 
 # Below this share of detected reads, the sample gets warning W20 as in Vidjil.
 FEW_DETECTED = 0.10
@@ -146,9 +151,19 @@ def document_problem(doc: dict[str, Any]) -> str | None:
 def junction_nt(clone: Mapping[str, Any]) -> str:
     """The junction of a `.vidjil` clone in nucleotides ('' when not designated)."""
     junction = (clone.get("seg") or {}).get("junction")
-    if not junction or "sequence" not in clone:
+    sequence = clone.get("sequence")
+    if not isinstance(junction, dict) or not isinstance(sequence, str):
         return ""
-    return str(clone["sequence"][junction["start"] - 1 : junction["stop"]])
+    start, stop = junction.get("start"), junction.get("stop")
+    return sequence[start - 1 : stop] if isinstance(start, int) and isinstance(stop, int) else ""
+
+
+def clone_junction(clone: Mapping[str, Any]) -> str:
+    """The junction in upper-case nucleotides, from the designation or from the AIRR
+    row a clone came from ('' when neither has one)."""
+    airr = clone.get("_airr")
+    from_airr = airr.get("junction", "") if isinstance(airr, dict) else ""
+    return str(junction_nt(clone) or from_airr).upper()
 
 
 def clone_locus(clone: Mapping[str, Any]) -> str:
@@ -280,6 +295,7 @@ def vidjil_document(
     sample_name: str,
     inputs: list[dict[str, Any]],
     germline: dict[str, Any],
+    min_reads: int,
 ) -> dict[str, Any]:
     total = result["total"]["reads"]
     detected = result["detected"]["reads"]
@@ -300,6 +316,8 @@ def vidjil_document(
             "log": [sample_log(result)],
             "_inputs": [inputs],
             "_pairs": [{key: result["pairs"][key] for key in ("merged", "not_merged", "unpaired")}],
+            # Clones of fewer reads are not listed: MRD's detection limit is at least this.
+            "_min_reads": [min_reads],
         },
         "reads": {
             "total": [total],

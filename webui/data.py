@@ -1,19 +1,38 @@
-"""Read-only access to a results folder and its index for the viewer: index
-queries, result files resolved safely under the results root, parsed documents
-cached by path and modification time, and the shaping of clones into tables and
-plot data. No Flask here."""
+"""Read-only access for the viewer to a results folder and its index, or to
+`.vidjil` files given one by one: index queries, result files resolved safely
+under the results root, the given files checked once at startup, parsed documents
+cached by path and modification time (and made regular: the reference tool's
+older files), and the shaping of clones and sets into tables and plot data shared
+by both. No Flask here."""
 
 from __future__ import annotations
 
 import sqlite3
 from collections import OrderedDict
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from vidjil import layout
+from vidjil.airr_format import fused_rows, segment_name
 from vidjil.index import connect_read_only
-from vidjil.mrd import format_percent, marker_values, significant
+from vidjil.mrd import (
+    LOD_READS,
+    LOQ_READS,
+    MARKER_FRACTION,
+    MarkerMRD,
+    format_percent,
+    marker_clones,
+    marker_values,
+    mrd_summary,
+    per_sample,
+    sample_dates,
+    sample_names,
+    significant,
+    status_text,
+)
+from vidjil.plots import clone_curves, script_json, vj_usage
 from vidjil.vidjil_format import junction_nt, read_vidjil, undetected_in_words
 
 
@@ -85,7 +104,7 @@ class DocumentCache:
             self.docs.move_to_end(key)
             return self.docs[key]
         try:
-            doc = read_vidjil(path)
+            doc = viewable(read_vidjil(path))
         except Exception as exc:  # any unreadable file is an error page for this item only
             raise Unavailable(f"{path.name} cannot be read: {exc}") from None
         self.docs[key] = doc
@@ -94,8 +113,165 @@ class DocumentCache:
         return doc
 
 
+# Documents as the pages read them.
+
+# The reference tool's older seg boxes: a bare gene name, 0-based positions beside it.
+OLD_BOXES = {"5": ("5start", "5end"), "4": ("4start", "4end"), "3": ("3start", "3end")}
+
+
+def _warnings(value: Any) -> list[dict[str, Any]]:
+    """The warnings of a list that may hold other things (the reference tool writes 0s)."""
+    return [w for w in value if isinstance(w, dict)] if isinstance(value, list) else []
+
+
+def _old_boxes(seg: dict[str, Any], length: int) -> dict[str, Any]:
+    """Bare gene names as {name, start, stop} boxes (1-based, closed), positions from
+    `5start`/`5end`, `4start`/`4end`, `3start`(/`3end`, else the sequence's end)."""
+    seg = dict(seg)
+    for key, (start_key, end_key) in OLD_BOXES.items():
+        if not isinstance(seg.get(key), str):
+            continue
+        box: dict[str, Any] = {"name": seg[key]}
+        start = seg.get(start_key, 0 if key == "5" else None)
+        stop = seg.get(end_key, length - 1 if key == "3" and length else None)
+        if isinstance(start, int) and isinstance(stop, int) and 0 <= start <= stop:
+            box |= {"start": start + 1, "stop": stop + 1}
+        seg[key] = box
+    return seg
+
+
+def _open_ends(seg: dict[str, Any], length: int) -> None:
+    """The reference tool's V box has only its `stop` (it starts the sequence), its J
+    box only its `start` (it ends it): both ends given, so that the pages colour them."""
+    v, j = seg.get("5"), seg.get("3")
+    if isinstance(v, dict) and "start" not in v and isinstance(v.get("stop"), int):
+        seg["5"] = {**v, "start": 1}
+    if isinstance(j, dict) and "stop" not in j and isinstance(j.get("start"), int) and length >= j["start"]:
+        seg["3"] = {**j, "stop": length}
+
+
+def viewable(doc: dict[str, Any]) -> dict[str, Any]:
+    """`doc` (as `read_vidjil` returns it, checked) made regular in place for the
+    pages: read counts as one value per sample, warning lists holding warnings
+    only, seg boxes as {name, start, stop} (the old bare names; V and J boxes with
+    one end, the sequence's own), and a `top` that names one clone
+    (the pages, links and selections use it): the reference tool's fused files give
+    each clone its best rank in any sample, shared by several clones; there, and
+    when some clone has none, clones are numbered in the file's order."""
+    reads = doc["reads"]
+    n = max(1, len(reads["segmented"]) if isinstance(reads["segmented"], list) else 1)
+    for key in ("total", "segmented"):
+        reads[key] = per_sample(reads[key], n, 0)
+    if isinstance(reads.get("germline"), dict):
+        reads["germline"] = {system: per_sample(v, n, 0) for system, v in reads["germline"].items()}
+    if "warn" in doc:
+        doc["warn"] = _warnings(doc["warn"])
+    for clone in doc["clones"]:
+        if not isinstance(clone["reads"], list) or len(clone["reads"]) != n:
+            clone["reads"] = per_sample(clone["reads"], n, 0)
+        if "warn" in clone:
+            clone["warn"] = _warnings(clone["warn"])
+        seg = clone.get("seg")
+        if seg:
+            sequence = clone.get("sequence")
+            length = len(sequence) if isinstance(sequence, str) else 0
+            if any(isinstance(seg.get(key), str) for key in OLD_BOXES):
+                seg = clone["seg"] = _old_boxes(seg, length)
+            _open_ends(seg, length)
+    tops = [clone.get("top") for clone in doc["clones"]]
+    if not all(isinstance(top, int) for top in tops) or len(set(tops)) != len(tops):
+        for position, clone in enumerate(doc["clones"], start=1):
+            clone["top"] = position
+    return doc
+
+
+@dataclass(frozen=True)
+class VidjilFile:
+    """A `.vidjil` file given to the viewer, summarised when it was checked."""
+
+    number: int
+    path: Path
+    names: list[str]
+    total: int
+    detected: int
+    clones: int
+    producer: str
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+    @property
+    def samples(self) -> int:
+        return len(self.names)
+
+    @property
+    def sample(self) -> str:
+        """The first sample's name without its folders (the reference tool records paths)."""
+        return self.names[0].replace("\\", "/").rstrip("/").rsplit("/", 1)[-1] or self.name
+
+    @property
+    def is_set(self) -> bool:
+        """Several samples (a fused file): shown as a set."""
+        return self.samples > 1
+
+
+def check_file(number: int, path: Path) -> VidjilFile:
+    """`path` read and checked as a `.vidjil` document (a UserError naming it otherwise)."""
+    doc = viewable(read_vidjil(path))
+    producer = doc.get("producer") or per_sample(doc.get("samples", {}).get("producer"), 1, "")[0]
+    return VidjilFile(
+        number=number,
+        path=path.resolve(),
+        names=sample_names(doc),
+        total=sum(doc["reads"]["total"]),
+        detected=sum(doc["reads"]["segmented"]),
+        clones=len(doc["clones"]),
+        producer=str(producer or ""),
+    )
+
+
+@dataclass
+class Files:
+    """The `.vidjil` files the viewer serves instead of a results folder, numbered
+    from 1 in the order given (the same file given twice is served once)."""
+
+    items: list[VidjilFile]
+
+    @classmethod
+    def check(cls, paths: Iterable[Path | str]) -> Files:
+        unique = list(dict.fromkeys(Path(p).resolve() for p in paths))
+        return cls([check_file(number, path) for number, path in enumerate(unique, start=1)])
+
+    def get(self, number: int) -> VidjilFile:
+        if not 1 <= number <= len(self.items):
+            raise NotFound()
+        return self.items[number - 1]
+
+
+def clone_by_top(doc: dict[str, Any], top: int) -> dict[str, Any]:
+    """The clone ranked `top` (the reference tool's files list clones in any order)."""
+    for clone in doc["clones"]:
+        if clone["top"] == top:
+            found: dict[str, Any] = clone
+            return found
+    raise NotFound()
+
+
+def max_top(doc: dict[str, Any]) -> int:
+    return max((int(c["top"]) for c in doc["clones"]), default=0)
+
+
+def _junction_nt(clone: dict[str, Any]) -> str:
+    """The junction (nt), '' when the document does not place it."""
+    try:
+        return junction_nt(clone)
+    except (KeyError, TypeError):
+        return ""
+
+
 def _gene(seg: dict[str, Any], key: str) -> str:
-    return str(seg.get(key, {}).get("name", "")).split("*")[0]
+    return segment_name(seg, key).split("*")[0]
 
 
 def clone_row(clone: dict[str, Any], segmented: int) -> dict[str, Any]:
@@ -110,7 +286,7 @@ def clone_row(clone: dict[str, Any], segmented: int) -> dict[str, Any]:
         "v": _gene(seg, "5"),
         "j": _gene(seg, "3"),
         "junction_aa": junction.get("aa", ""),
-        "junction": junction_nt(clone) if junction else "",
+        "junction": _junction_nt(clone) if junction else "",
         "productive": None if not junction else bool(junction.get("productive")),
         "reads": reads,
         "fraction": reads / segmented if segmented else 0.0,
@@ -161,11 +337,19 @@ def spectratype(doc: dict[str, Any]) -> dict[str, dict[str, int]]:
     out: dict[str, dict[str, int]] = {}
     for clone in doc["clones"]:
         cdr3 = (clone.get("seg") or {}).get("cdr3")
-        if cdr3 and cdr3.get("aa"):
+        if isinstance(cdr3, dict) and isinstance(cdr3.get("aa"), str) and cdr3["aa"]:
             length = str(len(cdr3["aa"]))
             counts = out.setdefault(str(clone.get("germline", "")), {})
             counts[length] = counts.get(length, 0) + clone["reads"][0]
     return out
+
+
+def _cdr3_range(seg: dict[str, Any]) -> tuple[int, int]:
+    """The CDR3's (first, last) positions (1-based), (0, -1) when not placed."""
+    cdr3 = seg.get("cdr3")
+    if isinstance(cdr3, dict) and isinstance(cdr3.get("start"), int) and isinstance(cdr3.get("stop"), int):
+        return cdr3["start"], cdr3["stop"]
+    return 0, -1
 
 
 def colored_segments(clone: dict[str, Any]) -> list[dict[str, str]]:
@@ -177,14 +361,14 @@ def colored_segments(clone: dict[str, Any]) -> list[dict[str, str]]:
     for key, part in (("5", "V"), ("4", "D"), ("4b", "D"), ("3", "J")):
         box = seg.get(key)
         if box and "start" in box and "stop" in box:
-            for i in range(box["start"] - 1, min(box["stop"], len(seq))):
+            for i in range(max(0, box["start"] - 1), min(box["stop"], len(seq))):
                 marks[i] = part
     boxes = [seg[k] for k in ("5", "4", "4b", "3") if k in seg and "stop" in seg[k] and "start" in seg[k]]
     for left, right in zip(boxes, boxes[1:], strict=False):
-        for i in range(left["stop"], right["start"] - 1):
+        for i in range(max(0, left["stop"]), min(right["start"] - 1, len(seq))):
             marks[i] = "N"
-    cdr3 = seg.get("cdr3", {})
-    in_cdr3 = [cdr3.get("start", 0) - 1 <= i < cdr3.get("stop", 0) for i in range(len(seq))]
+    first, last = _cdr3_range(seg)
+    in_cdr3 = [first - 1 <= i < last for i in range(len(seq))]
     pieces: list[dict[str, str]] = []
     for i, base in enumerate(seq):
         kind = marks[i] + (" cdr3" if in_cdr3[i] else "")
@@ -211,9 +395,9 @@ def airr_row(path: Path, rank: int) -> dict[str, str] | None:
 
 def clone_in_fused(fused: dict[str, Any], clone: dict[str, Any]) -> dict[str, Any] | None:
     """The followed clone of a fused set that is this clone (window or junction)."""
-    junction = junction_nt(clone)
+    junction = _junction_nt(clone)
     for candidate in fused["clones"]:
-        if candidate["id"] == clone["id"] or (junction and junction_nt(candidate) == junction):
+        if candidate["id"] == clone["id"] or (junction and _junction_nt(candidate) == junction):
             found: dict[str, Any] = candidate
             return found
     return None
@@ -228,6 +412,24 @@ def undetected_reasons(doc: dict[str, Any]) -> list[dict[str, Any]]:
         if v[0]
     ]
     return sorted(reasons, key=lambda r: -r["reads"])
+
+
+def sample_funnel(doc: dict[str, Any]) -> dict[str, Any]:
+    """A sample's reads: total, detected, per system, undetected by reason."""
+    reads = doc["reads"]
+    total, detected = reads["total"][0], reads["segmented"][0]
+    return {
+        "total": total,
+        "detected": detected,
+        "detected_percent": format_percent(detected / total) if total else "",
+        "systems": {k: v[0] for k, v in reads.get("germline", {}).items() if v[0]},
+        "undetected": undetected_reasons(doc),
+    }
+
+
+def sample_plot(doc: dict[str, Any]) -> str:
+    """The plot data of a sample page (V x J usage, CDR3 lengths) as script JSON."""
+    return script_json({"vj": vj_usage(doc), "spectratype": spectratype(doc)})
 
 
 def clamp_page(page: int, matching: int, per_page: int) -> tuple[int, int]:
@@ -316,8 +518,7 @@ def alignment_blocks(clone: dict[str, Any], alignment: dict[str, str], view: str
             pos += 1
         positions.append(pos)
     spans = _spans(clone, alignment)
-    cdr3 = (clone.get("seg") or {}).get("cdr3", {})
-    cdr3_range = (int(cdr3.get("start", 0)), int(cdr3.get("stop", -1)))
+    cdr3_range = _cdr3_range(clone.get("seg") or {})
 
     def segment(position: int) -> str:
         return next((label for label, first, last in spans if first <= position <= last), "")
@@ -415,7 +616,7 @@ def csv_rows(clones: list[dict[str, Any]], names: list[str], segmented: list[int
                     "rank": clone["top"],
                     "designation": clone.get("name", ""),
                     "system": clone.get("germline", ""),
-                    "junction": junction_nt(clone),
+                    "junction": _junction_nt(clone),
                     "junction_aa": ((clone.get("seg") or {}).get("junction") or {}).get("aa", ""),
                     "reads": reads,
                     "percent": significant(100 * reads / total, 4) if total else "",
@@ -457,20 +658,98 @@ def marker_label(clone: dict[str, Any]) -> str:
 
 def junction_of(clone: dict[str, Any]) -> str:
     """The junction (nt) of a designated clone, else ''."""
-    return junction_nt(clone) if (clone.get("seg") or {}).get("junction") else ""
+    return _junction_nt(clone) if (clone.get("seg") or {}).get("junction") else ""
+
+
+def _followed_text(m: MarkerMRD) -> str:
+    if m["reads"]:
+        return format_percent(m["fraction"])
+    return f"< {format_percent(m['lod'])}" if m["locus_reads"] else f"no {m['locus']} reads"
 
 
 def followed_cells(fused: dict[str, Any]) -> list[list[dict[str, Any]]]:
     """Per followed clone, per sample: reads and % of the locus, or '< LoD'."""
     table = []
     for clone in fused["clones"]:
-        table.append(
-            [
-                {
-                    "reads": m["reads"],
-                    "text": format_percent(m["fraction"]) if m["reads"] else f"< {format_percent(m['lod'])}",
-                }
-                for m in marker_values(fused, clone)
-            ]
-        )
+        table.append([{"reads": m["reads"], "text": _followed_text(m)} for m in marker_values(fused, clone)])
     return table
+
+
+# A fused set's page (from the index or from a file).
+
+MarkerLink = Callable[[str, MarkerMRD], str]
+
+
+def mrd_rows(fused: dict[str, Any], markers: list[dict[str, Any]], link: MarkerLink) -> list[dict[str, Any]]:
+    """The MRD summary as table rows; `link(sample, marker)` is where a cell leads."""
+    rows = []
+    for entry in mrd_summary(fused, markers):
+        cells = []
+        for marker in entry["markers"]:
+            spike = marker["spike_copies"]
+            cells.append(
+                {
+                    "reads": marker["reads"],
+                    "percent": format_percent(marker["fraction"]) if marker["reads"] else "",
+                    "status": status_text(marker),
+                    "negative": marker["status"] == "negative",
+                    "spike": None if spike is None else significant(spike),
+                    "link": link(entry["sample"], marker),
+                }
+            )
+        rows.append({**entry, "cells": cells})
+    return rows
+
+
+def set_page_data(fused: dict[str, Any], link: MarkerLink) -> dict[str, Any]:
+    """What a set page shows of its fused document: the marker clones and MRD
+    summary, the followed clones per sample (with their V and J genes) and the plots."""
+    markers = marker_clones(fused)
+    mrd = mrd_rows(fused, markers, link)
+    return {
+        "fused": fused,
+        "names": sample_names(fused),
+        "markers": [{**m, "label": marker_label(m)} for m in markers],
+        "marker_tops": {m["top"] for m in markers},
+        "mrd": mrd,
+        "spiked": any(cell["spike"] for entry in mrd for cell in entry["cells"]),
+        "marker_percent": f"{100 * MARKER_FRACTION:g}%",
+        "lod_reads": LOD_READS,
+        "loq_reads": LOQ_READS,
+        "followed": followed_cells(fused),
+        "genes": [(_gene(c.get("seg") or {}, "5"), _gene(c.get("seg") or {}, "3")) for c in fused["clones"]],
+        "plot": script_json({"curves": clone_curves(fused, markers=markers), "vj": vj_usage(fused)}),
+    }
+
+
+def document_members(doc: dict[str, Any]) -> list[dict[str, Any]]:
+    """The samples of a fused document as the set page lists them."""
+    names = sample_names(doc)
+    infos = per_sample(doc.get("samples", {}).get("info"), len(names), "")
+    return [
+        {"position": k, "name": name, "date": when, "info": str(info)}
+        for k, (name, when, info) in enumerate(zip(names, sample_dates(doc), infos, strict=True), start=1)
+    ]
+
+
+def file_set_info(doc: dict[str, Any], file: VidjilFile) -> dict[str, Any]:
+    """A fused file's heading: its set (`_set`, as `vidjil fuse` records it), else the file."""
+    recorded: dict[str, Any] = doc["_set"] if isinstance(doc.get("_set"), dict) else {}
+    info = recorded.get("info") or doc.get("info") or ""
+    return {
+        "name": str(recorded.get("name") or file.name),
+        "type": str(recorded.get("type") or "fused file"),
+        "info": str(info) if isinstance(info, str | int | float) else "",
+    }
+
+
+def document_airr(doc: dict[str, Any], tops: list[int]) -> list[dict[str, str]]:
+    """AIRR rows of the chosen clones of a document that has no AIRR file beside it
+    (one row per clone and sample with reads), samples named as the pages name them."""
+    wanted = set(tops)
+    samples = {**doc.get("samples", {}), "original_names": sample_names(doc)}
+    chosen = {**doc, "samples": samples, "clones": [c for c in doc["clones"] if c["top"] in wanted]}
+    try:
+        return fused_rows(chosen)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise Unavailable(f"these clones have no AIRR form ({exc})") from None

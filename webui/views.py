@@ -1,12 +1,16 @@
-"""The viewer's pages (blueprint `viewer`) and downloads (blueprint `files`):
-each view asks `data` for what it shows and hands it to a template."""
+"""The viewer's pages over a results folder (blueprint `viewer`) and its downloads
+(blueprint `files`); what every mode shares (blueprint `common`: plotly, error
+pages, the navigation). The pages of `.vidjil` files given one by one are in
+`file_views`. Each view asks `data` for what it shows and hands it to a template."""
 
 from __future__ import annotations
 
 import csv
 import io
-from functools import lru_cache
+from dataclasses import dataclass
+from functools import lru_cache, partial
 from importlib.resources import files as package_files
+from pathlib import Path
 from typing import Any
 
 from flask import Blueprint, Response, abort, current_app, render_template, request, send_file, url_for
@@ -15,23 +19,14 @@ from vidjil import layout
 from vidjil.airr_format import FIELDS, fused_rows, read_airr, write_airr
 from vidjil.errors import UserError
 from vidjil.index import search as index_search
-from vidjil.mrd import (
-    LOD_READS,
-    LOQ_READS,
-    MARKER_FRACTION,
-    format_percent,
-    marker_clones,
-    mrd_summary,
-    sample_names,
-    significant,
-    status_text,
-)
-from vidjil.plots import clone_curves, script_json, vj_usage
+from vidjil.mrd import MarkerMRD, format_percent, marker_clones, sample_names
 
 from .data import (
     CSV_FIELDS,
     BadSelection,
+    ClonePage,
     DocumentCache,
+    MarkerLink,
     NotFound,
     Results,
     Unavailable,
@@ -46,15 +41,21 @@ from .data import (
     followed_by_junction,
     followed_cells,
     junction_of,
-    marker_label,
     parse_ranks,
+    sample_funnel,
+    sample_plot,
     selected,
-    spectratype,
-    undetected_reasons,
+    set_page_data,
 )
 
+common = Blueprint("common", __name__)
 viewer = Blueprint("viewer", __name__)
 files = Blueprint("files", __name__)
+
+
+def file_mode() -> bool:
+    """Whether this viewer serves `.vidjil` files given one by one (not a results folder)."""
+    return current_app.config.get("FILES") is not None
 
 
 def results() -> Results:
@@ -68,9 +69,19 @@ def document(relative: str) -> dict[str, Any]:
 
 
 def parent_page() -> tuple[str, str]:
-    """Where an error page leads back: the sample of a clone or an export, the set
-    of a set page's error, else the list of runs and sets."""
+    """Where an error page leads back: the sample of a clone or an export, the file
+    of a file's clone or export, else the home page (runs and sets, or the files)."""
     parts = request.path.strip("/").split("/")
+    if file_mode():
+        # /file/N/clone/K, /export/file/N.csv, /compare/file/N lead back to /file/N.
+        number = ""
+        if len(parts) >= 3 and parts[0] == "file":
+            number = parts[1]
+        elif len(parts) == 3 and parts[0] in ("export", "compare") and parts[1] == "file":
+            number = parts[2].split(".")[0]
+        if number.isdigit() and 1 <= int(number) <= len(current_app.config["FILES"].items):
+            return url_for("documents.file_page", number=int(number)), "the file"
+        return url_for("documents.home"), "the files"
     if len(parts) >= 2 and parts[0] in ("clone", "compare") and parts[1].isdigit():
         return url_for("viewer.sample", result_id=int(parts[1])), "the sample"
     if len(parts) == 3 and parts[:2] == ["export", "result"] and parts[2].split(".")[0].isdigit():
@@ -83,35 +94,93 @@ def error_page(message: str, status: int) -> tuple[str, int]:
     return render_template("error.html", message=message, back=back, back_label=label), status
 
 
-@viewer.app_errorhandler(NotFound)
+@common.app_errorhandler(NotFound)
 def not_found(_: NotFound) -> tuple[str, int]:
+    if file_mode():
+        return error_page("Not found among the files of this viewer.", 404)
     return error_page("Not found in the index of this results folder.", 404)
 
 
-@viewer.app_errorhandler(404)
+@common.app_errorhandler(404)
 def not_found_route(_: Exception) -> tuple[str, int]:
     return error_page("No such page.", 404)
 
 
-@viewer.app_errorhandler(405)
+@common.app_errorhandler(405)
 def not_allowed(_: Exception) -> tuple[str, int]:
     return error_page("This viewer is read-only.", 405)
 
 
-@viewer.app_errorhandler(Unavailable)
+@common.app_errorhandler(Unavailable)
 def unavailable(error: Unavailable) -> tuple[str, int]:
     return error_page(f"This item cannot be shown: {error}", 503)
 
 
-@viewer.app_errorhandler(UserError)
+@common.app_errorhandler(UserError)
 def unreadable(error: UserError) -> tuple[str, int]:
     """What the package's own readers refuse (an index of another schema, say)."""
     return error_page(f"This cannot be shown: {error}", 503)
 
 
-@viewer.app_errorhandler(BadSelection)
+@common.app_errorhandler(BadSelection)
 def bad_selection(error: BadSelection) -> tuple[str, int]:
     return error_page(f"This selection cannot be exported: {error}", 400)
+
+
+@common.app_context_processor
+def navigation() -> dict[str, Any]:
+    """The home page every page leads back to, and whether the index can be searched."""
+    if file_mode():
+        return {"home_url": url_for("documents.home"), "home_label": "Files", "searchable": False}
+    return {"home_url": url_for("viewer.runs"), "home_label": "Runs and sets", "searchable": True}
+
+
+@common.app_template_global("format_percent")
+def format_percent_global(fraction: float) -> str:
+    return format_percent(fraction)
+
+
+@dataclass
+class CloneQuery:
+    """How a sample page's clone table is asked for: sort, order, filter, V x J, page."""
+
+    sort: str
+    descending: bool
+    text: str
+    vj: tuple[str, str] | None
+    page: int
+
+    @classmethod
+    def from_request(cls) -> CloneQuery:
+        v_gene, j_gene = request.args.get("v", "").strip(), request.args.get("j", "").strip()
+        return cls(
+            sort=request.args.get("sort", "rank"),
+            descending=request.args.get("order", "asc") == "desc",
+            text=request.args.get("q", "").strip(),
+            vj=(v_gene, j_gene) if v_gene and j_gene else None,
+            page=request.args.get("page", 1, type=int) or 1,
+        )
+
+    def clones(self, doc: dict[str, Any]) -> ClonePage:
+        per_page = current_app.config["PER_PAGE"]
+        return clone_page(doc, self.page, per_page, self.sort, self.descending, self.text, self.vj)
+
+
+def sample_page(doc: dict[str, Any], query: CloneQuery, shown: ClonePage) -> dict[str, Any]:
+    """The template values of a sample page that come from its document."""
+    return {
+        "funnel": sample_funnel(doc),
+        "warnings": doc.get("warn", []),
+        "clones": shown.rows,
+        "matching": shown.matching,
+        "page": shown.page,
+        "pages": shown.pages,
+        "sort": query.sort,
+        "order": "desc" if query.descending else "asc",
+        "q": query.text,
+        "vj": query.vj,
+        "plot": sample_plot(doc),
+    }
 
 
 @viewer.get("/")
@@ -148,49 +217,29 @@ def _sample_ranks(run: str, analysis: str, junctions: set[str]) -> dict[tuple[st
     return {(row["sample"], row["junction"]): (row["id"], row["rank"]) for row in rows}
 
 
-def _mrd_rows(fused: dict[str, Any], chosen: dict[str, Any], markers: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The MRD summary as table rows, each marker cell linked to the clone's page
-    in that sample when it is designated there, else to the set's clone row."""
-    junctions = {str(m["top"]): junction_of(m) for m in markers}
+def _marker_links(fused: dict[str, Any], chosen: dict[str, Any]) -> MarkerLink:
+    """Where the MRD summary's cells lead: the clone's page in that sample when it is
+    designated there, else the set's clone row."""
+    junctions = {int(c["top"]): junction_of(c) for c in marker_clones(fused)}
     ranks = _sample_ranks(chosen["run"], chosen["analysis"], {j for j in junctions.values() if j})
-    rows = []
-    for entry in mrd_summary(fused, markers):
-        cells = []
-        for marker in entry["markers"]:
-            found = ranks.get((entry["sample"], junctions[str(marker["top"])]))
-            link = (
-                url_for("viewer.clone", result_id=found[0], rank=found[1])
-                if found
-                else url_for("viewer.sample_set", name=chosen["sample_set"], analysis=chosen["analysis"])
-                + f"#clone-{marker['top']}"
-            )
-            spike = marker["spike_copies"]
-            cells.append(
-                {
-                    "reads": marker["reads"],
-                    "percent": format_percent(marker["fraction"]) if marker["reads"] else "",
-                    "status": status_text(marker),
-                    "negative": marker["status"] == "negative",
-                    "spike": None if spike is None else significant(spike),
-                    "link": link,
-                }
-            )
-        rows.append({**entry, "cells": cells})
-    return rows
+    set_page = url_for("viewer.sample_set", name=chosen["sample_set"], analysis=chosen["analysis"])
+
+    def link(sample: str, marker: MarkerMRD) -> str:
+        found = ranks.get((sample, junctions.get(marker["top"], "")))
+        if found:
+            return url_for("viewer.clone", result_id=found[0], rank=found[1])
+        return f"{set_page}#clone-{marker['top']}"
+
+    return link
 
 
-def _selection(kind: str, item: int, param: str) -> dict[str, str]:
+def selection(kind: str, item: int, param: str) -> dict[str, str]:
     """Where the selection bar sends its GET links (app.js adds the format and the ranks)."""
     return {
         "export_base": f"{request.script_root}/export/{kind}/{item}",
         "compare_base": f"{request.script_root}/compare/{kind}/{item}",
         "select_param": param,
     }
-
-
-@viewer.app_template_global("format_percent")
-def format_percent_global(fraction: float) -> str:
-    return format_percent(fraction)
 
 
 @viewer.get("/set/<name>")
@@ -205,27 +254,27 @@ def sample_set(name: str) -> str:
     )
     chosen = next((f for f in fused_files if f["analysis"] == request.args.get("analysis")), None)
     chosen = chosen or (fused_files[0] if fused_files else None)
-    fused = document(chosen["vidjil"]) if chosen else None
-    markers = marker_clones(fused) if fused else []
-    mrd = _mrd_rows(fused, chosen, markers) if fused and chosen else []
+    if chosen is None:
+        return render_template("set.html", info=info, members=members, fused=None)
+    fused = document(chosen["vidjil"])
     return render_template(
         "set.html",
         info=info,
         members=members,
-        fused_files=fused_files,
-        chosen=chosen,
-        fused=fused,
-        names=sample_names(fused) if fused else [],
-        markers=[{**m, "label": marker_label(m)} for m in markers],
-        marker_tops={m["top"] for m in markers},
-        mrd=mrd,
-        spiked=any(cell["spike"] for entry in mrd for cell in entry["cells"]),
-        marker_percent=f"{100 * MARKER_FRACTION:g}%",
-        lod_reads=LOD_READS,
-        loq_reads=LOQ_READS,
-        **_selection("fused", chosen["id"], "tops") if chosen else {},
-        followed=followed_cells(fused) if fused else [],
-        plot=script_json({"curves": clone_curves(fused, markers=markers), "vj": vj_usage(fused)}) if fused else None,
+        analyses=[
+            {
+                "label": f["analysis"],
+                "url": url_for("viewer.sample_set", name=name, analysis=f["analysis"]),
+                "current": f["id"] == chosen["id"],
+            }
+            for f in fused_files
+        ],
+        downloads=[
+            {"label": label, "url": url_for("files.download_fused", fused_id=chosen["id"], kind=kind)}
+            for label, kind in ((".vidjil", "vidjil"), ("AIRR", "airr"), ("report", "report"))
+        ],
+        **selection("fused", chosen["id"], "tops"),
+        **set_page_data(fused, _marker_links(fused, chosen)),
     )
 
 
@@ -245,44 +294,26 @@ def sample(result_id: int) -> str:
     r = results()
     row = r.one("SELECT * FROM results WHERE id = ?", (result_id,))
     doc = document(row["vidjil"])
-    sort = request.args.get("sort", "rank")
-    descending = request.args.get("order", "asc") == "desc"
-    text = request.args.get("q", "").strip()
-    v_gene, j_gene = request.args.get("v", "").strip(), request.args.get("j", "").strip()
-    vj = (v_gene, j_gene) if v_gene and j_gene else None
-    shown = clone_page(
-        doc, request.args.get("page", 1, type=int) or 1, current_app.config["PER_PAGE"], sort, descending, text, vj
-    )
+    query = CloneQuery.from_request()
+    shown = query.clones(doc)
     followed = _followed_in_sets(row)
     for clone in shown.rows:
         clone["followed"] = followed.get(clone["junction"], []) if clone["junction"] else []
-    reads = doc["reads"]
-    total = reads["total"][0]
-    funnel = {
-        "total": total,
-        "detected": reads["segmented"][0],
-        "detected_percent": format_percent(reads["segmented"][0] / total) if total else "",
-        "systems": {k: v[0] for k, v in reads.get("germline", {}).items() if v[0]},
-        "undetected": undetected_reasons(doc),
-    }
     sets = r.query("SELECT sample_set FROM set_members WHERE sample = ? ORDER BY sample_set", (row["sample"],))
     return render_template(
         "sample.html",
-        row=row,
-        doc=doc,
-        funnel=funnel,
-        warnings=doc.get("warn", []),
-        clones=shown.rows,
-        matching=shown.matching,
-        page=shown.page,
-        pages=shown.pages,
-        sort=sort,
-        order="desc" if descending else "asc",
-        q=text,
-        vj=vj,
+        **sample_page(doc, query, shown),
+        title=row["sample"],
+        subtitle=f"{row['analysis']}, run {row['run']}",
+        analysis=row["analysis"],
         sets=[s["sample_set"] for s in sets],
-        **_selection("result", result_id, "ranks"),
-        plot=script_json({"vj": vj_usage(doc), "spectratype": spectratype(doc)}),
+        downloads=[
+            {"label": label, "url": url_for("files.download_result", result_id=result_id, kind=kind)}
+            for label, kind in ((".vidjil", "vidjil"), ("AIRR", "airr"), ("stats", "stats"))
+        ],
+        page_url=partial(url_for, "viewer.sample", result_id=result_id),
+        clone_url=partial(url_for, "viewer.clone", result_id=result_id),
+        **selection("result", result_id, "ranks"),
     )
 
 
@@ -319,7 +350,9 @@ def clone(result_id: int, rank: int) -> str:
         )
     return render_template(
         "clone.html",
-        row=row,
+        sample_name=row["sample"],
+        sample_url=url_for("viewer.sample", result_id=result_id),
+        clone_url=partial(url_for, "viewer.clone", result_id=result_id),
         clone=record,
         rank=rank,
         pieces=colored_segments(record),
@@ -365,7 +398,7 @@ def _plotly() -> str:
     return text
 
 
-@viewer.get("/plotly.min.js")
+@common.get("/plotly.min.js")
 def plotly_js() -> Response:
     response = Response(_plotly(), mimetype="text/javascript")
     response.headers["Cache-Control"] = "public, max-age=86400"
@@ -377,7 +410,7 @@ def _plots_js() -> str:
     return (package_files("vidjil") / "static" / "plots.js").read_text()
 
 
-@viewer.get("/static-plots.js")
+@common.get("/static-plots.js")
 def plots_js() -> Response:
     response = Response(_plots_js(), mimetype="text/javascript")
     response.headers["Cache-Control"] = "public, max-age=86400"
@@ -393,9 +426,13 @@ REPORT_CSP = (
 
 
 def _send(relative: str, inline: bool = False) -> Response:
-    path = results().resolve(relative)
+    return send_path(results().resolve(relative), relative, inline)
+
+
+def send_path(path: Path, shown: str, inline: bool = False) -> Response:
+    """A file as a download (or, `inline`, the report in its sandbox)."""
     if not path.is_file():
-        raise Unavailable(f"{relative} is missing")
+        raise Unavailable(f"{shown} is missing")
     response = send_file(path, as_attachment=not inline, download_name=path.name)
     if inline:
         response.headers["Content-Security-Policy"] = REPORT_CSP
@@ -437,19 +474,19 @@ def _fused_doc(fused_id: int) -> tuple[dict[str, Any], dict[str, Any]]:
     return row, document(row["vidjil"])
 
 
-def _airr_text(rows: list[dict[str, str]]) -> str:
+def airr_text(rows: list[dict[str, str]]) -> str:
     handle = io.StringIO()
     extra = list(dict.fromkeys(k for r in rows for k in r if k not in FIELDS))
     write_airr(handle, rows, extra)
     return handle.getvalue()
 
 
-def _export(clones: list[dict[str, Any]], doc: dict[str, Any], fmt: str, airr: list[dict[str, str]]) -> str:
+def export_text(clones: list[dict[str, Any]], doc: dict[str, Any], fmt: str, airr: list[dict[str, str]]) -> str:
     names = sample_names(doc)
     if fmt == "fasta":
         return fasta(clones, names)
     if fmt == "airr.tsv":
-        return _airr_text(airr)
+        return airr_text(airr)
     handle = io.StringIO()
     writer = csv.DictWriter(handle, fieldnames=CSV_FIELDS, lineterminator="\n")
     writer.writeheader()
@@ -457,7 +494,7 @@ def _export(clones: list[dict[str, Any]], doc: dict[str, Any], fmt: str, airr: l
     return handle.getvalue()
 
 
-def _download(text: str, fmt: str, name: str) -> Response:
+def download(text: str, fmt: str, name: str) -> Response:
     response = Response(text, mimetype=EXPORTS[fmt])
     response.headers["Content-Disposition"] = f'attachment; filename="{name}.{fmt}"'
     return response
@@ -477,7 +514,7 @@ def export_result(result_id: int, fmt: str) -> Response:
             raise Unavailable("this sample has no AIRR file")
         wanted = {str(r) for r in ranks}
         airr = [a for a in read_airr(results().resolve(row["airr"])) if a.get("clone_id") in wanted]
-    return _download(_export(clones, doc, fmt, airr), fmt, f"{row['sample']}-selection")
+    return download(export_text(clones, doc, fmt, airr), fmt, f"{row['sample']}-selection")
 
 
 @files.get("/export/fused/<int:fused_id>.<fmt>")
@@ -490,7 +527,7 @@ def export_fused(fused_id: int, fmt: str) -> Response:
     clones = selected(doc, tops)
     wanted = {str(t) for t in tops}
     airr = [a for a in fused_rows(doc) if a["clone_id"] in wanted] if fmt == "airr.tsv" else []
-    return _download(_export(clones, doc, fmt, airr), fmt, f"{row['sample_set']}-selection")
+    return download(export_text(clones, doc, fmt, airr), fmt, f"{row['sample_set']}-selection")
 
 
 @viewer.get("/compare/result/<int:result_id>")

@@ -172,9 +172,12 @@ const VidjilPlots = (() => {
       type: "bar", name: locus, x: Object.keys(byLocus[locus]).map(Number), y: Object.values(byLocus[locus]),
       hovertemplate: "%{x} aa: %{y} reads<extra>" + locus + "</extra>",
     }));
+    // Every length labelled over a short span (a lone odd length had no tick), every other one beyond.
+    const lengths = traces.flatMap((t) => t.x);
+    const span = lengths.length ? Math.max(...lengths) - Math.min(...lengths) : 0;
     const layout = {
       autosize: true, barmode: "group", margin: {t: 10, r: 10},
-      xaxis: {title: {text: "CDR3 length (aa)"}, dtick: 2}, yaxis: {title: {text: "reads"}},
+      xaxis: {title: {text: "CDR3 length (aa)"}, dtick: span > 16 ? 2 : 1}, yaxis: {title: {text: "reads"}},
     };
     return Plotly.newPlot(div, traces, layout, CONFIG);
   }

@@ -30,6 +30,28 @@ mod python;
 pub(crate) mod testutil {
     use crate::germline::Germline;
 
+    /// Property tests: `cases` cases drawn from a fixed seed, so that every run (CI
+    /// included) tries the same inputs, and no regression file written into the tree.
+    /// PROPTEST_RNG_SEED and PROPTEST_CASES, when set, pick other runs.
+    pub fn proptest_config(cases: u32) -> proptest::test_runner::Config {
+        use proptest::test_runner::{Config, RngAlgorithm, RngSeed};
+        let env = Config::default();
+        Config {
+            cases: if std::env::var_os("PROPTEST_CASES").is_some() {
+                env.cases
+            } else {
+                cases
+            },
+            failure_persistence: None,
+            rng_algorithm: RngAlgorithm::ChaCha,
+            rng_seed: match env.rng_seed {
+                RngSeed::Random => RngSeed::Fixed(0x5eed_2016),
+                seed => seed,
+            },
+            ..env
+        }
+    }
+
     /// Deterministic pseudo-random DNA.
     pub fn dna(len: usize, seed: u64) -> Vec<u8> {
         let mut x = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;

@@ -106,7 +106,7 @@ pub fn merge_mates(r1: &[u8], q1: &[u8], r2: &[u8], q2: &[u8], params: &MatePara
     let m2 = revcomp(r2);
     let mq2: Vec<u8> = q2.iter().rev().copied().collect();
     let (n1, n2) = (r1.len() as i64, m2.len() as i64);
-    let min = params.min_overlap.max(1) as i64;
+    let min = i64::try_from(params.min_overlap.max(1)).unwrap_or(i64::MAX);
     if n1 < min || n2 < min {
         return None;
     }
@@ -182,8 +182,9 @@ pub fn merge_mates(r1: &[u8], q1: &[u8], r2: &[u8], q2: &[u8], params: &MatePara
                 (b1, x1, x2)
             };
             seq.push(base);
-            // A disagreement lowers the confidence: the difference of the two (Phred+33, at least 2).
-            qual.push((high - low + b'!').max(b'#'));
+            // A disagreement lowers the confidence: the kept base's quality less the other's
+            // (Phred+33, at least 2; the kept base may be the worse one when the other is an N).
+            qual.push(high.saturating_sub(low).saturating_add(b'!').max(b'#'));
         }
     }
     // The other mate past R1's end.
@@ -344,6 +345,37 @@ mod tests {
     }
 
     #[test]
+    fn an_n_of_better_quality_than_the_kept_base() {
+        // R1's base at quality '#' against an N at 'I' in R2: R1's base is kept at
+        // quality '#' (the difference used to underflow: a panic in debug builds, a
+        // quality byte of 251 in release builds).
+        let fragment = dna(300, 9);
+        let (r1, mut r2) = mates(&fragment, 200);
+        let (mut q1, q2) = (quals(200, b'I'), quals(200, b'I'));
+        q1[150] = b'#';
+        r2[300 - 1 - 150] = b'N';
+        let m = merge_mates(&r1, &q1, &r2, &q2, &MateParams::default()).unwrap();
+        assert_eq!((m.seq[150], m.qual[150], m.mismatches), (fragment[150], b'#', 1));
+        // Qualities that are not Phred+33 at all saturate.
+        let (mut q1, q2) = (quals(200, 0), quals(200, 0));
+        q1[150] = 255;
+        let m = merge_mates(&r1, &q1, &r2, &q2, &MateParams::default()).unwrap();
+        assert_eq!(m.qual[150], 255);
+    }
+
+    #[test]
+    fn a_minimum_overlap_too_large_for_i64_merges_nothing() {
+        // It used to wrap to -1 and let mates merge on any overlap (or panic).
+        let (r1, r2) = mates(&dna(300, 10), 200);
+        let huge = MateParams {
+            min_overlap: usize::MAX,
+            ..Default::default()
+        };
+        assert!(merge_mates(&r1, &[], &r2, &[], &huge).is_none());
+        assert!(merge_mates(b"", &[], b"", &[], &huge).is_none());
+    }
+
+    #[test]
     fn lower_case_and_n_bases() {
         let fragment = dna(300, 8);
         let (r1, mut r2) = mates(&fragment, 200);
@@ -352,5 +384,329 @@ mod tests {
         let m = merge_mates(&r1, &[], &r2, &[], &MateParams::default()).unwrap();
         assert_eq!(m.seq.to_ascii_uppercase(), fragment);
         assert_eq!(m.overlap, 100);
+    }
+}
+
+/// Property tests: the packed search against every placement tried the slow way,
+/// mates cut from a fragment merging back into it, swapped mates, any input.
+#[cfg(test)]
+mod properties {
+    use super::*;
+    use crate::nuc::normalize;
+    use crate::testutil::proptest_config;
+    use proptest::collection::vec;
+    use proptest::prelude::*;
+    use proptest::sample::{select, Index};
+
+    /// The merge as the module documents it, the slow way: every placement of the
+    /// reverse-complemented R2 along R1 (offset = where it starts in R1) with enough
+    /// overlap and few enough mismatches, the best score winning, then the longer
+    /// overlap, then the smaller offset.
+    fn reference(r1: &[u8], q1: &[u8], r2: &[u8], q2: &[u8], params: &MateParams) -> Option<Merged> {
+        let m2 = revcomp(r2);
+        let mq2: Vec<u8> = q2.iter().rev().copied().collect();
+        let (n1, n2) = (r1.len() as i64, m2.len() as i64);
+        let mut best: Option<(i64, usize, i64, usize)> = None;
+        for offset in -n2..=n1 {
+            let (a, b) = (offset.max(0), (offset + n2).min(n1));
+            let overlap = (b - a).max(0) as usize;
+            if overlap == 0 || overlap < params.min_overlap {
+                continue;
+            }
+            let mismatches = (a..b)
+                .filter(|&i| !same(r1[i as usize], m2[(i - offset) as usize]))
+                .count();
+            if mismatches > (params.max_mismatch_rate * overlap as f64) as usize {
+                continue;
+            }
+            let score = overlap as i64 - 5 * mismatches as i64;
+            if best.is_none_or(|(s, o, _, _)| (score, overlap) > (s, o)) {
+                best = Some((score, overlap, offset, mismatches));
+            }
+        }
+        let (_, overlap, offset, mismatches) = best?;
+        let q = |q: &[u8], i: usize| q.get(i).copied().unwrap_or(b'I');
+        let known = |b: u8| CODES[b as usize] < NOT_ACGT;
+        let (mut seq, mut qual) = (Vec::new(), Vec::new());
+        // Merged read from R1's start to R2's start (where m2 ends).
+        for i in 0..offset + n2 {
+            let k = i - offset;
+            let (base, quality) = match (i < n1, k >= 0) {
+                (true, false) => (r1[i as usize], q(q1, i as usize)),
+                (false, true) => (m2[k as usize], q(&mq2, k as usize)),
+                (true, true) => {
+                    let (b1, b2) = (r1[i as usize], m2[k as usize]);
+                    let (x1, x2) = (q(q1, i as usize), q(&mq2, k as usize));
+                    if same(b1, b2) {
+                        (b1, x1.max(x2))
+                    } else if known(b2) && (!known(b1) || x2 > x1) {
+                        (b2, (x2.saturating_sub(x1).saturating_add(b'!')).max(b'#'))
+                    } else {
+                        (b1, (x1.saturating_sub(x2).saturating_add(b'!')).max(b'#'))
+                    }
+                }
+                (false, false) => unreachable!("offset <= n1: a merged base comes from a mate"),
+            };
+            seq.push(base);
+            qual.push(quality);
+        }
+        Some(Merged {
+            seq,
+            qual,
+            overlap,
+            mismatches,
+        })
+    }
+
+    /// Mates of a random fragment (R1 its start, R2 the reverse complement of its end,
+    /// of any lengths, overlapping or not) with a few edits, upper or lower case, N and
+    /// IUPAC letters.
+    fn related_mates() -> impl Strategy<Value = (Vec<u8>, Vec<u8>)> {
+        (
+            vec(select(b"ACGT".to_vec()), 0..=150),
+            any::<Index>(),
+            any::<Index>(),
+            vec(
+                (any::<Index>(), any::<bool>(), select(b"ACGTNacgtnRU".to_vec())),
+                0..10,
+            ),
+        )
+            .prop_map(|(fragment, i, j, edits)| {
+                let n = fragment.len();
+                let mut r1 = fragment[..i.index(n + 1)].to_vec();
+                let mut r2 = revcomp(&fragment[j.index(n + 1)..]);
+                for (at, second, base) in edits {
+                    let read = if second { &mut r2 } else { &mut r1 };
+                    if !read.is_empty() {
+                        let k = at.index(read.len());
+                        read[k] = base;
+                    }
+                }
+                (r1, r2)
+            })
+    }
+
+    /// Unrelated mates over a small alphabet (placements then often agree).
+    fn small_alphabet_mates() -> impl Strategy<Value = (Vec<u8>, Vec<u8>)> {
+        select(vec![&b"A"[..], b"AC", b"ACGT", b"AaCN", b"NNNNA"]).prop_flat_map(|alphabet| {
+            let read = vec(select(alphabet.to_vec()), 0..=80);
+            (read.clone(), read)
+        })
+    }
+
+    fn mates() -> impl Strategy<Value = (Vec<u8>, Vec<u8>)> {
+        prop_oneof![related_mates(), small_alphabet_mates()]
+    }
+
+    /// No quality (FASTA), one per base, or any number of any bytes.
+    fn quals(n: usize) -> impl Strategy<Value = Vec<u8>> {
+        prop_oneof![Just(Vec::new()), vec(b'!'..=b'J', n), vec(any::<u8>(), 0..=n + 4),]
+    }
+
+    fn mates_and_quals() -> impl Strategy<Value = (Vec<u8>, Vec<u8>, Vec<u8>, Vec<u8>)> {
+        mates().prop_flat_map(|(r1, r2)| {
+            let (n1, n2) = (r1.len(), r2.len());
+            (Just(r1), quals(n1), Just(r2), quals(n2))
+        })
+    }
+
+    fn params() -> impl Strategy<Value = MateParams> {
+        (0usize..=20, 0.0f64..0.5).prop_map(|(min_overlap, max_mismatch_rate)| MateParams {
+            min_overlap,
+            max_mismatch_rate,
+        })
+    }
+
+    /// A pair cut from a random fragment so that the mates overlap by `overlap` (at
+    /// least the minimum), with `errors` (at most the rate allows) in the overlap, each
+    /// in one mate at a low quality: a substitution or an N. Where the fragment is
+    /// shorter than a read, the read goes on into an adapter.
+    #[derive(Debug, Clone)]
+    struct CutPair {
+        fragment: Vec<u8>,
+        r1: Vec<u8>,
+        q1: Vec<u8>,
+        r2: Vec<u8>,
+        q2: Vec<u8>,
+        overlap: usize,
+        /// Fragment positions of the errors.
+        errors: Vec<usize>,
+        params: MateParams,
+    }
+
+    fn cut_pair() -> impl Strategy<Value = CutPair> {
+        (
+            (12usize..=30, 0.0f64..0.15, 0usize..=270),
+            vec(select(b"ACGT".to_vec()), 300),
+            (any::<bool>(), any::<bool>(), any::<Index>(), any::<Index>()),
+            (
+                vec(select(b"ACGT".to_vec()), 0..=40),
+                vec(select(b"ACGT".to_vec()), 0..=40),
+            ),
+            vec((any::<Index>(), any::<bool>(), any::<bool>()), 0..8),
+            (any::<bool>(), any::<bool>()),
+        )
+            .prop_map(
+                |(
+                    (min, rate, extra),
+                    long,
+                    (through1, through2, i, j),
+                    (adapter1, adapter2),
+                    errs,
+                    lower,
+                )| {
+                    let f = min + extra;
+                    let fragment = long[..f].to_vec();
+                    let pick = |x: Index, lo: usize, hi: usize| lo + x.index(hi - lo + 1);
+                    // Bases of the fragment each mate reads (a from the start, b from the end).
+                    let (a, b) = match (through1, through2) {
+                        (true, true) => (f, f),
+                        (true, false) => (f, pick(i, min, f)),
+                        (false, true) => (pick(i, min, f), f),
+                        (false, false) => {
+                            let overlap = pick(i, min, f);
+                            let a = pick(j, overlap, f);
+                            (a, overlap + f - a)
+                        }
+                    };
+                    let overlap = a + b - f;
+                    let mut r1 = fragment[..a].to_vec();
+                    let mut r2 = revcomp(&fragment[f - b..]);
+                    if a == f {
+                        r1.extend_from_slice(&adapter1);
+                    }
+                    if b == f {
+                        r2.extend_from_slice(&adapter2);
+                    }
+                    if lower.0 {
+                        r1.make_ascii_lowercase();
+                    }
+                    if lower.1 {
+                        r2.make_ascii_lowercase();
+                    }
+                    let (mut q1, mut q2) = (vec![b'I'; r1.len()], vec![b'I'; r2.len()]);
+                    let limit = (rate * overlap as f64) as usize;
+                    let mut errors = Vec::new();
+                    for (at, second, n) in errs {
+                        let pos = f - b + at.index(overlap);
+                        if errors.len() == limit || errors.contains(&pos) {
+                            continue;
+                        }
+                        errors.push(pos);
+                        let (read, qual, k) = if second {
+                            (&mut r2, &mut q2, f - 1 - pos)
+                        } else {
+                            (&mut r1, &mut q1, pos)
+                        };
+                        read[k] = if n {
+                            b'N'
+                        } else {
+                            b"ACGT"[(CODES[read[k] as usize] as usize + 1) % 4]
+                        };
+                        qual[k] = b'#';
+                    }
+                    CutPair {
+                        fragment,
+                        r1,
+                        q1,
+                        r2,
+                        q2,
+                        overlap,
+                        errors,
+                        params: MateParams {
+                            min_overlap: min,
+                            max_mismatch_rate: rate,
+                        },
+                    }
+                },
+            )
+    }
+
+    proptest! {
+        #![proptest_config(proptest_config(256))]
+
+        /// The packed search finds the placement the slow search finds, and the
+        /// merged read is the documented consensus.
+        #[test]
+        fn merge_is_the_best_placement_of_a_slow_search(
+            (r1, q1, r2, q2) in mates_and_quals(),
+            params in params(),
+        ) {
+            let got = merge_mates(&r1, &q1, &r2, &q2, &params);
+            prop_assert_eq!(got, reference(&r1, &q1, &r2, &q2, &params));
+        }
+
+        /// Mates cut from a fragment, overlapping by at least the minimum with errors
+        /// under the limit (each at a low quality), merge back into the fragment.
+        #[test]
+        fn mates_cut_from_a_fragment_merge_back_into_it(pair in cut_pair()) {
+            let CutPair { fragment, r1, q1, r2, q2, overlap, errors, params } = pair;
+            let m = merge_mates(&r1, &q1, &r2, &q2, &params);
+            prop_assert!(m.is_some(), "not merged");
+            let m = m.unwrap();
+            prop_assert_eq!(m.seq.to_ascii_uppercase(), fragment);
+            prop_assert_eq!((m.overlap, m.mismatches), (overlap, errors.len()));
+            // Agreeing bases keep their quality; a disagreement lowers it ('I' - '#').
+            let mut qual = vec![b'I'; m.seq.len()];
+            errors.iter().for_each(|&p| qual[p] = b'I' - b'#' + b'!');
+            prop_assert_eq!(m.qual, qual);
+        }
+
+        /// Swapped mates are placed the same way and, with qualities that never tie,
+        /// merge into the reverse complement. (R1 wins a tie, and a disagreement of two
+        /// bases that are not A/C/G/T: the quality of such a merged N is not compared.)
+        #[test]
+        fn swapped_mates_merge_into_the_reverse_complement(
+            (r1, q1, r2, q2) in mates().prop_flat_map(|(r1, r2)| {
+                let (n1, n2) = (r1.len(), r2.len());
+                // Even qualities for R1, odd ones for R2.
+                (Just(r1), vec((17u8..=60).prop_map(|x| 2 * x), n1),
+                 Just(r2), vec((16u8..=60).prop_map(|x| 2 * x + 1), n2))
+            }),
+            params in params(),
+        ) {
+            let summary = |m: &Option<Merged>| m.as_ref().map(|m| (m.overlap, m.mismatches, m.seq.len()));
+            let (plain, swapped) = (
+                merge_mates(&r1, &[], &r2, &[], &params),
+                merge_mates(&r2, &[], &r1, &[], &params),
+            );
+            prop_assert_eq!(summary(&plain), summary(&swapped));
+            let (plain, swapped) = (
+                merge_mates(&r1, &q1, &r2, &q2, &params),
+                merge_mates(&r2, &q2, &r1, &q1, &params),
+            );
+            prop_assert_eq!(summary(&plain), summary(&swapped));
+            if let (Some(a), Some(b)) = (plain, swapped) {
+                let seq = normalize(&a.seq);
+                prop_assert_eq!(&seq, &normalize(&revcomp(&b.seq)));
+                let known = |qual: &[u8]| -> Vec<u8> {
+                    qual.iter().zip(&seq).map(|(&q, &s)| if s == b'N' { 0 } else { q }).collect()
+                };
+                let b_qual: Vec<u8> = b.qual.iter().rev().copied().collect();
+                prop_assert_eq!(known(&a.qual), known(&b_qual));
+            }
+        }
+
+        /// Any bytes, any lengths (empty included), qualities of any length, any
+        /// parameters: no panic, and a merge keeps its promises.
+        #[test]
+        fn any_mates_and_parameters_merge_without_panic(
+            r1 in prop_oneof![vec(any::<u8>(), 0..=70), vec(select(b"NNNNNACGTn".to_vec()), 0..=70)],
+            r2 in prop_oneof![vec(any::<u8>(), 0..=70), vec(select(b"NNNNNACGTn".to_vec()), 0..=70)],
+            q1 in vec(any::<u8>(), 0..=75),
+            q2 in vec(any::<u8>(), 0..=75),
+            min_overlap in prop_oneof![0usize..=8, any::<usize>(), Just(usize::MAX)],
+            max_mismatch_rate in prop_oneof![0.0f64..1.0, any::<f64>(), Just(f64::NAN), Just(-1.0)],
+        ) {
+            let params = MateParams { min_overlap, max_mismatch_rate };
+            let got = merge_mates(&r1, &q1, &r2, &q2, &params);
+            if let Some(m) = &got {
+                prop_assert!(m.overlap >= min_overlap.max(1) && m.overlap <= r1.len().min(r2.len()));
+                prop_assert!(m.mismatches <= (max_mismatch_rate * m.overlap as f64) as usize);
+                prop_assert_eq!(m.seq.len(), m.qual.len());
+                prop_assert!(m.overlap <= m.seq.len() && m.seq.len() <= r1.len() + r2.len() - m.overlap);
+            }
+            prop_assert_eq!(got, reference(&r1, &q1, &r2, &q2, &params));
+        }
     }
 }

@@ -319,10 +319,19 @@ fn detect_format(
                 return match buf[i] {
                     b'@' => Ok(Format::Fastq),
                     b'>' | b'#' => Ok(Format::Fasta),
-                    c => Err(InputError::new(
-                        display,
-                        format!("not a FASTA or FASTQ file (starts with '{}')", printable(c)),
-                    )),
+                    c => {
+                        // As in `SeqReader::err`: garbage at the start of a gzip file is
+                        // more often corrupt compressed data than another kind of file.
+                        if gzip {
+                            if let Err(e) = io::copy(input, &mut io::sink()) {
+                                return Err(InputError::new(display, format!("corrupt gzip data ({e})")));
+                            }
+                        }
+                        Err(InputError::new(
+                            display,
+                            format!("not a FASTA or FASTQ file (starts with '{}')", printable(c)),
+                        ))
+                    }
                 };
             }
         }
@@ -621,6 +630,27 @@ mod tests {
         assert_eq!(read_all(vec![one_empty]).unwrap().len(), 2);
     }
 
+    #[test]
+    fn gzip_damaged_at_its_start_is_said_to_be_corrupt() {
+        // Stored (level 0) blocks: the reads are in the file as they are; the first
+        // byte damaged decompresses to garbage, then the CRC check fails. It used to
+        // be reported as "not a FASTA or FASTQ file (starts with 'x')".
+        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::new(0));
+        e.write_all(&b"@q\nACGT\n+\nIIII\n".repeat(50)).unwrap();
+        let mut gz = e.finish().unwrap();
+        let start = gz.windows(4).position(|w| w == b"@q\nA").unwrap();
+        gz[start] = b'x';
+        let damaged = write_tmp("damaged_start.fq.gz", &gz);
+        let e = read_all(vec![damaged]).unwrap_err();
+        assert!(e.message.starts_with("corrupt gzip data"), "{e}");
+        // Not gzip: still named for what it starts with.
+        let text = write_tmp("text.fq", b"x\n");
+        assert!(read_all(vec![text])
+            .unwrap_err()
+            .message
+            .contains("starts with 'x'"));
+    }
+
     fn pairs(r1: &str, r2: &str) -> Result<Vec<(String, String, String)>, InputError> {
         let mut r = BatchReader::with_inputs(vec![Input::Pair(r1.into(), r2.into())]);
         r.max_reads = 2;
@@ -698,5 +728,476 @@ mod tests {
         assert_eq!(pair_id(b"read7/2"), b"read7");
         assert_eq!(pair_id(b"read7/3"), b"read7/3");
         assert_eq!(pair_id(b"x"), b"x");
+    }
+}
+
+/// Property tests: records of any layout (FASTA or FASTQ, plain or gzip in members,
+/// CRLF, empty lines, comments, lower case) read back as written; headers only,
+/// truncated or corrupt gzip and garbage are errors, never a panic.
+#[cfg(test)]
+mod properties {
+    use super::*;
+    use crate::testutil::proptest_config;
+    use flate2::{write::GzEncoder, Compression};
+    use proptest::collection::vec;
+    use proptest::prelude::*;
+    use proptest::sample::{select, Index};
+    use std::io::Write;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    /// A file in a temporary folder, removed when dropped.
+    struct TmpFile(String);
+
+    impl TmpFile {
+        fn new(content: &[u8]) -> TmpFile {
+            static NEXT: AtomicUsize = AtomicUsize::new(0);
+            let dir = std::env::temp_dir().join(format!("vidjil_core_reader_props_{}", std::process::id()));
+            std::fs::create_dir_all(&dir).unwrap();
+            let path = dir.join(NEXT.fetch_add(1, Ordering::Relaxed).to_string());
+            std::fs::write(&path, content).unwrap();
+            TmpFile(path.display().to_string())
+        }
+    }
+
+    impl Drop for TmpFile {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_file(&self.0);
+        }
+    }
+
+    #[derive(Clone, Debug)]
+    struct Record {
+        /// The read name: the header up to its first tab.
+        name: Vec<u8>,
+        header: Vec<u8>,
+        seq: Vec<u8>,
+        qual: Vec<u8>,
+    }
+
+    fn record(max_len: usize) -> impl Strategy<Value = Record> {
+        (
+            vec(select(b"Aaz09 _:/.-|=>@+#".to_vec()), 0..12),
+            prop::option::of(vec(select(b"xy 1\t".to_vec()), 0..8)),
+            vec(select(b"ACGTACGTACGTNacgtnRYKMSWBDHVUu".to_vec()), 0..=max_len),
+        )
+            .prop_flat_map(|(name, description, seq)| {
+                let mut header = name.clone();
+                if let Some(d) = description {
+                    header.push(b'\t');
+                    header.extend(d);
+                }
+                let n = seq.len();
+                (Just(name), Just(header), Just(seq), vec(b'!'..=b'~', n))
+            })
+            .prop_map(|(name, header, seq, qual)| Record {
+                name,
+                header,
+                seq,
+                qual,
+            })
+    }
+
+    #[derive(Clone, Debug)]
+    struct Layout {
+        fastq: bool,
+        /// FASTA sequence line width.
+        width: usize,
+        /// Line ends: 0 LF, 1 CRLF, 2 either, line by line.
+        eol: u8,
+        /// Drives the empty lines, comments, trailing blanks and mixed line ends.
+        noise: Vec<u8>,
+        final_eol: bool,
+        /// Compression level and where the content is cut into gzip members.
+        gzip: Option<(u32, Vec<Index>)>,
+    }
+
+    fn layout(fastq: impl Strategy<Value = bool>) -> impl Strategy<Value = Layout> {
+        (
+            fastq,
+            1usize..=90,
+            0u8..3,
+            vec(any::<u8>(), 0..16),
+            any::<bool>(),
+            prop::option::of((0u32..=9, vec(any::<Index>(), 0..4))),
+        )
+            .prop_map(|(fastq, width, eol, noise, final_eol, gzip)| Layout {
+                fastq,
+                width,
+                eol,
+                noise,
+                final_eol,
+                gzip,
+            })
+    }
+
+    struct Render<'a> {
+        out: Vec<u8>,
+        layout: &'a Layout,
+        k: usize,
+    }
+
+    impl Render<'_> {
+        fn draw(&mut self) -> u8 {
+            let noise = &self.layout.noise;
+            if noise.is_empty() {
+                return 255;
+            }
+            self.k += 1;
+            noise[self.k % noise.len()]
+        }
+
+        fn line(&mut self, parts: &[&[u8]]) {
+            parts.iter().for_each(|p| self.out.extend_from_slice(p));
+            let crlf = match self.layout.eol {
+                0 => false,
+                1 => true,
+                _ => self.draw() & 1 == 1,
+            };
+            self.out.extend_from_slice(if crlf { b"\r\n" } else { b"\n" });
+        }
+
+        /// Some empty lines (and comments in FASTA), or none.
+        fn blanks(&mut self) {
+            for _ in 0..3 {
+                let x = self.draw();
+                if x % 7 == 0 {
+                    self.line(&[]);
+                } else if !self.layout.fastq && x % 11 == 1 {
+                    self.line(&[b"# a comment >x"]);
+                } else {
+                    break;
+                }
+            }
+        }
+    }
+
+    fn render(records: &[Record], layout: &Layout) -> Vec<u8> {
+        let mut r = Render {
+            out: Vec::new(),
+            layout,
+            k: 0,
+        };
+        r.blanks();
+        for rec in records {
+            if layout.fastq {
+                r.line(&[b"@", &rec.header]);
+                r.line(&[&rec.seq]);
+                let repeat: &[u8] = if r.draw() & 2 == 2 { &rec.header } else { b"" };
+                r.line(&[b"+", repeat]);
+                r.line(&[&rec.qual]);
+            } else {
+                r.line(&[b">", &rec.header]);
+                r.blanks();
+                for chunk in rec.seq.chunks(layout.width) {
+                    let blank: &[u8] = if r.draw() % 13 == 2 { b" \t" } else { b"" };
+                    r.line(&[chunk, blank]);
+                }
+            }
+            r.blanks();
+        }
+        // No line end after the last line (but a FASTQ quality line of nothing needs one).
+        let empty_last = layout.fastq && records.last().is_some_and(|r| r.seq.is_empty());
+        if !layout.final_eol && !empty_last {
+            for end in [b'\n', b'\r'] {
+                if r.out.last() == Some(&end) {
+                    r.out.pop();
+                }
+            }
+        }
+        r.out
+    }
+
+    fn gzip(content: &[u8], level: u32) -> Vec<u8> {
+        let mut e = GzEncoder::new(Vec::new(), Compression::new(level));
+        e.write_all(content).unwrap();
+        e.finish().unwrap()
+    }
+
+    /// The content cut into gzip members (concatenated, as bgzip or `cat a.gz b.gz`
+    /// make them, empty members included).
+    fn gzip_members(content: &[u8], level: u32, cuts: &[Index]) -> Vec<u8> {
+        let mut points: Vec<usize> = cuts.iter().map(|c| c.index(content.len() + 1)).collect();
+        points.sort_unstable();
+        points.push(content.len());
+        let mut start = 0;
+        let mut out = Vec::new();
+        for p in points {
+            out.extend(gzip(&content[start..p], level));
+            start = p;
+        }
+        out
+    }
+
+    fn file_bytes(records: &[Record], layout: &Layout) -> Vec<u8> {
+        let content = render(records, layout);
+        match &layout.gzip {
+            Some((level, cuts)) => gzip_members(&content, *level, cuts),
+            None => content,
+        }
+    }
+
+    /// Names and sequences.
+    type Reads = Vec<(Vec<u8>, Vec<u8>)>;
+    /// Names, sequences and qualities.
+    type Records = Vec<(Vec<u8>, Vec<u8>, Vec<u8>)>;
+
+    /// Names and sequences of every batch of a file, checking the batches on the way.
+    fn read_batches(path: &str, max_reads: usize, max_bases: usize) -> Result<Reads, InputError> {
+        let mut reader = BatchReader::new(vec![path.to_string()]);
+        reader.max_reads = max_reads;
+        reader.max_bases = max_bases;
+        let mut out = Vec::new();
+        let mut full = Vec::new();
+        while let Some(b) = reader.next_batch()? {
+            assert_eq!((b.number, b.first_ordinal), (full.len() as u64, out.len() as u64));
+            assert!(!b.is_empty() && b.len() <= max_reads && b.mates.is_none());
+            // Reads are added while the batch is under both limits.
+            assert!(b.bases() - b.seq(b.len() - 1).len() < max_bases);
+            full.push(b.len() == max_reads || b.bases() >= max_bases);
+            out.extend((0..b.len()).map(|i| (b.name(i).to_vec(), b.seq(i).to_vec())));
+        }
+        // Only the last batch ends before a limit.
+        assert!(full.iter().rev().skip(1).all(|&f| f));
+        assert_eq!(reader.reads_per_file, vec![out.len() as u64]);
+        Ok(out)
+    }
+
+    /// Names, sequences and qualities of a file read record by record.
+    fn read_records(path: &str) -> Result<Records, InputError> {
+        let mut reader = SeqReader::open(path)?;
+        reader.keep_quals = true;
+        let mut b = Batch::default();
+        while reader.read_into(&mut b)? {}
+        Ok((0..b.len())
+            .map(|i| (b.name(i).to_vec(), b.seq(i).to_vec(), b.qual(i).to_vec()))
+            .collect())
+    }
+
+    fn expected(records: &[Record]) -> Reads {
+        records.iter().map(|r| (r.name.clone(), r.seq.clone())).collect()
+    }
+
+    /// Records with at least one base.
+    fn reads(max: usize) -> impl Strategy<Value = Vec<Record>> {
+        (vec(record(120), 1..max), vec(select(b"ACGTn".to_vec()), 1..4)).prop_map(|(mut records, seq)| {
+            records[0].qual = vec![b'I'; seq.len()];
+            records[0].seq = seq;
+            records
+        })
+    }
+
+    proptest! {
+        #![proptest_config(proptest_config(256))]
+
+        /// Any layout of records reads back as the records, whatever the batch limits;
+        /// records without any base are refused, and so is a file without records.
+        #[test]
+        fn records_read_back_whatever_the_layout(
+            records in vec(record(120), 0..12),
+            layout in layout(any::<bool>()),
+            max_reads in 1usize..6,
+            max_bases in 1usize..400,
+        ) {
+            let file = TmpFile::new(&file_bytes(&records, &layout));
+            let got = read_batches(&file.0, max_reads, max_bases);
+            let bases: usize = records.iter().map(|r| r.seq.len()).sum();
+            if records.is_empty() {
+                prop_assert!(got.is_err());
+            } else if bases == 0 {
+                let e = got.unwrap_err();
+                let want = format!("{} records and no sequence: not reads", records.len());
+                prop_assert_eq!(e.message, want);
+            } else {
+                prop_assert_eq!(got.unwrap(), expected(&records));
+                let with_quals: Records = records
+                    .iter()
+                    .map(|r| {
+                        let qual = if layout.fastq { r.qual.clone() } else { vec![] };
+                        (r.name.clone(), r.seq.clone(), qual)
+                    })
+                    .collect();
+                prop_assert_eq!(read_records(&file.0).unwrap(), with_quals);
+            }
+        }
+
+        /// A FASTA file of headers only is not a file of reads.
+        #[test]
+        fn headers_only_fasta_is_refused(
+            records in vec(record(0), 1..10),
+            layout in layout(Just(false)),
+        ) {
+            let file = TmpFile::new(&file_bytes(&records, &layout));
+            let e = read_batches(&file.0, 4096, 1 << 20).unwrap_err();
+            prop_assert_eq!(&e.file, &file.0);
+            prop_assert_eq!(e.message, format!("{} records and no sequence: not reads", records.len()));
+        }
+
+        /// A gzip file cut short anywhere is an error that says so.
+        #[test]
+        fn truncated_gzip_is_an_error(
+            records in reads(8),
+            layout in layout(any::<bool>()),
+            level in 0u32..=9,
+            cut in any::<Index>(),
+        ) {
+            let gz = gzip(&render(&records, &layout), level);
+            let cut = cut.index(gz.len());
+            let file = TmpFile::new(&gz[..cut]);
+            let e = read_batches(&file.0, 4096, 1 << 20).unwrap_err();
+            prop_assert_eq!(&e.file, &file.0);
+            // Nothing left is an empty file, one byte is not yet gzip.
+            let what = match cut { 0 => "empty file", 1 => "not a FASTA", _ => "gzip" };
+            prop_assert!(e.message.contains(what), "{}", e);
+            prop_assert!(read_records(&file.0).is_err());
+        }
+
+        /// Damaged gzip data is an error, or (damage that the format ignores: header
+        /// time, padding bits) the same reads: never other reads.
+        #[test]
+        fn corrupt_gzip_is_an_error_or_the_same_reads(
+            records in reads(8),
+            layout in layout(any::<bool>()).prop_filter("gzip", |l| l.gzip.is_some()),
+            damage in vec((any::<bool>(), any::<Index>(), 1u8..=255), 1..4),
+        ) {
+            let mut gz = file_bytes(&records, &layout);
+            for (near_start, at, x) in damage {
+                // Anywhere, or in the header and first compressed bytes.
+                let i = at.index(if near_start { gz.len().min(24) } else { gz.len() });
+                gz[i] ^= x;
+            }
+            let file = TmpFile::new(&gz);
+            match read_batches(&file.0, 3, 1 << 20) {
+                Ok(got) => prop_assert_eq!(got, expected(&records)),
+                Err(e) => {
+                    prop_assert_eq!(&e.file, &file.0);
+                    // Said to be gzip damage (unless the damage hit the gzip magic).
+                    let magic = gz[..2] == [0x1f, 0x8b];
+                    prop_assert!(e.message.contains("gzip") || !magic, "{}", e);
+                }
+            }
+        }
+
+        /// Any bytes, or valid files with bytes inserted, removed or changed: an
+        /// error or reads of nucleotide letters, never a panic.
+        #[test]
+        fn garbage_is_an_error_or_reads_never_a_panic(
+            records in vec(record(40), 0..6),
+            layout in layout(any::<bool>()),
+            raw in prop::option::of(vec(any::<u8>(), 0..400)),
+            edits in vec((any::<Index>(), 0u8..3, any::<u8>()), 0..6),
+            compress in any::<bool>(),
+        ) {
+            let mut content = raw.unwrap_or_else(|| render(&records, &layout));
+            for (at, kind, byte) in edits {
+                let i = at.index(content.len() + 1);
+                match kind {
+                    0 => content.insert(i, byte),
+                    _ if i == content.len() => {}
+                    1 => {
+                        content.remove(i);
+                    }
+                    _ => content[i] = byte,
+                }
+            }
+            let bytes = if compress { gzip(&content, 1) } else { content };
+            let file = TmpFile::new(&bytes);
+            if let Ok(reads) = read_batches(&file.0, 2, 100) {
+                for (name, seq) in reads {
+                    prop_assert!(first_invalid(&seq).is_none() && !name.contains(&b'\n'));
+                }
+            }
+            if let Ok(reads) = read_records(&file.0) {
+                for (_, seq, qual) in reads {
+                    prop_assert!(qual.is_empty() || qual.len() == seq.len());
+                }
+            }
+        }
+
+        /// Paired files are read in lockstep with their qualities; a second file that
+        /// ends early is an error naming it.
+        #[test]
+        fn paired_files_are_read_in_lockstep(
+            records in reads(10),
+            layouts in (layout(Just(true)), layout(Just(true))),
+            marks in select(vec![("/1", "/2"), (" 1:N:0:7", " 2:N:0:7"), ("", "")]),
+            missing in prop_oneof![3 => Just(0usize), 1 => 1usize..3],
+            max_reads in 1usize..5,
+        ) {
+            let mate = |r: &Record, mark: &str, second: bool| {
+                let mut m = r.clone();
+                m.name.extend_from_slice(mark.as_bytes());
+                m.header = m.name.clone();
+                if second {
+                    m.seq.reverse();
+                    m.qual.reverse();
+                }
+                m
+            };
+            let r1: Vec<Record> = records.iter().map(|r| mate(r, marks.0, false)).collect();
+            let kept = records.len().saturating_sub(missing);
+            let r2: Vec<Record> = records[..kept].iter().map(|r| mate(r, marks.1, true)).collect();
+            let f1 = TmpFile::new(&file_bytes(&r1, &layouts.0));
+            let f2 = TmpFile::new(&file_bytes(&r2, &layouts.1));
+            let mut reader = BatchReader::with_inputs(vec![Input::Pair(f1.0.clone(), f2.0.clone())]);
+            reader.max_reads = max_reads;
+            let mut got = Vec::new();
+            let result = (|| {
+                while let Some(b) = reader.next_batch()? {
+                    let m = b.mates.as_deref().expect("a batch of pairs has mates");
+                    assert!(m.len() == b.len() && b.len() <= max_reads);
+                    for i in 0..b.len() {
+                        got.push((b.name(i).to_vec(), b.seq(i).to_vec(), b.qual(i).to_vec(),
+                                  m.name(i).to_vec(), m.seq(i).to_vec(), m.qual(i).to_vec()));
+                    }
+                }
+                Ok::<(), InputError>(())
+            })();
+            if kept < records.len() {
+                let e = result.unwrap_err();
+                prop_assert_eq!(&e.file, &f2.0);
+                let empty = kept == 0 && e.message.contains("no reads");
+                prop_assert!(e.message.contains("has no mate") || empty, "{}", e);
+            } else {
+                prop_assert!(result.is_ok(), "{:?}", result);
+                let want: Vec<_> = r1.iter().zip(&r2)
+                    .map(|(a, b)| (a.name.clone(), a.seq.clone(), a.qual.clone(),
+                                   b.name.clone(), b.seq.clone(), b.qual.clone()))
+                    .collect();
+                prop_assert_eq!(got, want);
+                prop_assert_eq!(reader.reads_per_file.clone(), vec![records.len() as u64; 2]);
+            }
+        }
+    }
+
+    proptest! {
+        // Files of over 1 MiB: a few cases (PROPTEST_CASES or not).
+        #![proptest_config(ProptestConfig { cases: 4, ..proptest_config(4) })]
+
+        /// Records across the end of the reader's 1 MiB buffer read back whole.
+        #[test]
+        fn records_across_the_buffer_end_read_back(
+            records in reads(6),
+            layout in layout(any::<bool>()),
+            before_end in 0usize..300,
+        ) {
+            let filler: &[u8] = if layout.fastq {
+                b"@f\nACGTACGTAC\n+\nIIIIIIIIII\n"
+            } else {
+                b">f\nACGTACGTAC\n"
+            };
+            let start = BUFFER - before_end;
+            let mut content = filler.repeat(start / filler.len());
+            content.resize(start, b'\n');
+            let fillers = start / filler.len();
+            content.extend(render(&records, &layout));
+            let bytes = match layout.gzip {
+                Some((level, _)) => gzip(&content, level.min(1)),
+                None => content,
+            };
+            let file = TmpFile::new(&bytes);
+            let got = read_batches(&file.0, 4096, 1 << 20).unwrap();
+            prop_assert_eq!(got.len(), fillers + records.len());
+            prop_assert_eq!(&got[fillers..], &expected(&records)[..]);
+        }
     }
 }

@@ -1,0 +1,183 @@
+"""`vidjil contamination`: for a sequencing run, each sample's clones of at least
+`min_fraction` of their locus that are found in samples of other patients, in
+this run (any size, from the samples' files) and in earlier runs (the index keeps
+the top clones of each sample), with the reads on both sides: a carry-over or an
+index-hopping is seen the day the run is analysed.
+
+Clones are matched by window or by (locus, junction) within the run, by junction
+in the index. Patients come from the sheets (`vidjil.cross_patient`)."""
+
+from __future__ import annotations
+
+import csv
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .cross_patient import IndexLookup, other_patient
+from .errors import UserError
+from .files import read_text
+from .fuse import Clone, Sample, locus_totals, read_samples
+from .vidjil_format import clone_junction, clone_locus
+
+CONTAMINATION_FRACTION = 0.001
+CONTAMINATION_FIELDS = [
+    "sample",
+    "patient",
+    "clone",
+    "name",
+    "locus",
+    "junction",
+    "reads",
+    "fraction",
+    "other_sample",
+    "other_patient",
+    "other_run",
+    "other_reads",
+    "other_fraction",
+]
+
+
+@dataclass
+class RunSample:
+    name: str
+    patients: list[str]
+    locus_totals: dict[str, int]
+
+
+@dataclass
+class TopClone:
+    sample: int
+    rank: int
+    clone: Clone
+    locus: str
+    fraction: float
+
+
+def _rows(path: Path) -> list[dict[str, str]]:
+    lines = [line for line in read_text(path).splitlines() if line.strip() and not line.startswith("#")]
+    return [{k: (v or "").strip() for k, v in row.items() if k} for row in csv.DictReader(lines, delimiter="\t")]
+
+
+def patients_from_sheets(samples_sheet: Path, sets_sheet: Path) -> dict[str, list[str]]:
+    """Sample -> its patient sets (sets of type `patient` its `sets` cell names)."""
+    patient_sets = {row.get("set", "") for row in _rows(sets_sheet) if row.get("type") == "patient"}
+    patients: dict[str, list[str]] = {}
+    for row in _rows(samples_sheet):
+        if "sample" not in row:
+            raise UserError(f"{samples_sheet}: not a sample sheet (no 'sample' column)")
+        sets = [s.strip() for s in row.get("sets", "").split(";")]
+        patients[row["sample"]] = sorted(s for s in sets if s in patient_sets)
+    return patients
+
+
+def _name(path: Path, sample: Sample, known: dict[str, list[str]]) -> str:
+    return next((n for n in (sample.name, path.name.split(".")[0]) if n in known), path.name.split(".")[0])
+
+
+def contamination(
+    paths: list[Path],
+    patients: dict[str, list[str]],
+    index: IndexLookup,
+    min_fraction: float = CONTAMINATION_FRACTION,
+) -> list[dict[str, Any]]:
+    """The rows of the contamination table of the samples of `paths` (a run)."""
+    samples: list[RunSample] = []
+    tops: dict[tuple[str, ...], list[TopClone]] = {}
+    top_list: list[TopClone] = []
+    for path in paths:
+        for sample, clones in read_samples(path):
+            name = _name(path, sample, patients)
+            totals = locus_totals(sample)
+            samples.append(RunSample(name, patients.get(name) or [name], totals))
+            for rank, clone in enumerate(clones, start=1):
+                locus = clone_locus(clone.record)
+                total = totals.get(locus, 0)
+                if clone.keys and total and clone.reads >= min_fraction * total:
+                    top = TopClone(len(samples) - 1, rank, clone, locus, clone.reads / total)
+                    top_list.append(top)
+                    for key in clone.keys:
+                        tops.setdefault(key, []).append(top)
+    found: dict[tuple[int, int, str], dict[str, Any]] = {}
+    index_sample = -1
+    for path in paths:
+        for _, clones in read_samples(path):
+            index_sample += 1
+            here = samples[index_sample]
+            for clone in clones:
+                matched = {id(t): t for key in clone.keys for t in tops.get(key, [])}
+                for top in matched.values():
+                    source = samples[top.sample]
+                    if top.sample == index_sample or not other_patient(source.patients, here.patients):
+                        continue
+                    total = here.locus_totals.get(top.locus, 0)
+                    row = _row(source, top, here.name, here.patients, "this run", clone.reads, total)
+                    pair = (top.sample, top.rank, here.name)
+                    if pair not in found or row["other_reads"] > found[pair]["other_reads"]:
+                        found[pair] = row
+    run_names = {s.name for s in samples}
+    hits = index.hits(clone_junction(t.clone.record) for t in top_list)
+    for top in top_list:
+        source = samples[top.sample]
+        for hit in hits.get(clone_junction(top.clone.record), []):
+            if hit["sample"] in run_names or not other_patient(source.patients, hit["patients"]):
+                continue
+            row = _row(source, top, hit["sample"], hit["patients"], hit["run"], hit["reads"], 0)
+            row["other_fraction"] = hit["fraction"]
+            found[(top.sample, top.rank, f"{hit['run']}/{hit['sample']}")] = row
+    order = {name: k for k, name in enumerate(s.name for s in samples)}
+    return sorted(
+        found.values(), key=lambda r: (order[r["sample"]], r["clone"], r["other_run"] != "this run", r["other_sample"])
+    )
+
+
+def _row(
+    source: RunSample, top: TopClone, other: str, other_patients: list[str], run: str, reads: int, total: int
+) -> dict[str, Any]:
+    record = top.clone.record
+    return {
+        "sample": source.name,
+        "patient": ", ".join(source.patients),
+        "clone": top.rank,
+        "name": record.get("name") or "",
+        "locus": top.locus,
+        "junction": clone_junction(record) or str(record.get("id", "")),
+        "reads": top.clone.reads,
+        "fraction": top.fraction,
+        "other_sample": other,
+        "other_patient": ", ".join(other_patients),
+        "other_run": run,
+        "other_reads": reads,
+        "other_fraction": reads / total if total else 0.0,
+    }
+
+
+def run_contamination(
+    paths: list[Path],
+    output: Path,
+    patients: dict[str, list[str]],
+    index: Path | None,
+    min_fraction: float = CONTAMINATION_FRACTION,
+) -> list[dict[str, Any]]:
+    """Write the contamination table of a run to `output` (atomically)."""
+    import functools
+
+    from .atomic import atomic_outputs
+    from .files import write_tsv
+
+    if not paths:
+        raise UserError("contamination: no input file")
+    lookup = IndexLookup(index)
+    try:
+        rows = contamination(paths, patients, lookup, min_fraction)
+    finally:
+        lookup.close()
+    try:
+        with atomic_outputs() as outputs:
+            outputs.write(output, functools.partial(write_tsv, fields=CONTAMINATION_FIELDS, rows=rows))
+    except OSError as exc:
+        raise UserError(f"{output}: cannot write: {exc.strerror or exc}") from None
+    if lookup.problem and index is not None:
+        print(f"contamination: earlier runs not searched: {lookup.problem}", file=sys.stderr)
+    return rows
