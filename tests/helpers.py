@@ -67,6 +67,10 @@ def snakemake(workdir: Path, *args: str, timeout: int = 600) -> subprocess.Compl
     return subprocess.run([*SNAKEMAKE, "-d", str(workdir), *args], capture_output=True, text=True, timeout=timeout)
 
 
+# The samples of the workflow's demo (vidjil/demo.py FOLLOWUP), in order.
+DEMO_SAMPLES = ["P1-diagnosis", "P1-followup-1", "P1-followup-2", "P1-followup-3", "P1-followup-4"]
+
+
 def leukemic_junction(workdir: Path) -> str:
     """The junction (nt) of the demo's leukemic clone, from the truth of its simulation."""
     truth = (workdir / "resources/demo/reads/P1-diagnosis.truth.tsv").read_text().splitlines()

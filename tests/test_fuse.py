@@ -16,7 +16,7 @@ from typing import Any
 
 import airr
 import pytest
-from helpers import leukemic_junction, shared_path
+from helpers import DEMO_SAMPLES, leukemic_junction, shared_path
 from helpers import run_vidjil as run
 
 import vidjil
@@ -225,7 +225,7 @@ def test_report_without_marker_clone_says_so(tmp_path: Path) -> None:
     html = tmp_path / "report.html"
     assert run("report", str(tmp_path / "fused.vidjil"), "-o", str(html)).returncode == 0
     page = html.read_text()
-    assert "<p id=mrd-none>No followed clone has 5% or more" in page and "<table id=mrd-summary" not in page
+    assert "<p id=mrd-none>No marker clone" in page and "<table id=mrd-summary" not in page
 
 
 def test_report_opens_in_chromium_and_draws_the_plot(report: Path, browser: Any) -> None:
@@ -360,11 +360,15 @@ def save_shot(page: Any, tmp_path: Path, name: str) -> None:
     shutil.copy(shot, SHOTS / shot.name)
 
 
-def expected_status(reads: int) -> str:
-    """The rule of the README's MRD section, written out again."""
-    if reads >= 10:
-        return "positive"
-    return "positive, below quantification" if reads else "negative"
+def expected_cells(reads: int, locus: int, dna_ng: float) -> tuple[str, str]:
+    """(value shown, status) by the rule of the README's MRD section, written out again:
+    detect lists clones from 5 reads; 6.6 pg of DNA per cell."""
+    cells = dna_ng * 1000 / 6.6
+    lod, loq = max(5 / locus, 3 / cells), max(10 / locus, 10 / cells)
+    if not reads:
+        return f"< {format_percent(lod)}", f"negative (< {format_percent(lod)})"
+    quantifiable = reads / locus >= loq
+    return format_percent(reads / locus), "positive" if quantifiable else "positive, below quantification"
 
 
 def test_demo_report_mrd_summary_provenance_and_plots(demo: Path, browser: Any, tmp_path: Path) -> None:
@@ -378,7 +382,7 @@ def test_demo_report_mrd_summary_provenance_and_plots(demo: Path, browser: Any, 
 
     # Provenance: the set and sample sheets of the demo, the tool, the germline, the analysis.
     provenance = page.locator("#provenance").inner_text()
-    for text in ("P1 (patient)", "demo patient, leukemic IGH clone followed from diagnosis", "multi+inc"):
+    for text in ("P1 (patient)", "demo patient, leukemic IGH and TRG clones followed from diagnosis", "multi+inc"):
         assert text in provenance
     for text in ("2026-01-12", "diagnosis, B-ALL", "2026-05-18", "after consolidation", "genairr", "generated at"):
         assert text in provenance
@@ -390,33 +394,43 @@ def test_demo_report_mrd_summary_provenance_and_plots(demo: Path, browser: Any, 
     assert k == 0  # the largest marker: 20% of all reads, more of IGH
     assert "% of IGH detected reads" in page.locator("#mrd-summary thead").inner_text()
     rows = page.locator("#mrd-summary tbody tr")
-    assert rows.count() == 3
+    assert rows.count() == len(DEMO_SAMPLES)
     table = []
-    for i in range(3):
+    for i in range(len(DEMO_SAMPLES)):
         row = rows.nth(i)
         reads = int(row.locator("td.reads").nth(k).inner_text().replace(",", ""))
         shown = row.locator("td.percent").nth(k).inner_text()
         status = row.locator("td.status").nth(k).inner_text()
         table.append((row.locator("th").inner_text(), *row.locator("td").all_inner_texts()[:2], reads, shown, status))
     expected = [
-        (name, day, days, reads, format_percent(reads / n), expected_status(reads))
-        for name, day, days, reads, n in zip(
-            ["P1-diagnosis", "P1-followup-1", "P1-followup-2"],
-            ["2026-01-12", "2026-03-02", "2026-05-18"],
-            ["0", "49", "126"],
+        (name, day, days, reads, *expected_cells(reads, n, dna))
+        for name, day, days, reads, n, dna in zip(
+            DEMO_SAMPLES,
+            ["2026-01-12", "2026-03-02", "2026-05-18", "2026-08-17", "2026-11-16"],
+            ["0", "49", "126", "217", "308"],
             leukemic["reads"],
             igh,
+            [500, 500, 500, 700, 500],
             strict=True,
         )
     ]
     assert table == expected
+    assert [t[5].split(" (")[0] for t in table] == [
+        "positive",
+        "positive",
+        "positive, below quantification",
+        "negative",
+        "positive",
+    ]
     assert leukemic["reads"][2] < 10 and table[2][5] == "positive, below quantification"  # 0.01% of 60,000 reads
     assert re.fullmatch(r"\d+(\.\d+)?%", table[2][4]) and len(table[2][4].strip("0.%")) == 2  # two figures
 
     # The QC table leaves out the columns that are 0 in every sample.
     qc = page.locator("#qc-table thead").inner_text()
-    assert "IGH+" in qc and "undetected: too few V/J k-mers" in qc  # 1 read in one sample; most undetected reads
-    assert "IGL" not in qc and "TRA" not in qc and "too short" not in qc
+    columns = qc.split("\t")
+    for system, counts in germline.items():
+        assert (system in columns) == any(counts), system
+    assert "undetected: too few V/J k-mers" in qc and "too short" not in qc  # most undetected reads; none
     # Axis titles are drawn (plotly.js 3 ignores a plain string title).
     assert page.locator("#curves .g-xtitle").text_content() == "sample date"
     assert "% of the locus's detected reads" in (page.locator("#curves .g-ytitle").text_content() or "")

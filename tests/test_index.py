@@ -13,10 +13,14 @@ import threading
 from pathlib import Path
 
 import pytest
-from helpers import leukemic_junction
+from helpers import DEMO_SAMPLES, leukemic_junction
 from helpers import run_vidjil as run
 
-SAMPLES = ["P1-diagnosis", "P1-followup-1", "P1-followup-2"]
+from vidjil.index import SCHEMA_VERSION
+
+SAMPLES = DEMO_SAMPLES
+# The demo's leukemic clone has no read in follow-up 3 (negative).
+WITH_LEUKEMIC = [s for s in SAMPLES if s != "P1-followup-3"]
 
 
 @pytest.fixture
@@ -38,11 +42,15 @@ def digest(path: Path) -> str:
 
 def test_the_workflow_run_is_indexed(demo: Path) -> None:
     db = demo / "results" / "index.sqlite"
-    assert rows(db, "SELECT value FROM meta WHERE key = 'schema_version'") == [("2",)]
+    assert rows(db, "SELECT value FROM meta WHERE key = 'schema_version'") == [(str(SCHEMA_VERSION),)]
     (run_row,) = rows(db, "SELECT id, status, tool_version, germline_id, germline_checksum, profile FROM runs")
     assert run_row[1] == "completed" and run_row[3].startswith("genairr-2.3.1/") and run_row[4].startswith("sha256:")
     assert run_row[5] == "local"
-    assert rows(db, "SELECT name, type FROM sample_sets ORDER BY name") == [("P1", "patient"), ("run-2026-05", "run")]
+    assert rows(db, "SELECT name, type FROM sample_sets ORDER BY name") == [
+        ("P1", "patient"),
+        ("run-2026-05", "run"),
+        ("run-2026-11", "run"),
+    ]
     assert rows(db, "SELECT sample, position FROM set_members WHERE sample_set = 'P1' ORDER BY position") == [
         (name, k) for k, name in enumerate(SAMPLES, start=1)
     ]
@@ -54,7 +62,7 @@ def test_the_workflow_run_is_indexed(demo: Path) -> None:
         doc = json.loads((demo / "results" / str(vidjil)).read_text())
         assert sha == digest(demo / "results" / str(vidjil))
         assert total == doc["reads"]["total"][0] and clones == len(doc["clones"])
-    assert rows(db, "SELECT count(*) FROM clones")[0][0] == 300  # top 100 of each sample
+    assert rows(db, "SELECT count(*) FROM clones")[0][0] == 500  # top 100 of each sample
     top = rows(db, "SELECT locus, v, junction, reads FROM clones WHERE rank = 1 ORDER BY result")[0]
     assert top[0] == "IGH" and top[1].startswith("IGHV") and top[3] > 3000
 
@@ -68,10 +76,11 @@ def test_rebuild_is_idempotent_and_follows_removed_results(results: Path) -> Non
     assert db.read_bytes() == before
     shutil.rmtree(results / "multi+inc" / "samples" / "P1-followup-2")
     assert "updated" in run("index", "rebuild", str(results)).stderr
-    assert [r[0] for r in rows(db, "SELECT sample FROM results ORDER BY sample")] == SAMPLES[:2]
+    left = [s for s in SAMPLES if s != "P1-followup-2"]
+    assert [r[0] for r in rows(db, "SELECT sample FROM results ORDER BY sample")] == left
     db.unlink()
     assert "updated" in run("index", "rebuild", str(results)).stderr
-    assert len(rows(db, "SELECT * FROM results")) == 2
+    assert len(rows(db, "SELECT * FROM results")) == len(left)
 
 
 def test_search_finds_the_leukemic_clone_in_all_its_samples(demo: Path) -> None:
@@ -84,15 +93,15 @@ def test_search_finds_the_leukemic_clone_in_all_its_samples(demo: Path) -> None:
     assert found.returncode == 0, found.stderr
     hits = json.loads(found.stdout)
     by_sample = {h["sample"]: h for h in hits if h["junction_aa"] == aa}
-    assert sorted(by_sample) == SAMPLES
-    assert [by_sample[s]["reads"] for s in SAMPLES] == leukemic["reads"]
+    assert sorted(by_sample) == WITH_LEUKEMIC
+    assert [by_sample[s]["reads"] for s in WITH_LEUKEMIC] == [r for r in leukemic["reads"] if r]
     # The 0.01% follow-up is too small to be designated there: found through its set.
     assert by_sample["P1-diagnosis"]["found_in"] == "sample" and by_sample["P1-followup-2"]["found_in"] == "set P1"
     by_nt = json.loads(run("index", "search", "--db", str(db), "--junction", junction, "--json").stdout)
-    assert {h["sample"] for h in by_nt} == set(SAMPLES)
+    assert {h["sample"] for h in by_nt} == set(WITH_LEUKEMIC)
     v_gene = leukemic["seg"]["5"]["name"].split("*")[0]
     by_v = json.loads(run("index", "search", "--db", str(db), "--v", v_gene, "--json").stdout)
-    assert {h["sample"] for h in by_v} >= set(SAMPLES) and all(h["v"].startswith(v_gene) for h in by_v)
+    assert {h["sample"] for h in by_v} >= set(WITH_LEUKEMIC) and all(h["v"].startswith(v_gene) for h in by_v)
     nothing = run("index", "search", "--db", str(db), "--junction-aa", "CASSXXXXF")
     assert nothing.returncode == 0 and nothing.stdout.strip() == "(none)"
 
@@ -107,9 +116,9 @@ def test_search_by_substring_in_any_case_and_by_gene_prefix(demo: Path) -> None:
     aa = leukemic["seg"]["junction"]["aa"]
     # A piece of the junction, in lower case ('*' and '#' are letters here, not wildcards).
     hits = search(db, aa[2:9].lower(), None, None)
-    assert {h["sample"] for h in hits if h["junction_aa"] == aa} == set(SAMPLES)
+    assert {h["sample"] for h in hits if h["junction_aa"] == aa} == set(WITH_LEUKEMIC)
     assert all(aa[2:9] in h["junction_aa"] for h in hits)
-    assert {h["sample"] for h in search(db, None, junction[5:30].lower(), None)} == set(SAMPLES)
+    assert {h["sample"] for h in search(db, None, junction[5:30].lower(), None)} == set(WITH_LEUKEMIC)
     assert search(db, "%", None, None) == [] and search(db, "_", None, None) == []
     # A hit says where its rank is: in the sample (with its result id) or in a set.
     own = next(h for h in hits if h["sample"] == "P1-diagnosis" and h["junction_aa"] == aa)
@@ -132,10 +141,13 @@ def test_list_and_show(demo: Path) -> None:
     db = demo / "results" / "index.sqlite"
     listed = json.loads(run("index", "list", "--db", str(db), "--json").stdout)
     assert [s["name"] for s in listed["samples"]] == SAMPLES and len(listed["runs"]) == 1
-    assert {s["name"]: s["samples"] for s in listed["sets"]} == {"P1": 3, "run-2026-05": 2}
+    assert {s["name"]: s["samples"] for s in listed["sets"]} == {"P1": 5, "run-2026-05": 2, "run-2026-11": 2}
     shown = json.loads(run("index", "show", "P1", "--db", str(db)).stdout)
     assert [s["name"] for s in shown["samples"]] == SAMPLES
     assert [f["vidjil"] for f in shown["fused"]] == ["multi+inc/sets/P1/P1.fused.vidjil"]
+    assert {f["kind"] for f in shown["files"]} == {"airr", "diversity", "report", "mrd", "markers", "alerts"}
+    assert [(a["sample"], a["code"]) for a in shown["alerts"]] == [("P1-followup-4", "W91")] * 2
+    assert {m["status"] for m in shown["mrd"]} == {"positive", "positive-not-quantifiable", "negative"}
     missing = run("index", "show", "nope", "--db", str(db))
     assert missing.returncode == 2 and "no sample set 'nope'" in missing.stderr
 
@@ -158,7 +170,7 @@ def test_export_then_import_into_an_empty_results_folder(demo: Path, tmp_path: P
         assert digest(path) == digest(demo / "results" / path.relative_to(target))
     again = run("import-set", str(archive), "--results", str(target))
     assert again.returncode == 0 and "wrote 0 files" in again.stderr
-    assert rows(target_db, "SELECT count(*) FROM results") == [(3,)]
+    assert rows(target_db, "SELECT count(*) FROM results") == [(len(SAMPLES),)]
 
 
 def test_a_tampered_archive_is_refused_with_nothing_written(demo: Path, tmp_path: Path) -> None:

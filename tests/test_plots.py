@@ -59,13 +59,13 @@ def test_sample_dates_give_an_x_axis_in_time_labelled_with_sample_names() -> Non
     undated = clone_curves(doc, markers=[])
     assert undated["traces"][0]["x"] == [0, 1, 2]
     assert undated["layout"]["xaxis"]["ticktext"] == names
-    assert undated["layout"]["xaxis"]["title"] == {"text": "sample"}
+    assert undated["layout"]["xaxis"]["title"] ["text"] == "sample"
 
     doc["samples"]["timestamp"][2] = "2026-07-11 10:00:00"
     dated = clone_curves(doc, markers=[])
     assert dated["traces"][0]["x"] == ["2026-01-12", "2026-02-11", "2026-07-11"]
     xaxis = dated["layout"]["xaxis"]
-    assert xaxis["type"] == "date" and xaxis["title"] == {"text": "sample date"}
+    assert xaxis["type"] == "date" and xaxis["title"]["text"] == "sample date"
     assert xaxis["tickvals"] == dated["traces"][0]["x"]
     assert xaxis["ticktext"][1] == "day 30<br>2026-02-11"
     assert xaxis["range"][0] < "2026-01-12" and xaxis["range"][1] > "2026-07-11"

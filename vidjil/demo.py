@@ -65,7 +65,12 @@ def followup_sizes(clones: list[SimClone], reads: int, leukemic: int) -> list[in
         for k, size in zip(members, clone_sizes(len(members), 1_000_000, rng, skew=BACKGROUND_SKEW), strict=True):
             weights[k] = size
     total = sum(weights.values())
-    return [leukemic_ids.get(k, max(1, round(background * weights.get(k, 0) / total))) for k in range(len(clones))]
+    # Largest remainders: the background sums to exactly `background` reads.
+    shares = {k: background * w / total for k, w in weights.items()}
+    sizes = {k: int(share) for k, share in shares.items()}
+    for k in sorted(shares, key=lambda k: (sizes[k] - shares[k], k))[: background - sum(sizes.values())]:
+        sizes[k] += 1
+    return [leukemic_ids.get(k, sizes.get(k, 0)) for k in range(len(clones))]
 
 
 def _first_of(clones: list[SimClone], locus: str) -> int:

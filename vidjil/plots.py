@@ -202,7 +202,9 @@ def _x_axis(x: list[Any], ticks: list[str], dates: list[date] | None) -> dict[st
     if dates:
         pad = max(timedelta(days=2), (dates[-1] - dates[0]) * 0.06)
         return {
-            "title": {"text": "sample date"},
+            # Two-line tick labels (name, date): the title below them, never across.
+            "title": {"text": "sample date", "standoff": 10},
+            "automargin": True,
             "type": "date",
             "range": [(dates[0] - pad).isoformat(), (dates[-1] + pad).isoformat()],
             "tickvals": x,
@@ -210,7 +212,8 @@ def _x_axis(x: list[Any], ticks: list[str], dates: list[date] | None) -> dict[st
             "showgrid": False,
         }
     return {
-        "title": {"text": "sample"},
+        "title": {"text": "sample", "standoff": 10},
+        "automargin": True,
         "type": "linear",
         "range": [-0.3, len(x) - 0.7],
         "tickvals": x,
