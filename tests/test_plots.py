@@ -59,7 +59,7 @@ def test_sample_dates_give_an_x_axis_in_time_labelled_with_sample_names() -> Non
     undated = clone_curves(doc, markers=[])
     assert undated["traces"][0]["x"] == [0, 1, 2]
     assert undated["layout"]["xaxis"]["ticktext"] == names
-    assert undated["layout"]["xaxis"]["title"] ["text"] == "sample"
+    assert undated["layout"]["xaxis"]["title"]["text"] == "sample"
 
     doc["samples"]["timestamp"][2] = "2026-07-11 10:00:00"
     dated = clone_curves(doc, markers=[])
