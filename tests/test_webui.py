@@ -329,6 +329,50 @@ def test_the_mrd_summary_links_to_clones_and_shows_spike_values(client: Any, sit
     assert "spike-normalised copies" in table and ">1200<" in table and ">57<" in table and ">0.012<" in table
 
 
+def test_the_set_page_shows_alerts_limits_markers_and_tables(client: Any, site: Path) -> None:
+    page = client.get("/set/P1").data.decode()
+    alerts = page.split('id="alert-list"')[1].split("</ul>")[0]
+    assert alerts.count("<li>") == 2 and "W91" in alerts and "detected again" in alerts
+    table = page.split('id="mrd-summary"')[1].split("</table>")[0]
+    assert "LoD / LoQ" in table and "cell equivalents" in table and "106,061" in table  # 700 ng / 6.6 pg
+    assert 'class="positive-not-quantifiable"' in table and 'class="negative"' in table
+    markers = page.split('id="markers"')[1].split("</table>")[0]
+    assert "threshold" in markers and "complete" in markers
+    for kind in ("mrd", "markers", "alerts"):
+        assert "/download/fused/" in page and f'/{kind}">' in page
+        fused_id = page.split("/download/fused/")[1].split("/")[0]
+        answer = client.get(f"/download/fused/{fused_id}/{kind}")
+        assert answer.status_code == 200 and answer.data.decode().startswith(("sample\t", "marker\t")), kind
+
+
+def test_a_run_set_shows_its_contamination_table(demo: Path, site: Path, tmp_path: Path) -> None:
+    from helpers import run_vidjil
+
+    results = tmp_path / "results"
+    shutil.copytree(site / "results", results)
+    folder = results / "multi+inc/sets/run-2026-05"
+    # Follow-ups 1 and 2 taken as two patients: the leukemic clone (2.5% of IGH in
+    # follow-up 1) is found with 6 reads in follow-up 2.
+    samples, sets = tmp_path / "samples.tsv", tmp_path / "sets.tsv"
+    samples.write_text("sample\tsets\nP1-followup-1\tPA\nP1-followup-2\tPB\n")
+    sets.write_text("set\ttype\nPA\tpatient\nPB\tpatient\n")
+    inputs = [str(results / f"multi+inc/samples/{s}/{s}.vidjil") for s in ("P1-followup-1", "P1-followup-2")]
+    done = run_vidjil(
+        "contamination", *inputs, "-o", str(folder / "run-2026-05.contamination.tsv"), "--samples-sheet",
+        str(samples), "--sets-sheet", str(sets), "--min-fraction", "0.02",
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    rebuild(results, results / "index.sqlite")
+    page = create_app(results).test_client().get("/set/run-2026-05").data.decode()
+    table = page.split('id="contamination-table"')[1].split("</table>")[0]
+    rows = table.split("<tbody>")[1].split("</tr>")[:-1]
+    # The stable background clones (2-4% of their locus) are in both, and so is the leukemic clone.
+    assert rows and all(">PA<" in r and ">PB<" in r and "this run" in r for r in rows)
+    (leukemic,) = [r for r in rows if leukemic_junction(demo) in r]
+    assert "<td>P1-followup-1</td>" in leukemic and ">P1-followup-2<" in leukemic and '"num">6<' in leukemic
+    assert "/contamination" in page  # the download link
+
+
 def test_a_set_of_12_samples_pages_fast(site: Path, tmp_path: Path) -> None:
     import time
 

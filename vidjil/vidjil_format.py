@@ -86,7 +86,18 @@ def read_vidjil(path: Path) -> dict[str, Any]:
     problem = document_problem(doc)
     if problem:
         raise UserError(f"{path}: not a .vidjil document this tool reads: {problem}")
+    number_clones(doc)
     return doc
+
+
+def number_clones(doc: dict[str, Any]) -> None:
+    """Give every clone its own `top` (pages, tables and markers name clones by it):
+    the reference's fused files repeat them (each clone's best rank in any sample),
+    so they are then numbered in the file's order."""
+    tops = [clone.get("top") for clone in doc["clones"]]
+    if not all(isinstance(top, int) for top in tops) or len(set(tops)) != len(tops):
+        for position, clone in enumerate(doc["clones"], start=1):
+            clone["top"] = position
 
 
 def _is_count(value: Any) -> bool:

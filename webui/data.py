@@ -7,6 +7,7 @@ by both. No Flask here."""
 
 from __future__ import annotations
 
+import csv
 import sqlite3
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
@@ -16,9 +17,13 @@ from typing import Any
 
 from vidjil import layout
 from vidjil.airr_format import fused_rows, segment_name
+from vidjil.alerts import alert_rows
 from vidjil.index import connect_read_only
+from vidjil.markers import marker_rows
 from vidjil.mrd import (
+    LOD_CELLS,
     LOD_READS,
+    LOQ_CELLS,
     LOQ_READS,
     MARKER_FRACTION,
     MarkerMRD,
@@ -31,9 +36,10 @@ from vidjil.mrd import (
     sample_names,
     significant,
     status_text,
+    table_rows,
 )
 from vidjil.plots import clone_curves, script_json, vj_usage
-from vidjil.vidjil_format import junction_nt, read_vidjil, undetected_in_words
+from vidjil.vidjil_format import junction_nt, number_clones, read_vidjil, undetected_in_words
 
 
 class NotFound(Exception):
@@ -178,10 +184,7 @@ def viewable(doc: dict[str, Any]) -> dict[str, Any]:
             if any(isinstance(seg.get(key), str) for key in OLD_BOXES):
                 seg = clone["seg"] = _old_boxes(seg, length)
             _open_ends(seg, length)
-    tops = [clone.get("top") for clone in doc["clones"]]
-    if not all(isinstance(top, int) for top in tops) or len(set(tops)) != len(tops):
-        for position, clone in enumerate(doc["clones"], start=1):
-            clone["top"] = position
+    number_clones(doc)
     return doc
 
 
@@ -681,31 +684,76 @@ MarkerLink = Callable[[str, MarkerMRD], str]
 
 
 def mrd_rows(fused: dict[str, Any], markers: list[dict[str, Any]], link: MarkerLink) -> list[dict[str, Any]]:
-    """The MRD summary as table rows; `link(sample, marker)` is where a cell leads."""
+    """The MRD summary as table rows (each replicate group's libraries, then its
+    pooled row); `link(sample, marker)` is where a cell leads."""
     rows = []
-    for entry in mrd_summary(fused, markers):
+    for entry in table_rows(mrd_summary(fused, markers)):
         cells = []
         for marker in entry["markers"]:
             spike = marker["spike_copies"]
+            lod, loq = format_percent(marker["lod"]), format_percent(marker["loq"])
             cells.append(
                 {
                     "reads": marker["reads"],
-                    "percent": format_percent(marker["fraction"]) if marker["reads"] else "",
+                    "percent": format_percent(marker["fraction"]) if marker["reads"] else f"< {lod}",
+                    "limits": f"{lod} / {loq}" if marker["locus_reads"] else "",
                     "status": status_text(marker),
+                    "status_class": marker["status"],
                     "negative": marker["status"] == "negative",
                     "spike": None if spike is None else significant(spike),
                     "link": link(entry["sample"], marker),
                 }
             )
-        rows.append({**entry, "cells": cells})
+        cells_analysed = entry["markers"][0]["cell_equivalents"] if entry["markers"] else None
+        rows.append(
+            {**entry, "cells": cells, "cell_equivalents": f"{round(cells_analysed):,}" if cells_analysed else ""}
+        )
+    return rows
+
+
+def alert_list(fused: dict[str, Any]) -> list[dict[str, Any]]:
+    """The follow-up alerts `vidjil fuse` recorded (`_mrd.alerts`)."""
+    return alert_rows(fused)[1]
+
+
+def marker_flags(fused: dict[str, Any]) -> list[dict[str, Any]]:
+    """The marker candidates and their flags (`_mrd.markers`), as the set page lists them."""
+    rows = marker_rows(fused)[1]
+    shown = {True: "yes", False: "no", None: ""}
+    return [
+        {
+            **r,
+            "percent": format_percent(r["fraction_at_diagnosis"]),
+            "productive_text": shown[r["productive"]],
+            "genes": f"{r['v']} / {r['j']}" if r["v"] and r["j"] else str(r["clone"]),
+        }
+        for r in rows
+    ]
+
+
+def contamination_table(path: Path) -> list[dict[str, str]]:
+    """The rows of a run's contamination table (`vidjil contamination`)."""
+    try:
+        lines = path.read_text().splitlines()
+    except OSError as exc:
+        raise Unavailable(f"{path.name}: unreadable ({exc.strerror or exc})") from None
+    rows = list(csv.DictReader(lines, delimiter="\t"))
+    for row in rows:
+        for key in ("fraction", "other_fraction"):
+            try:
+                row[key] = format_percent(float(row.get(key) or 0))
+            except ValueError:
+                row[key] = ""
     return rows
 
 
 def set_page_data(fused: dict[str, Any], link: MarkerLink) -> dict[str, Any]:
-    """What a set page shows of its fused document: the marker clones and MRD
-    summary, the followed clones per sample (with their V and J genes) and the plots."""
+    """What a set page shows of its fused document: the alerts, the marker clones
+    and MRD summary, the followed clones per sample (with their V and J genes) and the plots."""
     markers = marker_clones(fused)
     mrd = mrd_rows(fused, markers, link)
+    recorded: dict[str, Any] = fused["_mrd"] if isinstance(fused.get("_mrd"), dict) else {}
+    fraction = recorded.get("marker_fraction", MARKER_FRACTION)
     return {
         "fused": fused,
         "names": sample_names(fused),
@@ -713,9 +761,15 @@ def set_page_data(fused: dict[str, Any], link: MarkerLink) -> dict[str, Any]:
         "marker_tops": {m["top"] for m in markers},
         "mrd": mrd,
         "spiked": any(cell["spike"] for entry in mrd for cell in entry["cells"]),
-        "marker_percent": f"{100 * MARKER_FRACTION:g}%",
+        "with_cells": any(entry["cell_equivalents"] for entry in mrd),
+        "alerts": alert_list(fused),
+        "alerts_recorded": "alerts" in recorded,
+        "marker_flags": marker_flags(fused),
+        "marker_percent": f"{100 * fraction:g}%" if isinstance(fraction, int | float) else "5%",
         "lod_reads": LOD_READS,
         "loq_reads": LOQ_READS,
+        "lod_cells": LOD_CELLS,
+        "loq_cells": LOQ_CELLS,
         "followed": followed_cells(fused),
         "genes": [(_gene(c.get("seg") or {}, "5"), _gene(c.get("seg") or {}, "3")) for c in fused["clones"]],
         "plot": script_json({"curves": clone_curves(fused, markers=markers), "vj": vj_usage(fused)}),

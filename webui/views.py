@@ -36,6 +36,7 @@ from .data import (
     clone_page,
     colored_segments,
     compare,
+    contamination_table,
     csv_rows,
     fasta,
     followed_by_junction,
@@ -257,6 +258,16 @@ def sample_set(name: str) -> str:
     if chosen is None:
         return render_template("set.html", info=info, members=members, fused=None)
     fused = document(chosen["vidjil"])
+    tables = {
+        row["kind"]: row["path"]
+        for row in r.query("SELECT kind, path FROM set_files WHERE fused = ?", (chosen["id"],))
+    }
+    contamination, contamination_error = None, ""
+    if "contamination" in tables:
+        try:
+            contamination = contamination_table(r.resolve(tables["contamination"]))
+        except Unavailable as exc:
+            contamination_error = str(exc)
     return render_template(
         "set.html",
         info=info,
@@ -271,11 +282,26 @@ def sample_set(name: str) -> str:
         ],
         downloads=[
             {"label": label, "url": url_for("files.download_fused", fused_id=chosen["id"], kind=kind)}
-            for label, kind in ((".vidjil", "vidjil"), ("AIRR", "airr"), ("report", "report"))
+            for label, kind in SET_DOWNLOADS
+            if kind in ("vidjil", "airr", "report") or kind in tables
         ],
+        contamination=contamination,
+        contamination_error=contamination_error,
         **selection("fused", chosen["id"], "tops"),
         **set_page_data(fused, _marker_links(fused, chosen)),
     )
+
+
+# The files of a set the page links to (the MRD tables when the index lists them).
+SET_DOWNLOADS = (
+    (".vidjil", "vidjil"),
+    ("AIRR", "airr"),
+    ("report", "report"),
+    ("MRD table", "mrd"),
+    ("markers", "markers"),
+    ("alerts", "alerts"),
+    ("contamination", "contamination"),
+)
 
 
 def _followed_in_sets(row: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
