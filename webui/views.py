@@ -259,8 +259,7 @@ def sample_set(name: str) -> str:
         return render_template("set.html", info=info, members=members, fused=None)
     fused = document(chosen["vidjil"])
     tables = {
-        row["kind"]: row["path"]
-        for row in r.query("SELECT kind, path FROM set_files WHERE fused = ?", (chosen["id"],))
+        row["kind"]: row["path"] for row in r.query("SELECT kind, path FROM set_files WHERE fused = ?", (chosen["id"],))
     }
     contamination, contamination_error = None, ""
     if "contamination" in tables:
