@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 from doc_blocks import ADMIN_DOC, blocks, run, script, settings
-from helpers import ROOT, cannot_run
+from helpers import DEMO_SAMPLES, ROOT, cannot_run
 
 from vidjil.index import SCHEMA_VERSION
 
@@ -75,7 +75,7 @@ def test_the_manual_from_installation_to_troubleshooting(tmp_path: Path) -> None
     assert restored.execute(query).fetchall() == original.execute(query).fetchall()
     other = sqlite3.connect(Path(env["OTHER"]) / "results" / "index.sqlite")
     members = other.execute("SELECT sample FROM set_members WHERE sample_set = 'P1' ORDER BY position").fetchall()
-    assert members == [("P1-diagnosis",), ("P1-followup-1",), ("P1-followup-2",)]
+    assert members == [(name,) for name in DEMO_SAMPLES]
     assert "P1-followup-2" in done.stdout  # `vidjil index show P1` on the other installation
 
 

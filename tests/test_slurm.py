@@ -17,7 +17,7 @@ from pathlib import Path
 
 import doc_blocks
 import pytest
-from helpers import ROOT, SNAKEMAKE, cannot_run
+from helpers import DEMO_SAMPLES, ROOT, SNAKEMAKE, cannot_run
 
 SCRIPT = ROOT / "scripts" / "slurm-test-cluster.sh"
 PACKAGES = ["slurmctld", "slurmd", "slurm-client", "slurmdbd", "munge", "mariadb-server"]
@@ -67,7 +67,7 @@ def test_demo_runs_through_sbatch_as_the_manual_says(cluster: dict[str, str], tm
     # The manual's sacct: the run's jobs, completed, in this working folder.
     assert len(re.findall(rf"^\d+ +COMPLETED .* 0:0 +{re.escape(str(tmp_path))} *$", run.stdout, re.M)) == 9, run.stdout
     fused = json.loads((tmp_path / "results/multi+inc/sets/P1/P1.fused.vidjil").read_text())
-    assert fused["samples"]["original_names"] == ["P1-diagnosis", "P1-followup-1", "P1-followup-2"]
+    assert fused["samples"]["original_names"] == DEMO_SAMPLES
     assert fused["clones"][0]["reads"][0] > 3000
     assert (tmp_path / "results/index.sqlite").exists()
     sacct = subprocess.run(

@@ -126,6 +126,8 @@ def test_a_failing_sample_fails_alone(tmp_path: Path, small_sample: SimulatedSam
             "row 2 (sample 'A'), field 'reads2': 1 file(s) for 2 in 'reads'",
         ),
         ("sample\treads\nA\t{reads}\n", {"fuse": "{top: many}"}, "configuration, field 'fuse.top'"),
+        ("sample\treads\tdna_ng\nA\t{reads}\tlots\n", {}, "row 2 (sample 'A'), field 'dna_ng': 'lots' is not of type"),
+        ("sample\treads\nA\t{reads}\n", {"mrd": "{marker_fraction: 5}"}, "field 'mrd.marker_fraction'"),
     ],
 )
 def test_configuration_errors_stop_before_any_job(
@@ -136,6 +138,15 @@ def test_configuration_errors_stop_before_any_job(
     assert run.returncode != 0
     assert message in run.stderr, run.stderr[-2000:]
     assert not (tmp_path / "results").exists() and not (tmp_path / "logs").exists()
+
+
+def test_a_diagnosis_outside_its_set_stops_before_any_job(tmp_path: Path, small_sample: SimulatedSample) -> None:
+    samples = f"sample\treads\tsets\nA\t{small_sample.reads}\tS\nB\t{small_sample.reads}\t\n"
+    config = write_config(tmp_path, samples, "set\ttype\tdiagnosis\nS\tpatient\tB\n")
+    run = snakemake(tmp_path, *LOCAL, "--configfile", str(config))
+    assert run.returncode != 0
+    assert "sets.tsv, row 2 (set 'S'), field 'diagnosis': 'B' is not a sample of the set (A)" in run.stderr
+    assert not (tmp_path / "results").exists()
 
 
 def test_the_workflow_passes_snakemake_lint(tmp_path: Path) -> None:
