@@ -5,6 +5,7 @@ are in conftest.py."""
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import os
@@ -12,6 +13,8 @@ import random
 import re
 import subprocess
 import sys
+import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NoReturn
@@ -141,3 +144,20 @@ def simulate_sample(
     with open(truth) as handle:
         rows = list(csv.DictReader(handle, delimiter="\t"))
     return SimulatedSample(fastq, truth, rows)
+
+
+# The viewer, served for a browser.
+
+
+@contextlib.contextmanager
+def serving(app: Any) -> Iterator[str]:
+    """A WSGI app served on a free local port in a thread: its base URL."""
+    from werkzeug.serving import make_server
+
+    http = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=http.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{http.server_port}"
+    finally:
+        http.shutdown()

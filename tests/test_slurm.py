@@ -65,7 +65,9 @@ def test_demo_runs_through_sbatch_as_the_manual_says(cluster: dict[str, str], tm
     assert run.returncode == 0, run.stderr[-4000:]
     assert "submitted with SLURM jobid" in run.stderr
     # The manual's sacct: the run's jobs, completed, in this working folder.
-    assert len(re.findall(rf"^\d+ +COMPLETED .* 0:0 +{re.escape(str(tmp_path))} *$", run.stdout, re.M)) == 9, run.stdout
+    assert len(re.findall(rf"^\d+ +COMPLETED .* 0:0 +{re.escape(str(tmp_path))} *$", run.stdout, re.M)) == 15, (
+        run.stdout
+    )
     fused = json.loads((tmp_path / "results/multi+inc/sets/P1/P1.fused.vidjil").read_text())
     assert fused["samples"]["original_names"] == DEMO_SAMPLES
     assert fused["clones"][0]["reads"][0] > 3000
@@ -74,6 +76,6 @@ def test_demo_runs_through_sbatch_as_the_manual_says(cluster: dict[str, str], tm
         ["sacct", "-X", "-n", "-P", "--format=JobID,State,WorkDir"], capture_output=True, text=True, env=cluster
     )
     jobs = [line.split("|") for line in sacct.stdout.splitlines() if line.endswith(f"|{tmp_path}")]
-    # demo_reads, germline, 3 detect, 2 fuse, 2 report; `index` runs locally.
-    assert len(jobs) == 9, sacct.stdout
+    # demo_reads, germline, 5 detect, 3 fuse, 3 report, 2 contamination; `index` runs locally.
+    assert len(jobs) == 15, sacct.stdout
     assert all(state == "COMPLETED" for _, state, _ in jobs), jobs

@@ -8,14 +8,12 @@ import json
 import os
 import shutil
 import sqlite3
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import DEMO_SAMPLES, leukemic_junction
-from werkzeug.serving import make_server
+from helpers import DEMO_SAMPLES, leukemic_junction, serving
 
 from vidjil.index import rebuild
 from webui import create_app
@@ -317,7 +315,8 @@ def test_the_mrd_summary_links_to_clones_and_shows_spike_values(client: Any, sit
     assert len(rows) == len(DEMO_SAMPLES) and "% of IGH reads" in table and "spike-normalised" not in table
     # Designated in the sample: its clone page there; too small to be designated: the set's row.
     assert f'href="/clone/{result_id(site, "P1-diagnosis")}/' in rows[0]
-    assert "P1-followup-2" in rows[2] and f'#clone-{leukemic["top"]}"' in rows[2].split("</td>")[3]
+    reads = rows[2].split('class="num reads">')[1].split("</td>")[0]
+    assert "P1-followup-2" in rows[2] and f'#clone-{leukemic["top"]}"' in reads
     results = tmp_path / "results"
     shutil.copytree(site / "results", results)
     path = results / "multi+inc/sets/P1/P1.fused.vidjil"
@@ -335,7 +334,7 @@ def test_the_set_page_shows_alerts_limits_markers_and_tables(client: Any, site: 
     assert alerts.count("<li>") == 2 and "W91" in alerts and "detected again" in alerts
     table = page.split('id="mrd-summary"')[1].split("</table>")[0]
     assert "LoD / LoQ" in table and "cell equivalents" in table and "106,061" in table  # 700 ng / 6.6 pg
-    assert 'class="positive-not-quantifiable"' in table and 'class="negative"' in table
+    assert 'class="status positive-not-quantifiable"' in table and 'class="status negative"' in table
     markers = page.split('id="markers"')[1].split("</table>")[0]
     assert "threshold" in markers and "complete" in markers
     for kind in ("mrd", "markers", "alerts"):
@@ -397,11 +396,8 @@ def test_a_set_of_12_samples_pages_fast(site: Path, tmp_path: Path) -> None:
 @pytest.fixture(scope="module")
 def server(site: Path) -> Iterator[str]:
     app = create_app(site / "results")
-    http = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=http.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{http.server_port}"
-    http.shutdown()
+    with serving(app) as base:
+        yield base
 
 
 SHOTS = Path("/tmp/shots/viewer")
@@ -476,8 +472,13 @@ def test_pages_in_chromium(
         cells = row.locator("td").all_inner_texts()
         assert cells[0] == expected["sample"] and cells[1] == (expected["date"] or "")
         marker = expected["markers"][0]
-        assert cells[3] == str(marker["reads"]) and cells[5] == status_text(marker)
-        assert cells[4] == (format_percent(marker["fraction"]) if marker["reads"] else "")
+        values = {
+            kind: row.locator(f"td.{kind}").first.inner_text() for kind in ("reads", "percent", "limits", "status")
+        }
+        assert values["reads"] == str(marker["reads"]) and values["status"] == status_text(marker)
+        shown = format_percent(marker["fraction"]) if marker["reads"] else f"< {format_percent(marker['lod'])}"
+        assert values["percent"] == shown
+        assert values["limits"] == f"{format_percent(marker['lod'])} / {format_percent(marker['loq'])}"
     titles = page.locator("#curves .xtitle, #curves .ytitle").evaluate_all("els => els.map(e => e.textContent)")
     assert len(titles) == 2 and all(t.strip() for t in titles), titles
     # A clone clicked in a plot: its row is highlighted and in view.
