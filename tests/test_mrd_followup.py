@@ -421,3 +421,20 @@ def test_spike_normalised_copies_join_the_mrd_table(tmp_path: Path) -> None:
         ("dx", "W" * 10, "40000"),
         ("fu", "W" * 10, "200"),
     ]
+
+
+def test_a_listed_marker_is_followed_outside_the_top(tmp_path: Path) -> None:
+    small = "TGTGCGAGAGCCCCCCCCCCTTTGACTACTGG"
+    dx = sample_doc(tmp_path / "dx.vidjil", "dx", 10_000, [("W" * 10, LEUKEMIC, 4_000), ("S" * 10, small, 30)])
+    fu = sample_doc(tmp_path / "fu.vidjil", "fu", 10_000, [("W" * 10, LEUKEMIC, 400), ("S" * 10, small, 12)])
+    out = tmp_path / "f.vidjil"
+    # --top 1: only the leukemic clone is in a top; the listed one (0.3%) is followed anyway.
+    result = run_vidjil("fuse", str(dx), str(fu), "-o", str(out), "--top", "1", "--marker", f"IGH:{small}")
+    assert result.returncode == 0, result.stderr
+    fused = json.loads(out.read_text())
+    (marker,) = fused["_mrd"]["markers"]
+    clone = next(c for c in fused["clones"] if c["top"] == marker["top"])
+    assert clone["reads"] == [30, 12] and marker["source"] == "sheet"
+    # Without the listing it is not followed (0.3% < 5% at diagnosis, outside the top).
+    again = run_vidjil("fuse", str(dx), str(fu), "-o", str(out), "--top", "1")
+    assert again.returncode == 0 and [c["reads"] for c in json.loads(out.read_text())["clones"]] == [[4_000, 400]]
