@@ -1,7 +1,6 @@
 # Configuration, sample sheet and sets: loaded, validated (before any job runs) and
 # turned into the helpers the rules use.
 
-import csv
 import hashlib
 import json
 import os
@@ -19,7 +18,8 @@ SCHEMAS = PROJECT / "config" / "schemas"
 # The results layout is the package's (vidjil/layout.py, pure Python): importable
 # from the project even where Snakemake runs outside the package's environment.
 sys.path.insert(0, str(PROJECT))
-from vidjil import layout
+from vidjil import layout, sheets
+from vidjil.errors import UserError
 
 # Jobs run `vidjil` from the environment that runs Snakemake (a conda environment
 # of --sdm conda comes first on PATH).
@@ -110,20 +110,19 @@ def _typed_cell(text, kind):
 
 
 def _read_sheet(path, schema, key):
-    """Rows of a TSV sheet as dicts (empty cells left out, numbers converted as the
-    schema types them), each validated against `schema`; errors name the row and
-    the field."""
+    """Rows of a TSV sheet (pandas, every cell a string; empty cells left out,
+    numbers converted as the schema types them), each validated against `schema`;
+    errors name the row and the field."""
     types = {k: v.get("type") for k, v in yaml.safe_load(Path(schema).read_text())["properties"].items()}
     path = SHEETS_BASE / path
     if not path.is_file():
         raise WorkflowError(f"{path}: no such sheet")
-    with open(path, newline="") as handle:
-        rows = [r for r in csv.DictReader((l for l in handle if not l.startswith("#")), delimiter="\t")]
+    try:
+        numbered = sheets.rows(path)
+    except UserError as exc:
+        raise WorkflowError(str(exc)) from None
     out = []
-    for n, row in enumerate(rows, start=2):
-        if None in row:
-            raise WorkflowError(f"{path}, row {n}: more cells than columns")
-        row = {k.strip(): v.strip() for k, v in row.items() if v is not None and v.strip()}
+    for n, row in numbered:
         row = {k: _typed_cell(v, types.get(k)) for k, v in row.items()}
         try:
             validate(row, schema)

@@ -128,6 +128,7 @@ def test_a_failing_sample_fails_alone(tmp_path: Path, small_sample: SimulatedSam
         ("sample\treads\nA\t{reads}\n", {"fuse": "{top: many}"}, "configuration, field 'fuse.top'"),
         ("sample\treads\tdna_ng\nA\t{reads}\tlots\n", {}, "row 2 (sample 'A'), field 'dna_ng': 'lots' is not of type"),
         ("sample\treads\nA\t{reads}\n", {"mrd": "{marker_fraction: 5}"}, "field 'mrd.marker_fraction'"),
+        ("sample\treads\nA\t{reads}\textra\n", {}, "samples.tsv, row 2: 3 cells, more than the columns"),
     ],
 )
 def test_configuration_errors_stop_before_any_job(

@@ -9,16 +9,17 @@ in the index. Patients come from the sheets (`vidjil.cross_patient`)."""
 
 from __future__ import annotations
 
-import csv
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
+
 from .cross_patient import IndexLookup, other_patient
 from .errors import UserError
-from .files import read_text
 from .fuse import Clone, Sample, locus_totals, read_samples
+from .sheets import read_sheet
 from .vidjil_format import clone_junction, clone_locus
 
 CONTAMINATION_FRACTION = 0.001
@@ -55,21 +56,20 @@ class TopClone:
     fraction: float
 
 
-def _rows(path: Path) -> list[dict[str, str]]:
-    lines = [line for line in read_text(path).splitlines() if line.strip() and not line.startswith("#")]
-    return [{k: (v or "").strip() for k, v in row.items() if k} for row in csv.DictReader(lines, delimiter="\t")]
-
-
 def patients_from_sheets(samples_sheet: Path, sets_sheet: Path) -> dict[str, list[str]]:
     """Sample -> its patient sets (sets of type `patient` its `sets` cell names)."""
-    patient_sets = {row.get("set", "") for row in _rows(sets_sheet) if row.get("type") == "patient"}
-    patients: dict[str, list[str]] = {}
-    for row in _rows(samples_sheet):
-        if "sample" not in row:
-            raise UserError(f"{samples_sheet}: not a sample sheet (no 'sample' column)")
-        sets = [s.strip() for s in row.get("sets", "").split(";")]
-        patients[row["sample"]] = sorted(s for s in sets if s in patient_sets)
-    return patients
+    sets = read_sheet(sets_sheet)
+    if not {"set", "type"} <= set(sets.columns):
+        raise UserError(f"{sets_sheet}: not a sets sheet (no 'set' and 'type' columns)")
+    patient_sets = set(sets.loc[sets["type"] == "patient", "set"])
+    samples = read_sheet(samples_sheet)
+    if "sample" not in samples.columns:
+        raise UserError(f"{samples_sheet}: not a sample sheet (no 'sample' column)")
+    members = samples["sets"] if "sets" in samples.columns else pd.Series("", index=samples.index)
+    return {
+        name: sorted(s.strip() for s in cell.split(";") if s.strip() in patient_sets)
+        for name, cell in zip(samples["sample"], members, strict=True)
+    }
 
 
 def _name(path: Path, sample: Sample, known: dict[str, list[str]]) -> str:

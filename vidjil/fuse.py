@@ -14,7 +14,6 @@ reference Vidjil client reads them (`samples.names/timestamp/info`, `_set`)."""
 
 from __future__ import annotations
 
-import csv
 import functools
 import json
 import math
@@ -29,9 +28,10 @@ from .airr_format import fused_rows, locus_of, read_airr, write_airr
 from .alerts import alert_rows, follow_up_alerts
 from .cross_patient import IndexLookup
 from .errors import UserError
-from .files import read_text, write_tsv
+from .files import write_tsv
 from .markers import marker_choices, marker_rows, matches
 from .mrd import LOD_READS, MARKER_FRACTION, PG_PER_CELL, cells_of_dna, is_spike, marker_clones, mrd_rows
+from .sheets import read_sheet
 from .vidjil_format import (
     VIDJIL_JSON_VERSION,
     W_DESIGNATIONS_DIFFER,
@@ -303,14 +303,12 @@ def read_sample_sheet(path: Path) -> dict[str, SampleInfo]:
     """The workflow's sample sheet (TSV: `sample`, optional `date` YYYY-MM-DD, `info`,
     `dna_ng`, `pg_per_cell`, `replicate`; other columns ignored, `#` lines are
     comments), by sample name."""
-    lines = [line for line in read_text(path).splitlines() if line.strip() and not line.startswith("#")]
-    reader = csv.DictReader(lines, delimiter="\t")
-    if "sample" not in (reader.fieldnames or []):
+    table = read_sheet(path)
+    if "sample" not in table.columns:
         raise UserError(f"{path}: not a sample sheet (no 'sample' column)")
     sheet: dict[str, SampleInfo] = {}
-    for n, row in enumerate(reader, start=2):
-        cell = {k: (v or "").strip() for k, v in row.items() if isinstance(k, str) and isinstance(v, str)}
-        name = cell.get("sample", "")
+    for n, cell in table.to_dict("index").items():
+        name = cell["sample"]
         when = cell.get("date", "")
         if when:
             try:
@@ -321,8 +319,8 @@ def read_sample_sheet(path: Path) -> dict[str, SampleInfo]:
             sheet[name] = SampleInfo(
                 date=when,
                 info=cell.get("info", ""),
-                dna_ng=_positive_number(path, n, name, "dna_ng", cell.get("dna_ng", "")),
-                pg_per_cell=_positive_number(path, n, name, "pg_per_cell", cell.get("pg_per_cell", "")),
+                dna_ng=_positive_number(path, int(n), name, "dna_ng", cell.get("dna_ng", "")),
+                pg_per_cell=_positive_number(path, int(n), name, "pg_per_cell", cell.get("pg_per_cell", "")),
                 replicate=cell.get("replicate", ""),
             )
     return sheet
@@ -579,6 +577,9 @@ def _document(
     }
 
 
+DIVERSITY_FIELDS = ["sample", "locus", "index", "value", "other_sample"]
+
+
 def diversity_rows(doc: dict[str, Any]) -> Iterator[list[str]]:
     """Long TSV rows: sample, locus, index, value, other sample (overlaps)."""
     names = doc["samples"]["original_names"]
@@ -617,13 +618,8 @@ def run_fuse(
                 rows = fused_rows(fused)
                 outputs.write(airr, lambda h: write_airr(h, rows, extra_fields=["repertoire_id"]))
             if diversity is not None:
-
-                def write_diversity(handle: Any) -> None:
-                    handle.write("sample\tlocus\tindex\tvalue\tother_sample\n")
-                    for row in diversity_rows(fused):
-                        handle.write("\t".join(row) + "\n")
-
-                outputs.write(diversity, write_diversity)
+                rows = [dict(zip(DIVERSITY_FIELDS, row, strict=True)) for row in diversity_rows(fused)]
+                outputs.write(diversity, functools.partial(write_tsv, fields=DIVERSITY_FIELDS, rows=rows))
             for kind, path in (tables or {}).items():
                 fields, rows = MRD_TABLES[kind](fused)
                 outputs.write(path, functools.partial(write_tsv, fields=fields, rows=rows))

@@ -10,7 +10,6 @@ one transaction, and writes nothing when nothing changed."""
 
 from __future__ import annotations
 
-import csv
 import json
 import os
 import socket
@@ -26,6 +25,7 @@ from .alerts import alert_rows
 from .errors import UserError
 from .germline import sha256_file as sha256
 from .mrd import locus_reads, mrd_rows
+from .sheets import read_sheet
 from .vidjil_format import clone_locus, junction_nt, read_vidjil
 
 SCHEMA_VERSION = 3
@@ -141,14 +141,7 @@ def connect(db: Path) -> sqlite3.Connection:
 
 
 def _read_sheet(path: Path) -> list[dict[str, str]]:
-    try:
-        with open(path, newline="") as handle:
-            lines = [line for line in handle if not line.startswith("#")]
-    except OSError as exc:
-        raise UserError(f"{path}: cannot read: {exc.strerror}") from None
-    except UnicodeDecodeError:
-        raise UserError(f"{path}: not a text sheet (TSV)") from None
-    return [{k: (v or "").strip() for k, v in row.items() if k} for row in csv.DictReader(lines, delimiter="\t")]
+    return [dict(row) for row in read_sheet(path).to_dict("records")]
 
 
 def describe_run(
