@@ -17,7 +17,7 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from vidjil.index import TOP_CLONES, connect, search
+from vidjil.index import TOP_CLONES, connect, refill_fts, search
 
 HERE = Path(__file__).resolve().parent
 AA = "ACDEFGHIKLMNPQRSTVWY"
@@ -43,10 +43,11 @@ def build(db: Path, samples: int, rng: random.Random) -> tuple[str, str, str]:
                 aa = "CAR" + "".join(rng.choice(AA) for _ in range(rng.randint(6, 16))) + "W"
                 nt = "".join(rng.choice("ACGT") for _ in range(len(aa) * 3))
                 v = rng.choice(v_genes) + "*01"
-                rows.append((i + 1, rank, "IGH", v, None, "IGHJ4*02", nt, aa, 1000 // rank, 0.001 / rank, 1))
+                rows.append((i + 1, rank, "IGH", v, None, "IGHJ4*02", nt, aa, 1000 // rank, 0.001 / rank, 1, None))
             if i % 1000 == 0:  # the clone looked for, in 10 samples
-                rows[0] = (i + 1, 1, "IGH", "IGHV3-23*01", None, "IGHJ4*02", wanted[1], wanted[0], 5000, 0.2, 1)
-            con.executemany("INSERT INTO clones VALUES (?,?,?,?,?,?,?,?,?,?,?)", rows)
+                rows[0] = (i + 1, 1, "IGH", "IGHV3-23*01", None, "IGHJ4*02", wanted[1], wanted[0], 5000, 0.2, 1, None)
+            con.executemany("INSERT INTO clones VALUES (?,?,?,?,?,?,?,?,?,?,?,?)", rows)
+        refill_fts(con)
     con.close()
     return wanted
 
@@ -67,6 +68,11 @@ def main() -> None:
         for label, kwargs in (
             ("junction (aa)", {"junction_aa": junction_aa, "junction": None, "v": None}),
             ("junction (nt)", {"junction_aa": None, "junction": junction, "v": None}),
+            (
+                "junction (aa), a 7-letter piece in lower case",
+                {"junction_aa": junction_aa[3:10].lower(), "junction": None, "v": None},
+            ),
+            ("junction (nt), a 20-base piece", {"junction_aa": None, "junction": junction[10:30], "v": None}),
             ("V gene (all alleles)", {"junction_aa": None, "junction": None, "v": v_gene}),
         ):
             runs, hits = [], 0

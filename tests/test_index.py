@@ -242,3 +242,24 @@ def test_an_index_of_another_schema_is_a_clear_error(tmp_path: Path) -> None:
         result = run("index", *args, "--db", str(db))
         assert result.returncode == 2 and result.stderr.count("\n") == 1, result.stderr
         assert "index schema 1" in result.stderr and "vidjil index rebuild" in result.stderr
+
+
+def test_substring_search_through_the_full_text_tables_finds_what_a_scan_finds(demo: Path) -> None:
+    from vidjil.index import search
+
+    db = demo / "results" / "index.sqlite"
+    junction = leukemic_junction(demo)
+    every = rows(db, "SELECT junction, junction_aa FROM clones UNION ALL SELECT junction, junction_aa FROM followed")
+    for column, text in [("junction", junction), ("junction_aa", "")]:
+        if column == "junction_aa":
+            text = next(aa for nt, aa in every if nt == junction)
+        for start, length in ((0, 1), (3, 2), (2, 3), (5, 7), (1, 12), (4, 20), (0, len(text))):
+            piece = str(text)[start : start + length].lower()
+            found = search(
+                db, piece if column == "junction_aa" else None, piece if column == "junction" else None, None
+            )
+            expected = {
+                (nt, aa) for nt, aa in every if piece.upper() in str(nt if column == "junction" else aa or "").upper()
+            }
+            shown = {h["junction_aa"] for h in found}
+            assert shown == {aa for _, aa in expected}, (column, piece)

@@ -98,6 +98,12 @@ CREATE INDEX IF NOT EXISTS clones_junction_aa ON clones(junction_aa);
 CREATE INDEX IF NOT EXISTS clones_junction ON clones(junction);
 CREATE INDEX IF NOT EXISTS clones_v ON clones(v);
 CREATE INDEX IF NOT EXISTS mrd_status ON mrd(status);
+-- Substring searches of junctions: trigram full-text tables over the clone tables
+-- (external content, filled by `rebuild`).
+CREATE VIRTUAL TABLE IF NOT EXISTS clones_fts
+    USING fts5(junction, junction_aa, content='clones', tokenize='trigram');
+CREATE VIRTUAL TABLE IF NOT EXISTS followed_fts
+    USING fts5(junction, junction_aa, content='followed', tokenize='trigram');
 CREATE INDEX IF NOT EXISTS alerts_code ON alerts(code);
 """
 TABLES = [
@@ -131,7 +137,7 @@ def connect(db: Path) -> sqlite3.Connection:
     if version is not None and version < SCHEMA_VERSION:
         # Every table is derived from the results tree: an older index is rebuilt.
         with con:
-            for table in [*reversed(TABLES), "meta"]:
+            for table in [*FTS_TABLES, *reversed(TABLES), "meta"]:
                 con.execute(f"DROP TABLE IF EXISTS {table}")
     if version != SCHEMA_VERSION:
         con.executescript(SCHEMA)
@@ -342,6 +348,35 @@ def index_rows(results: Path) -> dict[str, list[tuple[Any, ...]]]:
     return rows
 
 
+# The full-text tables of junction substrings, each over the clone table it is named after.
+FTS_TABLES = ["clones_fts", "followed_fts"]
+
+
+def refill_fts(con: sqlite3.Connection) -> None:
+    """Rebuild the junction full-text tables from their clone tables (inside the
+    caller's transaction)."""
+    for table in FTS_TABLES:
+        con.execute(f"INSERT INTO {table}({table}) VALUES ('rebuild')")
+
+
+# Longest piece of a searched text the full-text table is asked for: each trigram of
+# nucleotides is in most junctions, so fewer trigrams are faster; the rows found
+# are then checked for the whole text.
+FTS_PIECE = 12
+
+
+def _substring(column: str, text: str, table: str) -> tuple[str, list[str]]:
+    """(condition, arguments) matching rows of `table` whose `column` contains
+    `text`, any case: candidates from the trigram full-text table (3 letters or
+    more), then the whole text checked; a scan below 3 letters."""
+    scan = f"instr(upper(c.{column}), ?) > 0"
+    if len(text) < 3:
+        return scan, [text.upper()]
+    piece = text[:FTS_PIECE].replace('"', '""')
+    fts = f"c.rowid IN (SELECT rowid FROM {table}_fts WHERE {table}_fts MATCH ?)"
+    return f"{fts} AND {scan}", [f'{column}:"{piece}"', text.upper()]
+
+
 def _current(con: sqlite3.Connection) -> dict[str, list[tuple[Any, ...]]]:
     return {t: sorted(con.execute(f"SELECT * FROM {t}").fetchall(), key=repr) for t in TABLES}
 
@@ -388,6 +423,7 @@ def rebuild(results: Path, db: Path) -> dict[str, Any]:
                 if rows[table]:
                     marks = ",".join("?" * len(rows[table][0]))
                     con.executemany(f"INSERT INTO {table} VALUES ({marks})", rows[table])
+            refill_fts(con)
         return {"changed": True} | {t: len(v) for t, v in rows.items()}
     finally:
         con.close()
@@ -463,39 +499,44 @@ def search(db: Path, junction_aa: str | None, junction: str | None, v: str | Non
     `result` id."""
     if not db.exists():
         raise UserError(f"{db}: no such index")
-    where: list[str] = []
-    args: list[Any] = []
-    # instr() over the upper-cased column: a literal substring ('*' and '#' are
-    # junction characters, not wildcards), case-insensitive.
-    if junction_aa:
-        where.append("instr(upper(c.junction_aa), ?) > 0")
-        args.append(junction_aa.upper())
-    if junction:
-        where.append("instr(upper(c.junction), ?) > 0")
-        args.append(junction.upper())
-    if v:
-        if "*" in v:
-            where.append("c.v = ?")
-            args.append(v)
-        else:  # a prefix: a range of the index
-            where.append("c.v >= ? AND c.v < ?")
-            args += [v, next_string(v)]
-    if not where:
+
+    def conditions(table: str) -> tuple[list[str], list[Any]]:
+        # A literal substring ('*' and '#' are junction characters, not wildcards),
+        # case-insensitive: the trigram full-text table, quoted.
+        where: list[str] = []
+        args: list[Any] = []
+        for column, text in (("junction_aa", junction_aa), ("junction", junction)):
+            if text:
+                condition, arguments = _substring(column, text, table)
+                where.append(condition)
+                args += arguments
+        if v:
+            if "*" in v:
+                where.append("c.v = ?")
+                args.append(v)
+            else:  # a prefix: a range of the index
+                where.append("c.v >= ? AND c.v < ?")
+                args += [v, next_string(v)]
+        return where, args
+
+    if not (junction_aa or junction or v):
         raise UserError("index search: give --junction-aa, --junction or --v")
     con = open_reader(db)
     columns = "c.rank, c.locus, c.v, c.d, c.j, c.junction_aa, c.reads, c.fraction, c.productive"
-    condition = " AND ".join(where)
+    in_samples, sample_args = conditions("clones")
+    in_sets, set_args = conditions("followed")
     query = (
         f"SELECT r.run, r.analysis, r.sample, 'sample' AS found_in, NULL, r.id, NULL, {columns}"
-        f" FROM clones c JOIN results r ON r.id = c.result WHERE {condition}"
+        f" FROM clones c JOIN results r ON r.id = c.result WHERE {' AND '.join(in_samples)}"
         f" UNION ALL SELECT f.run, f.analysis, c.sample, 'set ' || f.sample_set, f.sample_set, NULL, f.id, {columns}"
-        f" FROM followed c JOIN fused f ON f.id = c.fused WHERE {condition}"
+        f" FROM followed c JOIN fused f ON f.id = c.fused WHERE {' AND '.join(in_sets)}"
     )
+    args = sample_args + set_args
     keys = ["run", "analysis", "sample", "found_in", "sample_set", "result", "fused", "rank", "locus", "v", "d", "j",
             "junction_aa", "reads", "fraction", "productive"]  # fmt: skip
     try:
         hits: dict[tuple[Any, ...], dict[str, Any]] = {}
-        for row in con.execute(query, args + args):
+        for row in con.execute(query, args):
             hit = dict(zip(keys, row, strict=True))
             # A sample's own designated clone first, else the set that follows it.
             key = (hit["run"], hit["analysis"], hit["sample"], hit["junction_aa"], hit["v"])
