@@ -4,6 +4,7 @@
 //! building and the designation of the top clones.
 
 use crate::clone_build::build_clones;
+use crate::clone_reads::{write_reads, ReadQuery};
 use crate::clones::{compact, mix64, WindowMap, WindowStat, UNEXPECTED_CODE};
 use crate::designate::Designer;
 use crate::detect::{orient, window_key, Detector, Outcome, Scratch, N_REASONS, UNEXPECTED};
@@ -13,7 +14,7 @@ use crate::index::KmerIndex;
 use crate::pairs::{resolve_pairs, PairTally};
 use crate::params::RunParams;
 use crate::reader::{Batch, BatchReader, Input};
-use crate::results::{slot_names, CloneResult, DesignationRecord, RunResult, Tally};
+use crate::results::{slot_names, CloneReads, CloneResult, DesignationRecord, RunResult, Tally};
 use crate::runner::{parallel_map, progress, run_batches, StopProbe};
 use crate::samples::SampleStore;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -28,6 +29,66 @@ pub fn run(
     params: &RunParams,
     stop: StopProbe,
 ) -> Result<RunResult, RunError> {
+    run_clones(germline, index, inputs, params, stop).map(|run| run.result)
+}
+
+/// A run's result, with what the reads of its clones need: the window merges and
+/// whether windows were compacted for memory.
+pub struct Run {
+    pub result: RunResult,
+    /// (absorber, absorbed) windows of the clone building, in order.
+    pub merges: Vec<(u128, u128)>,
+    /// Times the window table was compacted (`max_windows`): each may have merged
+    /// or dropped windows whose reads the final merges no longer describe.
+    pub compactions: u64,
+}
+
+/// `run()`, then a second pass over the inputs that writes the reads of the top
+/// `clone_reads` clones to `out` (gzip): FASTA, input order (see `clone_reads`).
+pub fn run_with_clone_reads(
+    germline: &Germline,
+    index: &KmerIndex,
+    inputs: Vec<Input>,
+    params: &RunParams,
+    clone_reads: usize,
+    out: &mut dyn std::io::Write,
+    stop: StopProbe,
+) -> Result<RunResult, RunError> {
+    if let Some(path) = inputs.iter().flat_map(|i| i.paths()).find(|p| *p == "-") {
+        return Err(InputError::new(
+            path,
+            "the reads of clones need a second pass over the input: give a file, not standard input",
+        )
+        .into());
+    }
+    let run = run_clones(germline, index, inputs.clone(), params, stop)?;
+    let mut result = run.result;
+    let started = Instant::now();
+    let n = clone_reads.min(result.clones.len());
+    let windows = result.clones.iter().map(|c| c.window.as_str());
+    let query = ReadQuery::top_clones(windows, &run.merges, n);
+    if !params.quiet {
+        eprintln!("  writing the reads of the top {n} clones (second pass)");
+    }
+    let written = write_reads(germline, index, inputs, params, &query, true, out, stop)?;
+    result.clone_reads = Some(CloneReads {
+        clones: n,
+        reads: written.written,
+        per_clone: written.per_target,
+        exact: run.compactions == 0,
+        seconds: started.elapsed().as_secs_f64(),
+    });
+    Ok(result)
+}
+
+/// `run()` with the merges of its clones.
+pub fn run_clones(
+    germline: &Germline,
+    index: &KmerIndex,
+    inputs: Vec<Input>,
+    params: &RunParams,
+    stop: StopProbe,
+) -> Result<Run, RunError> {
     params
         .validate()
         .map_err(|e| InputError::new("options", e.to_string()))?;
@@ -53,6 +114,7 @@ pub fn run(
         stats: WindowMap::default(),
         store: SampleStore::new(params.samples_per_window, params.sample_budget_bytes),
         params,
+        compactions: 0,
     };
     let mut last = Instant::now();
     let reads_per_file = run_batches(
@@ -94,8 +156,8 @@ pub fn run(
     result.reads_per_file = reads_per_file;
     result.seconds_detection = started.elapsed().as_secs_f64();
     let clones_started = Instant::now();
-    let (stats, store) = (collector.stats, collector.store);
-    build_clones(&mut result, stats, store, germline, &detector, params);
+    let (stats, store, compactions) = (collector.stats, collector.store, collector.compactions);
+    let merges = build_clones(&mut result, stats, store, germline, &detector, params);
     result.seconds_clones = clones_started.elapsed().as_secs_f64();
     if stop() {
         return Err(RunError::Interrupted);
@@ -104,7 +166,11 @@ pub fn run(
     let n = result.clones.len().min(params.designate);
     designate_clones(&mut result.clones[..n], germline, params);
     result.seconds_designation = designation_started.elapsed().as_secs_f64();
-    Ok(result)
+    Ok(Run {
+        result,
+        merges,
+        compactions,
+    })
 }
 
 /// What a worker hands back for one batch: counts, and the windows of the batch
@@ -201,6 +267,7 @@ struct BatchCollector<'a> {
     stats: WindowMap<WindowStat>,
     store: SampleStore,
     params: &'a RunParams,
+    compactions: u64,
 }
 
 impl BatchCollector<'_> {
@@ -227,6 +294,7 @@ impl BatchCollector<'_> {
         self.store.enforce_budget();
         if self.stats.len() > self.params.max_windows {
             let p = self.params;
+            self.compactions += 1;
             let (windows, reads) = compact(&mut self.stats, p.max_windows, p.merge_distance, p.merge_ratio);
             self.result.dropped_windows += windows;
             self.result.dropped_reads += reads;
