@@ -102,6 +102,16 @@ def test_all_clones_and_any_number_of_threads(sample: SimulatedSample, tmp_path:
     assert not path.exists() and "clone_reads" not in stats
 
 
+def test_exact_when_windows_are_compacted_for_memory(sample: SimulatedSample, tmp_path: Path) -> None:
+    """Past --max-windows the engine merges and drops windows during the pass; the
+    second pass follows each read's count to where it went."""
+    doc, stats, path = detect(tmp_path, str(sample.reads), "--clone-reads", "all", "--max-windows", "300")
+    assert stats["windows"]["dropped_for_memory"] > 0
+    per_rank = Counter(rank for _, rank, _, _ in fasta_records(path))
+    assert [per_rank[k + 1] for k in range(len(doc["clones"]))] == [c["reads"][0] for c in doc["clones"]]
+    assert stats["clone_reads"]["exact"] is True
+
+
 def test_progress_goes_to_stderr(sample: SimulatedSample, tmp_path: Path) -> None:
     run = run_vidjil("detect", str(sample.reads), "-o", str(tmp_path), "--clone-reads", "2")
     assert run.returncode == 0 and run.stdout == ""

@@ -10,6 +10,7 @@ import os
 import signal
 import sqlite3
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -220,6 +221,22 @@ def test_clone_reads_per_analysis(tmp_path: Path, small_sample: SimulatedSample)
     # Already there: a dry run has nothing to do.
     dry = snakemake(tmp_path, *LOCAL, "--configfile", str(config), "-n")
     assert "Nothing to be done" in dry.stdout + dry.stderr
+    # The file belongs to the sample: exported with its set, imported as it was.
+    archive = tmp_path / "S.tar.gz"
+    vidjil = [sys.executable, "-m", "vidjil.cli"]
+    done = subprocess.run(
+        [*vidjil, "export-set", "S", "-o", str(archive), "--results", str(tmp_path / "results")],
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stderr
+    target = tmp_path / "imported"
+    done = subprocess.run(
+        [*vidjil, "import-set", str(archive), "--results", str(target)], capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+    copied = target / "multi/samples/A/A.clone-reads.fa.gz"
+    assert copied.read_bytes() == (sample / "A.clone-reads.fa.gz").read_bytes()
 
 
 def test_snakemake_report_gathers_the_set_reports(demo: Path) -> None:

@@ -303,6 +303,12 @@ def _detect_and_write(
                 f"{out / CLONE_READS.format(name=name)} ({written['seconds']:.1f} s)",
                 file=sys.stderr,
             )
+            if not written["exact"]:
+                print(
+                    f"vidjil: {name}: warning: too many windows were compacted (--max-windows) to follow "
+                    "every read: the clone reads may differ from the clones' counts",
+                    file=sys.stderr,
+                )
         if opts.pairs:
             pairs = result["pairs"]
             print(

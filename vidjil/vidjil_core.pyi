@@ -229,7 +229,7 @@ class CloneReads(TypedDict):
     clones: int  # the top N clones whose reads were written
     reads: int  # reads written
     per_clone: list[int]  # reads written per clone, in rank order
-    exact: bool  # no window compaction (max_windows): the counts are the clones' reads
+    exact: bool  # every compaction of windows (max_windows) recorded: the counts are the clones' reads
     seconds: float
 
 @final

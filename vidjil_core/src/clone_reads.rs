@@ -29,6 +29,77 @@ pub struct ReadQuery {
     sequences: Vec<(Vec<u8>, Vec<u8>, u32)>,
     /// (rank, window) of each target.
     targets: Vec<(usize, String)>,
+    /// What compactions of the first pass did to windows (empty: none happened).
+    history: History,
+}
+
+/// What the compactions of the first pass (`max_windows`) did to windows, so that
+/// the second pass follows the count of each read to the window that holds it at
+/// the end: a window merged into another carries its reads there, a dropped one
+/// loses them, and either starts again from zero afterwards. At most `cap` events
+/// are kept (48 bytes each); past them the reads of clones are no longer exact.
+#[derive(Debug, Default, Clone)]
+pub struct History {
+    /// Reads counted before each compaction (the ordinal of the first read after it).
+    boundaries: Vec<u64>,
+    /// (window, compaction, window merged into or 0 when dropped); sorted by `finish`.
+    events: Vec<(u128, u32, u128)>,
+    cap: usize,
+    /// Events were left out: the reads of clones may differ from their counts.
+    pub overflow: bool,
+}
+
+impl History {
+    pub fn new(cap: usize) -> History {
+        History {
+            cap,
+            ..Default::default()
+        }
+    }
+
+    /// A compaction starts, after `reads` reads were counted.
+    pub fn start_compaction(&mut self, reads: u64) {
+        self.boundaries.push(reads);
+    }
+
+    /// During the last compaction, `window` was merged into `into` (0: dropped).
+    pub fn record(&mut self, window: u128, into: u128) {
+        if self.events.len() >= self.cap {
+            self.overflow = true;
+            return;
+        }
+        let c = self.boundaries.len().saturating_sub(1) as u32;
+        self.events.push((window, c, into));
+    }
+
+    /// Sort the events for `resolve`.
+    pub fn finish(&mut self) {
+        self.events.sort_unstable();
+    }
+
+    /// The window that holds, at the end of the first pass, the count of read
+    /// `ordinal` whose window is `window`; None when a compaction dropped it.
+    pub fn resolve(&self, mut window: u128, ordinal: u64) -> Option<u128> {
+        if self.events.is_empty() {
+            return Some(window);
+        }
+        // The first compaction after the read.
+        let mut c = self.boundaries.partition_point(|&b| b <= ordinal) as u32;
+        // Each step follows a merge at this compaction or a later one.
+        for _ in 0..self.events.len() {
+            let at = self.events.partition_point(|e| (e.0, e.1) < (window, c));
+            match self.events.get(at) {
+                Some(&(w, when, into)) if w == window => {
+                    if into == 0 {
+                        return None;
+                    }
+                    (window, c) = (into, when);
+                }
+                _ => break,
+            }
+        }
+        Some(window)
+    }
 }
 
 fn revcomp(seq: &[u8]) -> Vec<u8> {
@@ -51,13 +122,17 @@ impl ReadQuery {
     pub fn top_clones<'a>(
         windows: impl IntoIterator<Item = &'a str>,
         merges: &[(u128, u128)],
+        history: History,
         n: usize,
     ) -> ReadQuery {
         let mut absorbed: HashMap<u128, Vec<u128>> = HashMap::new();
         for &(into, from) in merges {
             absorbed.entry(into).or_default().push(from);
         }
-        let mut query = ReadQuery::default();
+        let mut query = ReadQuery {
+            history,
+            ..Default::default()
+        };
         for (rank, window) in windows.into_iter().take(n).enumerate() {
             let target = query.targets.len() as u32;
             query.targets.push((rank + 1, window.to_string()));
@@ -97,6 +172,11 @@ impl ReadQuery {
             q.sequences.push((seq, rc, 0));
         }
         Ok(q)
+    }
+
+    /// Whether the reads written are exactly those counted in the clones.
+    pub fn exact(&self) -> bool {
+        !self.history.overflow
     }
 
     /// Windows searched (own and merged), for the tests.
@@ -184,7 +264,10 @@ pub fn write_reads(
                 }
                 if target.is_none() && !query.windows.is_empty() {
                     if let Outcome::Detected(d) = detector.detect(read, scratch) {
-                        target = query.windows.get(&window_key(scratch, &d)).copied();
+                        let ordinal = batch.first_ordinal + i as u64;
+                        target = (query.history)
+                            .resolve(window_key(scratch, &d), ordinal)
+                            .and_then(|w| query.windows.get(&w).copied());
                     }
                 }
                 let Some(t) = target else { continue };
@@ -239,6 +322,7 @@ pub fn write_reads(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::reader::Input;
 
     #[test]
     fn top_clones_follow_merges_transitively() {
@@ -252,14 +336,42 @@ mod tests {
         // b merged into c (variants), then c into a (shifted); e into d.
         let merges = [(c, b), (a, c), (d, e)];
         let clones = ["AAAACCCC", "GGGGTTTT"];
-        let q = ReadQuery::top_clones(clones, &merges, 1);
+        let q = ReadQuery::top_clones(clones, &merges, History::default(), 1);
         assert_eq!(q.window_count(), 3);
         assert_eq!(q.windows[&b], 0);
         assert!(!q.windows.contains_key(&e));
-        let q = ReadQuery::top_clones(clones, &merges, usize::MAX);
+        let q = ReadQuery::top_clones(clones, &merges, History::default(), usize::MAX);
         assert_eq!(q.window_count(), 5);
         assert_eq!(q.targets, vec![(1, "AAAACCCC".into()), (2, "GGGGTTTT".into())]);
         assert_eq!(q.windows[&e], 1);
+    }
+
+    #[test]
+    fn compactions_send_earlier_reads_where_their_counts_went() {
+        let (a, b, c) = (pack_window(b"AAAA"), pack_window(b"CCCC"), pack_window(b"GGGG"));
+        let mut h = History::new(10);
+        // After 100 reads: b merged into a, c dropped. After 200: a dropped.
+        h.start_compaction(100);
+        h.record(b, a);
+        h.record(c, 0);
+        h.start_compaction(200);
+        h.record(a, 0);
+        h.finish();
+        assert_eq!(h.resolve(b, 50), None); // into a, then a dropped
+        assert_eq!(h.resolve(b, 150), Some(b)); // after the merge: b again
+        assert_eq!(h.resolve(c, 99), None);
+        assert_eq!(h.resolve(c, 100), Some(c));
+        assert_eq!(h.resolve(a, 199), None);
+        assert_eq!(h.resolve(a, 200), Some(a));
+        let mut h = History::new(1);
+        h.start_compaction(10);
+        h.record(b, a);
+        h.finish();
+        assert_eq!(h.resolve(b, 3), Some(a));
+        assert!(!h.overflow);
+        h.record(c, a);
+        assert!(h.overflow);
+        assert_eq!(History::default().resolve(c, 5), Some(c));
     }
 
     #[test]
@@ -277,6 +389,77 @@ mod tests {
         assert_eq!((q.window_count(), q.sequences.len()), (1, 0));
         let q = ReadQuery::grep(&window, 0, 30, true).unwrap();
         assert_eq!((q.window_count(), q.sequences.len()), (0, 1));
+    }
+
+    #[test]
+    fn a_run_writes_every_read_of_its_top_clones_merged_windows_included() {
+        use crate::testutil::{dna, tiny_germline};
+        use std::io::Read;
+        let (v, j) = (dna(150, 11), dna(60, 12));
+        let germline = tiny_germline(&v, &j, "10s", "clone_reads_run");
+        let index = KmerIndex::build(&germline);
+        let clone = |n: &[u8]| [&v[40..], n, &j[..50]].concat();
+        let (a, b) = (clone(b"GGGTTTCCCAGT"), clone(b"TTACAGGACCAA"));
+        let mut variant = a.clone();
+        variant[115] = if variant[115] == b'A' { b'C' } else { b'A' }; // an error in A's window
+        let mut fasta = String::new();
+        let mut expected = Vec::new();
+        for i in 0..60 {
+            let (read, name) = match i % 6 {
+                0 | 2 | 4 => (&a, "a"),
+                1 | 5 => (&b, "b"),
+                _ if i < 6 => (&variant, "v"),
+                _ => (&a, "a"),
+            };
+            fasta.push_str(&format!(">{name}{i} x\n{}\n", String::from_utf8_lossy(read)));
+            expected.push(format!("{name}{i}"));
+        }
+        let dir = std::env::temp_dir().join(format!("vidjil_core_clone_reads_{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("reads.fa");
+        std::fs::write(&path, fasta).unwrap();
+        let params = RunParams {
+            threads: 2,
+            quiet: true,
+            ..RunParams::default()
+        };
+        let inputs = vec![Input::Single(path.display().to_string())];
+        let mut out = Vec::new();
+        let result =
+            crate::pipeline::run_with_clone_reads(&germline, &index, inputs, &params, 1, &mut out, &|| false)
+                .unwrap();
+        let mut text = String::new();
+        flate2::read::MultiGzDecoder::new(&out[..])
+            .read_to_string(&mut text)
+            .unwrap();
+        let top = &result.clones[0];
+        let names: Vec<&str> = text
+            .lines()
+            .filter_map(|l| l.strip_prefix('>'))
+            .map(|h| {
+                assert_eq!(
+                    h.split_once(' ').unwrap().1,
+                    format!("clone=1 window={}", top.window)
+                );
+                h.split(' ').next().unwrap()
+            })
+            .collect();
+        // A and its error variant (merged into it), in input order.
+        let of_a: Vec<&str> = expected
+            .iter()
+            .map(String::as_str)
+            .filter(|n| !n.starts_with('b'))
+            .collect();
+        assert_eq!(top.reads, 40);
+        assert_eq!(top.merged_reads, 1);
+        assert_eq!(names, of_a);
+        let summary = result.clone_reads.unwrap();
+        assert_eq!((summary.clones, summary.reads, summary.exact), (1, 40, true));
+        // Standard input cannot be read twice.
+        let stdin = vec![Input::Single("-".into())];
+        let refused =
+            crate::pipeline::run_with_clone_reads(&germline, &index, stdin, &params, 1, &mut out, &|| false);
+        assert!(refused.is_err());
     }
 
     #[test]

@@ -4,8 +4,8 @@
 //! building and the designation of the top clones.
 
 use crate::clone_build::build_clones;
-use crate::clone_reads::{write_reads, ReadQuery};
-use crate::clones::{compact, mix64, WindowMap, WindowStat, UNEXPECTED_CODE};
+use crate::clone_reads::{write_reads, History, ReadQuery};
+use crate::clones::{compact_logged, mix64, WindowMap, WindowStat, UNEXPECTED_CODE};
 use crate::designate::Designer;
 use crate::detect::{orient, window_key, Detector, Outcome, Scratch, N_REASONS, UNEXPECTED};
 use crate::error::{InputError, RunError};
@@ -29,18 +29,16 @@ pub fn run(
     params: &RunParams,
     stop: StopProbe,
 ) -> Result<RunResult, RunError> {
-    run_clones(germline, index, inputs, params, stop).map(|run| run.result)
+    run_clones(germline, index, inputs, params, false, stop).map(|run| run.result)
 }
 
-/// A run's result, with what the reads of its clones need: the window merges and
-/// whether windows were compacted for memory.
+/// A run's result, with what the reads of its clones need: the window merges of
+/// the clone building and what compactions did to windows during the pass.
 pub struct Run {
     pub result: RunResult,
     /// (absorber, absorbed) windows of the clone building, in order.
     pub merges: Vec<(u128, u128)>,
-    /// Times the window table was compacted (`max_windows`): each may have merged
-    /// or dropped windows whose reads the final merges no longer describe.
-    pub compactions: u64,
+    pub history: History,
 }
 
 /// `run()`, then a second pass over the inputs that writes the reads of the top
@@ -61,12 +59,12 @@ pub fn run_with_clone_reads(
         )
         .into());
     }
-    let run = run_clones(germline, index, inputs.clone(), params, stop)?;
+    let run = run_clones(germline, index, inputs.clone(), params, true, stop)?;
     let mut result = run.result;
     let started = Instant::now();
     let n = clone_reads.min(result.clones.len());
     let windows = result.clones.iter().map(|c| c.window.as_str());
-    let query = ReadQuery::top_clones(windows, &run.merges, n);
+    let query = ReadQuery::top_clones(windows, &run.merges, run.history, n);
     if !params.quiet {
         eprintln!("  writing the reads of the top {n} clones (second pass)");
     }
@@ -75,18 +73,24 @@ pub fn run_with_clone_reads(
         clones: n,
         reads: written.written,
         per_clone: written.per_target,
-        exact: run.compactions == 0,
+        exact: query.exact(),
         seconds: started.elapsed().as_secs_f64(),
     });
     Ok(result)
 }
 
-/// `run()` with the merges of its clones.
+/// Events of compactions kept for `--clone-reads` at least (48 bytes each): else
+/// `max_windows`.
+const HISTORY_MIN_EVENTS: usize = 1 << 16;
+
+/// `run()` with the merges of its clones and, with `history`, what compactions did
+/// to windows (at most `max_windows` or `HISTORY_MIN_EVENTS` events).
 pub fn run_clones(
     germline: &Germline,
     index: &KmerIndex,
     inputs: Vec<Input>,
     params: &RunParams,
+    history: bool,
     stop: StopProbe,
 ) -> Result<Run, RunError> {
     params
@@ -114,7 +118,11 @@ pub fn run_clones(
         stats: WindowMap::default(),
         store: SampleStore::new(params.samples_per_window, params.sample_budget_bytes),
         params,
-        compactions: 0,
+        history: History::new(if history {
+            params.max_windows.max(HISTORY_MIN_EVENTS)
+        } else {
+            0
+        }),
     };
     let mut last = Instant::now();
     let reads_per_file = run_batches(
@@ -156,7 +164,8 @@ pub fn run_clones(
     result.reads_per_file = reads_per_file;
     result.seconds_detection = started.elapsed().as_secs_f64();
     let clones_started = Instant::now();
-    let (stats, store, compactions) = (collector.stats, collector.store, collector.compactions);
+    let (stats, store, mut history) = (collector.stats, collector.store, collector.history);
+    history.finish();
     let merges = build_clones(&mut result, stats, store, germline, &detector, params);
     result.seconds_clones = clones_started.elapsed().as_secs_f64();
     if stop() {
@@ -169,7 +178,7 @@ pub fn run_clones(
     Ok(Run {
         result,
         merges,
-        compactions,
+        history,
     })
 }
 
@@ -267,7 +276,8 @@ struct BatchCollector<'a> {
     stats: WindowMap<WindowStat>,
     store: SampleStore,
     params: &'a RunParams,
-    compactions: u64,
+    /// Fates of the windows compactions removed (kept for `--clone-reads` only).
+    history: History,
 }
 
 impl BatchCollector<'_> {
@@ -294,8 +304,16 @@ impl BatchCollector<'_> {
         self.store.enforce_budget();
         if self.stats.len() > self.params.max_windows {
             let p = self.params;
-            self.compactions += 1;
-            let (windows, reads) = compact(&mut self.stats, p.max_windows, p.merge_distance, p.merge_ratio);
+            let history = &mut self.history;
+            history.start_compaction(self.result.total.reads);
+            let mut log = |window, into| history.record(window, into);
+            let (windows, reads) = compact_logged(
+                &mut self.stats,
+                p.max_windows,
+                p.merge_distance,
+                p.merge_ratio,
+                &mut log,
+            );
             self.result.dropped_windows += windows;
             self.result.dropped_reads += reads;
             let stats = &self.stats;

@@ -150,7 +150,7 @@ pub struct CloneReads {
     /// Reads written, and per clone in rank order.
     pub reads: u64,
     pub per_clone: Vec<u64>,
-    /// No window compaction (`max_windows`) happened: the counts are those of the clones.
+    /// Every window compaction (`max_windows`) was recorded: the counts are those of the clones.
     pub exact: bool,
     pub seconds: f64,
 }
