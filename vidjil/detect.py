@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import __version__
 from .airr_format import airr_rows, write_airr
-from .atomic import atomic_outputs
+from .atomic import AtomicOutputs, atomic_outputs
 from .errors import UserError
 from .germline import germline_identity, load_germline
 from .layout import SAMPLE_OPTIONAL_FILES
@@ -28,7 +28,7 @@ from .vidjil_core import grep_reads as engine_grep_reads
 from .vidjil_core import per_read as engine_per_read
 
 if TYPE_CHECKING:
-    from .vidjil_core import Clone, PairTally, ReasonTally, RunResult, Tally
+    from .vidjil_core import Clone, Germline, PairTally, ReasonTally, RunResult, Tally
 
 # The engine's defaults: written there only.
 DEFAULTS = default_params()
@@ -218,11 +218,11 @@ def _detect_and_write(
     opts: DetectOptions,
     name: str,
     inputs: list[dict[str, Any]],
-    germline: Any,
+    germline: Germline,
     identity: dict[str, Any],
     started: str,
     t0: float,
-    outputs: Any,
+    outputs: AtomicOutputs,
     clone_reads: dict[str, Any],
 ) -> dict[str, Any]:
     """Run the engine (its second pass writes the clone reads to their temporary
