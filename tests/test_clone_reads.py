@@ -134,6 +134,13 @@ def test_paired_end_writes_the_merged_reads(tmp_path: Path) -> None:
     merged = {p.name.split()[0]: p.merged for p in pairs}
     assert all(seq == merged[name] for name, _, _, seq in records)
     assert max(len(seq) for _, _, _, seq in records) > 200
+    # grep-reads on the same pairs finds the reads of the top clone's own window.
+    out = tmp_path / "top.fa"
+    window = doc["clones"][0]["id"]
+    run = run_vidjil("grep-reads", window, "--r1", str(r1), "--r2", str(r2), "-o", str(out), "--rank", "1", "-q")
+    assert run.returncode == 0, run.stderr
+    grep = fasta_records(out)
+    assert grep and set(grep) <= {r for r in records if r[1] == 1}
 
 
 def test_grep_reads_finds_the_reads_of_a_clone_by_window(sample: SimulatedSample, tmp_path: Path) -> None:
