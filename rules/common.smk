@@ -244,8 +244,25 @@ def detect_options(wildcards):
     d = config["detect"]
     options = [f"-g {germline}", f"--systems {preset.get('systems', 'all')}"]
     options += [f"{flag} {d[key]}" for key, flag in DETECT_FLAGS.items() if key in d]
+    clone_reads = analysis_clone_reads(wildcards.analysis)
+    if clone_reads:
+        options.append(f"--clone-reads {clone_reads}")
     options += [preset.get("options", ""), d["options"]]
     return " ".join(o for o in options if o)
+
+
+def analysis_clone_reads(analysis):
+    """The top clones whose reads an analysis writes (`--clone-reads`): its preset's
+    `clone_reads`, else `detect.clone_reads`; 0 (or left out): none."""
+    return ANALYSES[analysis].get("clone_reads", config["detect"].get("clone_reads", 0))
+
+
+# Analyses that write the reads of their top clones (rule detect_clone_reads), and the others.
+CLONE_READS_ANALYSES = [a for a in config["analyses"] if analysis_clone_reads(a)]
+
+
+def analyses_pattern(names):
+    return "|".join(re.escape(a) for a in names) or "(?!)"
 
 
 # config `detect:` keys and the `vidjil detect` flags they set.
@@ -317,7 +334,7 @@ def all_results():
     out = []
     for analysis in config["analyses"]:
         for sample in SAMPLES:
-            out += layout.sample_files(analysis, sample)
+            out += layout.sample_files(analysis, sample, optional=analysis in CLONE_READS_ANALYSES)
         for set_name in SETS:
             out += layout.set_files(analysis, set_name, SETS[set_name]["type"])
     return [f"{RESULTS}/{path}" for path in out]

@@ -10,6 +10,7 @@ import os
 import signal
 import sqlite3
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -129,6 +130,7 @@ def test_a_failing_sample_fails_alone(tmp_path: Path, small_sample: SimulatedSam
         ("sample\treads\tdna_ng\nA\t{reads}\tlots\n", {}, "row 2 (sample 'A'), field 'dna_ng': 'lots' is not of type"),
         ("sample\treads\nA\t{reads}\n", {"mrd": "{marker_fraction: 5}"}, "field 'mrd.marker_fraction'"),
         ("sample\treads\nA\t{reads}\textra\n", {}, "samples.tsv, row 2: 3 cells, more than the columns"),
+        ("sample\treads\nA\t{reads}\n", {"detect": "{clone_reads: some}"}, "field 'detect.clone_reads'"),
     ],
 )
 def test_configuration_errors_stop_before_any_job(
@@ -193,6 +195,49 @@ def test_several_read_files_pairs_and_the_order_of_a_set(tmp_path: Path, small_s
     fused = json.loads((tmp_path / "results/multi/sets/S/S.fused.vidjil").read_text())
     # `order` comes before dates.
     assert fused["samples"]["original_names"] == ["late", "early"]
+
+
+def test_clone_reads_per_analysis(tmp_path: Path, small_sample: SimulatedSample) -> None:
+    """`detect: clone_reads: N` writes the reads of each sample's top N clones (a declared
+    output of the detect job); a preset's `clone_reads` overrides it (0: none)."""
+    config = write_config(
+        tmp_path,
+        f"sample\treads\tsets\nA\t{small_sample.reads}\tS\n",
+        **{
+            "analyses": "[multi, TRGonly]",
+            "detect": "{clone_reads: 2}",
+            "presets": "{TRGonly: {systems: TRG, clone_reads: 0}}",
+        },
+    )
+    run = snakemake(tmp_path, *LOCAL, "--configfile", str(config))
+    assert run.returncode == 0, run.stderr[-3000:]
+    sample = tmp_path / "results/multi/samples/A"
+    doc = json.loads((sample / "A.vidjil").read_text())
+    with gzip.open(sample / "A.clone-reads.fa.gz", "rt") as handle:
+        headers = [line for line in handle if line.startswith(">")]
+    counts = [sum(f" clone={rank} " in h for h in headers) for rank in (1, 2)]
+    assert counts == [c["reads"][0] for c in doc["clones"][:2]] and len(headers) == sum(counts)
+    assert not (tmp_path / "results/TRGonly/samples/A/A.clone-reads.fa.gz").exists()
+    assert (tmp_path / "results/TRGonly/samples/A/A.vidjil").exists()
+    # Already there: a dry run has nothing to do.
+    dry = snakemake(tmp_path, *LOCAL, "--configfile", str(config), "-n")
+    assert "Nothing to be done" in dry.stdout + dry.stderr
+    # The file belongs to the sample: exported with its set, imported as it was.
+    archive = tmp_path / "S.tar.gz"
+    vidjil = [sys.executable, "-m", "vidjil.cli"]
+    done = subprocess.run(
+        [*vidjil, "export-set", "S", "-o", str(archive), "--results", str(tmp_path / "results")],
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stderr
+    target = tmp_path / "imported"
+    done = subprocess.run(
+        [*vidjil, "import-set", str(archive), "--results", str(target)], capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+    copied = target / "multi/samples/A/A.clone-reads.fa.gz"
+    assert copied.read_bytes() == (sample / "A.clone-reads.fa.gz").read_bytes()
 
 
 def test_snakemake_report_gathers_the_set_reports(demo: Path) -> None:

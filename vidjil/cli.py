@@ -53,6 +53,13 @@ def _count_or_all(text: str) -> int:
     return 1 << 31 if text == "all" else _positive_int(text)
 
 
+def _clones_or_all(text: str) -> int:
+    value = _count_or_all(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a number of clones >= 1 or 'all', not {text}")
+    return value
+
+
 # ---------------------------------------------------------------------- detect
 
 
@@ -157,6 +164,13 @@ def add_detect(commands: Commands) -> None:
         help="designate every read on its own and write one TSV line per read (read, system, "
         "designation, junction) to standard output, or to OUTPUT_DIR/NAME.reads.tsv with -o",
     )
+    p.add_argument(
+        "--clone-reads",
+        type=_clones_or_all,
+        metavar="N|all",
+        help="also write NAME.clone-reads.fa.gz: every read of the top N clones (or all clones), "
+        "in input order (a second pass over the input: not for standard input)",
+    )
     p.add_argument("-q", "--quiet", action="store_true", help="no progress on stderr")
     defaults = engine_defaults()
     for option in ENGINE_OPTIONS:
@@ -177,6 +191,8 @@ def detect_options(args: argparse.Namespace) -> Any:
         raise UserError(f"detect: {len(args.r1)} --r1 file(s) but {len(args.r2)} --r2 file(s): give them in pairs")
     if not args.reads and not args.r1:
         raise UserError("detect: no reads given (files, or --r1 and --r2)")
+    if args.clone_reads is not None and args.per_read:
+        raise UserError("detect: --clone-reads writes the reads of clones: not with --per-read")
     given = {o.field: getattr(args, o.field) for o in ENGINE_OPTIONS if getattr(args, o.field) is not None}
     return DetectOptions(
         reads=args.reads,
@@ -189,6 +205,7 @@ def detect_options(args: argparse.Namespace) -> Any:
         unexpected=args.unexpected,
         several_d=args.several_d,
         quiet=args.quiet,
+        clone_reads=args.clone_reads,
         **given,
     )
 
@@ -211,6 +228,71 @@ def run_detect_command(args: argparse.Namespace) -> int:
             run_per_read(options)
         else:
             run_detect(options)
+    except ParamError as exc:
+        raise UserError(f"{flag_of(exc.field)} must be {exc.bound}") from None
+    return 0
+
+
+def add_grep_reads(commands: Commands) -> None:
+    p = commands.add_parser(
+        "grep-reads",
+        help="the reads of a clone: reads whose detected window is WINDOW, or that contain SEQUENCE (either strand)",
+    )
+    p.add_argument(
+        "query",
+        metavar="WINDOW_OR_SEQUENCE",
+        help="a clone's window (its id: 30..63 nt, matched against each read's detected window) "
+        "or another DNA sequence (matched in the reads, either strand)",
+    )
+    p.add_argument("reads", nargs="*", help="FASTA/FASTQ files, plain or gzip; '-' for stdin")
+    p.add_argument("--r1", action="append", default=[], metavar="FILE", help="first mates of paired-end reads")
+    p.add_argument("--r2", action="append", default=[], metavar="FILE", help="second mates, in the order of --r1")
+    p.add_argument(
+        "-o", "--output", required=True, help="FASTA file to write (gzip when it ends in .gz; '-': standard output)"
+    )
+    p.add_argument(
+        "--contains",
+        action="store_true",
+        help="match a query of a window's length in the reads (either strand), not as their detected window",
+    )
+    p.add_argument("--rank", type=_positive_int, default=0, help="clone=RANK of the headers (default 0: no rank)")
+    p.add_argument("-g", "--germline", help="germline preset FILE.g[:SYS1,SYS2] (default: built-in set)")
+    p.add_argument("--species", default="human", help="species of the built-in set (human, mouse)")
+    p.add_argument("--systems", help="systems of the germline set: 'all' (default), 'complete' or a comma list")
+    p.add_argument("-w", "--window", type=int, help="window length of the detection (as given to detect)")
+    p.add_argument("-e", "--e-value", type=float, help="maximal e-value of each side (as given to detect)")
+    p.add_argument("--unexpected", action="store_true", help="as given to detect")
+    p.add_argument("-t", "--threads", type=_positive_int, help="threads (0: all cores)")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress on stderr")
+    p.set_defaults(func=run_grep_reads_command)
+
+
+def run_grep_reads_command(args: argparse.Namespace) -> int:
+    from .detect import GrepOptions, run_grep_reads
+    from .vidjil_core import ParamError
+
+    if len(args.r1) != len(args.r2):
+        raise UserError(f"grep-reads: {len(args.r1)} --r1 file(s) but {len(args.r2)} --r2 file(s): give them in pairs")
+    if not args.reads and not args.r1:
+        raise UserError("grep-reads: no reads given (files, or --r1 and --r2)")
+    options = GrepOptions(
+        query=args.query,
+        reads=args.reads,
+        output=args.output,
+        pairs=list(zip(args.r1, args.r2, strict=True)),
+        rank=args.rank,
+        contains=args.contains,
+        germline=args.germline,
+        species=args.species,
+        systems=args.systems,
+        window=args.window,
+        e_value=args.e_value,
+        unexpected=args.unexpected,
+        threads=args.threads,
+        quiet=args.quiet,
+    )
+    try:
+        run_grep_reads(options)
     except ParamError as exc:
         raise UserError(f"{flag_of(exc.field)} must be {exc.bound}") from None
     return 0
@@ -712,6 +794,7 @@ def build_parser() -> Parser:
     commands = parser.add_subparsers(dest="command", parser_class=Parser)
     for add in (
         add_detect,
+        add_grep_reads,
         add_germline,
         add_demo,
         add_fuse,

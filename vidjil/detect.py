@@ -1,5 +1,6 @@
 """`vidjil detect`: run the engine on reads and write NAME.vidjil, NAME.airr.tsv
-and NAME.stats.json, all or nothing."""
+and NAME.stats.json (and NAME.clone-reads.fa.gz with --clone-reads), all or nothing;
+`vidjil grep-reads`: the reads of a window or sequence."""
 
 from __future__ import annotations
 
@@ -16,16 +17,18 @@ from typing import TYPE_CHECKING, Any
 
 from . import __version__
 from .airr_format import airr_rows, write_airr
-from .atomic import atomic_outputs
+from .atomic import AtomicOutputs, atomic_outputs
 from .errors import UserError
 from .germline import germline_identity, load_germline
+from .layout import SAMPLE_OPTIONAL_FILES
 from .vidjil_core import InputError, default_params
 from .vidjil_core import __version__ as engine_version
 from .vidjil_core import detect as engine_detect
+from .vidjil_core import grep_reads as engine_grep_reads
 from .vidjil_core import per_read as engine_per_read
 
 if TYPE_CHECKING:
-    from .vidjil_core import Clone, PairTally, ReasonTally, RunResult, Tally
+    from .vidjil_core import Clone, Germline, PairTally, ReasonTally, RunResult, Tally
 
 # The engine's defaults: written there only.
 DEFAULTS = default_params()
@@ -56,6 +59,7 @@ class DetectOptions:
     merge_ratio: float = DEFAULTS["merge_ratio"]
     max_windows: int = DEFAULTS["max_windows"]
     quiet: bool = False
+    clone_reads: int | None = None  # write the reads of the top N clones (a second pass)
     command_line: str = field(default_factory=lambda: " ".join(sys.argv))
 
 
@@ -189,9 +193,40 @@ def run_detect(opts: DetectOptions) -> dict[str, Any]:
     name = opts.name or default_name(opts)
     assert opts.output_dir is not None
     check_output_dir(opts.output_dir)
+    if opts.clone_reads is not None and "-" in opts.reads:
+        raise UserError("--clone-reads reads the input twice: give a file, not standard input (-)")
     inputs = _input_files(opts)
     germline = load_germline(opts.germline, opts.species, quiet=opts.quiet, systems=opts.systems)
     identity = germline_identity(germline)
+    out = opts.output_dir
+    with atomic_outputs() as outputs:
+        clone_reads: dict[str, Any] = {}
+        if opts.clone_reads is not None:
+            clone_reads = {"clone_reads": opts.clone_reads}
+            outputs.write_path(
+                out / CLONE_READS.format(name=name), lambda tmp: clone_reads.update(clone_reads_path=tmp)
+            )
+        stats = _detect_and_write(opts, name, inputs, germline, identity, started, t0, outputs, clone_reads)
+    return stats
+
+
+# The reads of the top clones (`--clone-reads`), beside the other outputs.
+CLONE_READS = "{name}" + SAMPLE_OPTIONAL_FILES["clone_reads"]
+
+
+def _detect_and_write(
+    opts: DetectOptions,
+    name: str,
+    inputs: list[dict[str, Any]],
+    germline: Germline,
+    identity: dict[str, Any],
+    started: str,
+    t0: float,
+    outputs: AtomicOutputs,
+    clone_reads: dict[str, Any],
+) -> dict[str, Any]:
+    """Run the engine (its second pass writes the clone reads to their temporary
+    file), then write the three documents into `outputs`."""
     try:
         result = engine_detect(
             germline,
@@ -211,6 +246,7 @@ def run_detect(opts: DetectOptions) -> dict[str, Any]:
             max_windows=opts.max_windows,
             quiet=opts.quiet,
             **mate_options(opts),
+            **clone_reads,
         )
     except InputError as exc:
         raise UserError(str(exc)) from None
@@ -245,11 +281,11 @@ def run_detect(opts: DetectOptions) -> dict[str, Any]:
     stats["peak_memory_mb"] = round(peak_memory_mb(), 1)
     rows = airr_rows(result, name, identity["id"])
     out = opts.output_dir
+    assert out is not None
     try:
-        with atomic_outputs() as outputs:
-            outputs.write(out / f"{name}.vidjil", lambda h: json.dump(document, h, indent=1))
-            outputs.write(out / f"{name}.airr.tsv", lambda h: write_airr(h, rows))
-            outputs.write(out / f"{name}.stats.json", lambda h: json.dump(stats, h, indent=2))
+        outputs.write(out / f"{name}.vidjil", lambda h: json.dump(document, h, indent=1))
+        outputs.write(out / f"{name}.airr.tsv", lambda h: write_airr(h, rows))
+        outputs.write(out / f"{name}.stats.json", lambda h: json.dump(stats, h, indent=2))
     except OSError as exc:
         raise UserError(f"{out}: cannot write the outputs: {exc.strerror or exc}") from None
     if not opts.quiet:
@@ -260,6 +296,19 @@ def run_detect(opts: DetectOptions) -> dict[str, Any]:
             f"(>= {opts.min_reads} reads) -> {out}",
             file=sys.stderr,
         )
+        written = result["clone_reads"]
+        if written is not None:
+            print(
+                f"vidjil: {name}: {written['reads']} reads of the top {written['clones']} clones -> "
+                f"{out / CLONE_READS.format(name=name)} ({written['seconds']:.1f} s)",
+                file=sys.stderr,
+            )
+            if not written["exact"]:
+                print(
+                    f"vidjil: {name}: warning: too many windows were compacted (--max-windows) to follow "
+                    "every read: the clone reads may differ from the clones' counts",
+                    file=sys.stderr,
+                )
         if opts.pairs:
             pairs = result["pairs"]
             print(
@@ -360,4 +409,83 @@ def stats_document(
             "designation_seconds": round(result["seconds_designation"], 3),
         },
         "sampling_threshold": result["sample_threshold"],
+    } | clone_reads_stats(result, name)
+
+
+def clone_reads_stats(result: RunResult, name: str) -> dict[str, Any]:
+    """`clone_reads` of the stats: the file, clones, reads (per clone), whether the
+    counts are exact, and the second pass's time; nothing without --clone-reads."""
+    written = result["clone_reads"]
+    if written is None:
+        return {}
+    return {
+        "clone_reads": {
+            "file": CLONE_READS.format(name=name),
+            "clones": written["clones"],
+            "reads": written["reads"],
+            "reads_per_clone": written["per_clone"],
+            "exact": written["exact"],
+            "seconds": round(written["seconds"], 3),
+        }
     }
+
+
+@dataclass
+class GrepOptions:
+    query: str
+    reads: list[str]
+    output: str
+    pairs: list[tuple[str, str]] = field(default_factory=list)
+    rank: int = 0
+    contains: bool = False
+    germline: str | None = None
+    species: str = "human"
+    systems: str | None = None
+    window: int | None = None
+    e_value: float | None = None
+    unexpected: bool = False
+    threads: int | None = None
+    quiet: bool = False
+
+
+def run_grep_reads(opts: GrepOptions) -> tuple[int, int]:
+    """`vidjil grep-reads`: FASTA of the reads whose detected window is the query (a
+    query of a window's length, 30..63 nt, unless --contains) or that contain it
+    (either strand), to OUTPUT (gzip when it ends in .gz; `-`: stdout), all or
+    nothing. Returns (reads, written)."""
+    if not re.fullmatch(r"[ACGTacgt]+", opts.query):
+        raise UserError(f"grep-reads: '{opts.query}' is not a window or sequence (A, C, G, T only)")
+    for path in input_paths(DetectOptions(reads=opts.reads, output_dir=None, pairs=opts.pairs)):
+        if path != "-" and not os.path.exists(path):
+            raise UserError(f"{path}: cannot open: No such file or directory")
+    germline = load_germline(opts.germline, opts.species, quiet=opts.quiet, systems=opts.systems)
+    options: dict[str, Any] = {
+        "pairs": [tuple(pair) for pair in opts.pairs],
+        "rank": opts.rank,
+        "contains": opts.contains,
+        "gzip": opts.output.endswith(".gz"),
+        "window": opts.window,
+        "e_value": opts.e_value,
+        "unexpected": opts.unexpected,
+        "threads": opts.threads,
+        "quiet": opts.quiet,
+    }
+    try:
+        if opts.output == "-":
+            sys.stdout.flush()
+            counts = engine_grep_reads(germline, opts.query, list(opts.reads), "-", **options)
+        else:
+            target = Path(opts.output)
+            if target.is_dir():
+                raise UserError(f"{target}: is a folder, give a file name")
+            with atomic_outputs() as outputs:
+                counts = outputs.write_path(
+                    target, lambda tmp: engine_grep_reads(germline, opts.query, list(opts.reads), tmp, **options)
+                )
+    except InputError as exc:
+        raise UserError(str(exc)) from None
+    except OSError as exc:
+        raise UserError(f"{opts.output}: cannot write: {exc.strerror or exc}") from None
+    if not opts.quiet:
+        print(f"vidjil: {counts[1]} of {counts[0]} reads match {opts.query} -> {opts.output}", file=sys.stderr)
+    return counts

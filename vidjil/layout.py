@@ -6,6 +6,7 @@ reads it, the viewer serves from it, export and import of sets copy it.
       .runs/<run>/run.json                          what a run was asked (sheets, read files)
       .index/<run>.done                             the workflow's mark that a run is indexed
       <analysis>/samples/<sample>/<sample>.vidjil   .airr.tsv  .stats.json
+                                                    (.clone-reads.fa.gz: analyses with clone_reads)
       <analysis>/sets/<set>/<set>.fused.vidjil      .fused.airr.tsv  .diversity.tsv  .report.html
                                                     .mrd.tsv  .markers.tsv  .alerts.tsv
                                                     .contamination.tsv (sets of type run)
@@ -38,6 +39,10 @@ def is_valid_name(name: str) -> bool:
 
 # File kinds of a sample's result and of a set's fused result, by suffix.
 SAMPLE_FILES = {"vidjil": ".vidjil", "airr": ".airr.tsv", "stats": ".stats.json"}
+# Files a sample's result has only when its analysis asks for them: the reads of its
+# top clones (`vidjil detect --clone-reads`). They belong to the sample: exported
+# with its set when present, accepted on import; the viewer does not serve them.
+SAMPLE_OPTIONAL_FILES = {"clone_reads": ".clone-reads.fa.gz"}
 SET_FILES = {
     "vidjil": ".fused.vidjil",
     "airr": ".fused.airr.tsv",
@@ -55,7 +60,8 @@ MRD_TABLES = ("mrd", "markers", "alerts")
 
 
 def sample_file(analysis: str, sample: str, kind: str) -> str:
-    return str(PurePosixPath(analysis, SAMPLES, sample, sample + SAMPLE_FILES[kind]))
+    suffix = SAMPLE_FILES.get(kind) or SAMPLE_OPTIONAL_FILES[kind]
+    return str(PurePosixPath(analysis, SAMPLES, sample, sample + suffix))
 
 
 def set_file(analysis: str, sample_set: str, kind: str) -> str:
@@ -90,7 +96,7 @@ def is_set_file(relative: str) -> bool:
         return is_valid_name(parts[1])
     if len(parts) != 4 or parts[1] not in (SAMPLES, SETS) or not all(is_valid_name(p) for p in parts[:3]):
         return False
-    files = SAMPLE_FILES if parts[1] == SAMPLES else SET_FILES
+    files = SAMPLE_FILES | SAMPLE_OPTIONAL_FILES if parts[1] == SAMPLES else SET_FILES
     return parts[3] in {parts[2] + suffix for suffix in files.values()}
 
 
@@ -138,8 +144,10 @@ def fused_sets(results: Path) -> Iterator[tuple[str, str, Path]]:
             yield analysis, sample_set, path
 
 
-def sample_files(analysis: str, sample: str) -> list[str]:
-    return [sample_file(analysis, sample, kind) for kind in SAMPLE_FILES]
+def sample_files(analysis: str, sample: str, optional: bool = False) -> list[str]:
+    """The files of a sample's result; with `optional`, also those it may have."""
+    kinds = [*SAMPLE_FILES, *(SAMPLE_OPTIONAL_FILES if optional else ())]
+    return [sample_file(analysis, sample, kind) for kind in kinds]
 
 
 def set_files(analysis: str, sample_set: str, set_type: str | None = None) -> list[str]:

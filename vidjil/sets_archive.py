@@ -23,12 +23,12 @@ ARCHIVE_VERSION = 1
 
 def _set_files(results: Path, db: Path, name: str) -> list[Path]:
     """Files of a set, relative to the results folder: the run descriptions, every
-    result of its samples, its fused files and reports."""
+    result of its samples (with their clone reads when present), its fused files and reports."""
     shown = show_set(db, name)
     runs = {r["run"] for r in shown["results"]} | {f["run"] for f in shown["fused"]}
     files = {layout.run_description(run) for run in runs}
     for r in shown["results"]:
-        files.update(layout.sample_files(r["analysis"], r["sample"]))
+        files.update(layout.sample_files(r["analysis"], r["sample"], optional=True))
     for f in shown["fused"]:
         files.update(layout.set_files(f["analysis"], name))
     return sorted(Path(p) for p in files if (results / p).is_file())

@@ -13,6 +13,7 @@ __all__ = [
     "Germline",
     "default_params",
     "detect",
+    "grep_reads",
     "parse_only",
     "per_read",
 ]
@@ -224,6 +225,15 @@ class Clone(TypedDict):
 
 @final
 @type_check_only
+class CloneReads(TypedDict):
+    clones: int  # the top N clones whose reads were written
+    reads: int  # reads written
+    per_clone: list[int]  # reads written per clone, in rank order
+    exact: bool  # every compaction of windows (max_windows) recorded: the counts are the clones' reads
+    seconds: float
+
+@final
+@type_check_only
 class RunResult(TypedDict):
     total: Tally
     detected: Tally
@@ -247,6 +257,7 @@ class RunResult(TypedDict):
     diversity_by_system: dict[str, Diversity]
     clones: list[Clone]
     threads: int
+    clone_reads: CloneReads | None  # the second pass of clone_reads (None without it)
 
 @final
 class Germline:
@@ -302,7 +313,27 @@ def detect(
     min_overlap: int | None = None,
     max_mismatch_rate: float | None = None,
     quiet: bool = True,
+    clone_reads: int | None = None,
+    clone_reads_path: str | None = None,
 ) -> RunResult: ...
+def grep_reads(
+    germline: Germline,
+    query: str,
+    paths: list[str],
+    output: str,
+    *,
+    pairs: list[tuple[str, str]] = ...,
+    rank: int = 0,
+    contains: bool = False,
+    gzip: bool = False,
+    window: int | None = None,
+    e_value: float | None = None,
+    unexpected: bool | None = None,
+    threads: int | None = None,
+    min_overlap: int | None = None,
+    max_mismatch_rate: float | None = None,
+    quiet: bool = True,
+) -> tuple[int, int]: ...
 def parse_only(paths: list[str]) -> tuple[int, int]: ...
 def per_read(
     germline: Germline,

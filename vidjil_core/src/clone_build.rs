@@ -64,6 +64,7 @@ fn compute_representatives(
 }
 
 /// The clones of `result` from the window counts and read samples of the first pass.
+/// Returns the merges made, (absorber, absorbed) windows in the order they happened.
 pub fn build_clones(
     result: &mut RunResult,
     mut stats: WindowMap<WindowStat>,
@@ -71,7 +72,7 @@ pub fn build_clones(
     germline: &Germline,
     detector: &Detector,
     params: &RunParams,
-) {
+) -> Vec<(u128, u128)> {
     result.distinct_windows = stats.len() as u64 + result.dropped_windows;
     result.sample_threshold = store.threshold as f64 / u64::MAX as f64;
     let mut merges = merge_variants(&mut stats, params.merge_distance, params.merge_ratio);
@@ -104,7 +105,7 @@ pub fn build_clones(
     }
     result.merged_windows = merges.len() as u64;
     let mut absorbed: HashMap<u128, Vec<u128>> = HashMap::new();
-    for (into, from) in merges {
+    for &(into, from) in &merges {
         absorbed.entry(into).or_default().push(from);
     }
 
@@ -189,4 +190,5 @@ pub fn build_clones(
             }
         })
         .collect();
+    merges
 }

@@ -261,20 +261,36 @@ pub fn merge_shifted(
 /// 3/4 of `max` remain. Returns (windows, reads) dropped. Called between batches in
 /// input order, so that the result does not depend on the number of threads.
 pub fn compact(stats: &mut WindowMap<WindowStat>, max: usize, distance: usize, ratio: f64) -> (u64, u64) {
+    compact_logged(stats, max, distance, ratio, &mut |_, _| {})
+}
+
+/// `compact`, telling `log` the fate of each window it removes: `(window, into)`
+/// for a window merged into `into`, `(window, 0)` for a window dropped (merges
+/// first, in their order, then drops).
+pub fn compact_logged(
+    stats: &mut WindowMap<WindowStat>,
+    max: usize,
+    distance: usize,
+    ratio: f64,
+    log: &mut dyn FnMut(u128, u128),
+) -> (u64, u64) {
     if stats.len() <= max {
         return (0, 0);
     }
-    merge_variants(stats, distance, ratio);
+    for (into, from) in merge_variants(stats, distance, ratio) {
+        log(from, into);
+    }
     stats.retain(|_, s| !s.merged);
     let target = max * 3 / 4;
     let (mut windows, mut reads) = (0u64, 0u64);
     let mut limit = 1;
     while stats.len() > target {
-        stats.retain(|_, s| {
+        stats.retain(|&k, s| {
             let keep = s.reads > limit;
             if !keep {
                 windows += 1;
                 reads += s.reads as u64;
+                log(k, 0);
             }
             keep
         });

@@ -3,6 +3,7 @@
 
 pub mod align;
 pub mod clone_build;
+pub mod clone_reads;
 pub mod clones;
 pub mod designate;
 pub mod detect;

@@ -4,7 +4,8 @@
 //! building and the designation of the top clones.
 
 use crate::clone_build::build_clones;
-use crate::clones::{compact, mix64, WindowMap, WindowStat, UNEXPECTED_CODE};
+use crate::clone_reads::{write_reads, History, ReadQuery};
+use crate::clones::{compact_logged, mix64, WindowMap, WindowStat, UNEXPECTED_CODE};
 use crate::designate::Designer;
 use crate::detect::{orient, window_key, Detector, Outcome, Scratch, N_REASONS, UNEXPECTED};
 use crate::error::{InputError, RunError};
@@ -13,7 +14,7 @@ use crate::index::KmerIndex;
 use crate::pairs::{resolve_pairs, PairTally};
 use crate::params::RunParams;
 use crate::reader::{Batch, BatchReader, Input};
-use crate::results::{slot_names, CloneResult, DesignationRecord, RunResult, Tally};
+use crate::results::{slot_names, CloneReads, CloneResult, DesignationRecord, RunResult, Tally};
 use crate::runner::{parallel_map, progress, run_batches, StopProbe};
 use crate::samples::SampleStore;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -28,6 +29,70 @@ pub fn run(
     params: &RunParams,
     stop: StopProbe,
 ) -> Result<RunResult, RunError> {
+    run_clones(germline, index, inputs, params, false, stop).map(|run| run.result)
+}
+
+/// A run's result, with what the reads of its clones need: the window merges of
+/// the clone building and what compactions did to windows during the pass.
+pub struct Run {
+    pub result: RunResult,
+    /// (absorber, absorbed) windows of the clone building, in order.
+    pub merges: Vec<(u128, u128)>,
+    pub history: History,
+}
+
+/// `run()`, then a second pass over the inputs that writes the reads of the top
+/// `clone_reads` clones to `out` (gzip): FASTA, input order (see `clone_reads`).
+pub fn run_with_clone_reads(
+    germline: &Germline,
+    index: &KmerIndex,
+    inputs: Vec<Input>,
+    params: &RunParams,
+    clone_reads: usize,
+    out: &mut dyn std::io::Write,
+    stop: StopProbe,
+) -> Result<RunResult, RunError> {
+    if let Some(path) = inputs.iter().flat_map(|i| i.paths()).find(|p| *p == "-") {
+        return Err(InputError::new(
+            path,
+            "the reads of clones need a second pass over the input: give a file, not standard input",
+        )
+        .into());
+    }
+    let run = run_clones(germline, index, inputs.clone(), params, true, stop)?;
+    let mut result = run.result;
+    let started = Instant::now();
+    let n = clone_reads.min(result.clones.len());
+    let windows = result.clones.iter().map(|c| c.window.as_str());
+    let query = ReadQuery::top_clones(windows, &run.merges, run.history, n);
+    if !params.quiet {
+        eprintln!("  writing the reads of the top {n} clones (second pass)");
+    }
+    let written = write_reads(germline, index, inputs, params, &query, true, out, stop)?;
+    result.clone_reads = Some(CloneReads {
+        clones: n,
+        reads: written.written,
+        per_clone: written.per_target,
+        exact: query.exact(),
+        seconds: started.elapsed().as_secs_f64(),
+    });
+    Ok(result)
+}
+
+/// Events of compactions kept for `--clone-reads` at least (48 bytes each): else
+/// `max_windows`.
+const HISTORY_MIN_EVENTS: usize = 1 << 16;
+
+/// `run()` with the merges of its clones and, with `history`, what compactions did
+/// to windows (at most `max_windows` or `HISTORY_MIN_EVENTS` events).
+pub fn run_clones(
+    germline: &Germline,
+    index: &KmerIndex,
+    inputs: Vec<Input>,
+    params: &RunParams,
+    history: bool,
+    stop: StopProbe,
+) -> Result<Run, RunError> {
     params
         .validate()
         .map_err(|e| InputError::new("options", e.to_string()))?;
@@ -53,6 +118,11 @@ pub fn run(
         stats: WindowMap::default(),
         store: SampleStore::new(params.samples_per_window, params.sample_budget_bytes),
         params,
+        history: History::new(if history {
+            params.max_windows.max(HISTORY_MIN_EVENTS)
+        } else {
+            0
+        }),
     };
     let mut last = Instant::now();
     let reads_per_file = run_batches(
@@ -94,8 +164,9 @@ pub fn run(
     result.reads_per_file = reads_per_file;
     result.seconds_detection = started.elapsed().as_secs_f64();
     let clones_started = Instant::now();
-    let (stats, store) = (collector.stats, collector.store);
-    build_clones(&mut result, stats, store, germline, &detector, params);
+    let (stats, store, mut history) = (collector.stats, collector.store, collector.history);
+    history.finish();
+    let merges = build_clones(&mut result, stats, store, germline, &detector, params);
     result.seconds_clones = clones_started.elapsed().as_secs_f64();
     if stop() {
         return Err(RunError::Interrupted);
@@ -104,7 +175,11 @@ pub fn run(
     let n = result.clones.len().min(params.designate);
     designate_clones(&mut result.clones[..n], germline, params);
     result.seconds_designation = designation_started.elapsed().as_secs_f64();
-    Ok(result)
+    Ok(Run {
+        result,
+        merges,
+        history,
+    })
 }
 
 /// What a worker hands back for one batch: counts, and the windows of the batch
@@ -201,6 +276,8 @@ struct BatchCollector<'a> {
     stats: WindowMap<WindowStat>,
     store: SampleStore,
     params: &'a RunParams,
+    /// Fates of the windows compactions removed (kept for `--clone-reads` only).
+    history: History,
 }
 
 impl BatchCollector<'_> {
@@ -227,7 +304,16 @@ impl BatchCollector<'_> {
         self.store.enforce_budget();
         if self.stats.len() > self.params.max_windows {
             let p = self.params;
-            let (windows, reads) = compact(&mut self.stats, p.max_windows, p.merge_distance, p.merge_ratio);
+            let history = &mut self.history;
+            history.start_compaction(self.result.total.reads);
+            let mut log = |window, into| history.record(window, into);
+            let (windows, reads) = compact_logged(
+                &mut self.stats,
+                p.max_windows,
+                p.merge_distance,
+                p.merge_ratio,
+                &mut log,
+            );
             self.result.dropped_windows += windows;
             self.result.dropped_reads += reads;
             let stats = &self.stats;

@@ -10,7 +10,7 @@ use crate::index::KmerIndex;
 use crate::params::{self, Overrides, RunParams};
 use crate::reader::Input;
 use crate::results::{DesignationRecord, GeneFileRecord, ReadRecord, SystemRecord};
-use crate::{per_read as per_read_mode, pipeline, runner};
+use crate::{clone_reads, per_read as per_read_mode, pipeline, runner};
 use pyo3::exceptions::{PyKeyboardInterrupt, PyOverflowError, PyValueError};
 use pyo3::prelude::*;
 use pythonize::pythonize;
@@ -284,7 +284,7 @@ fn default_params(py: Python<'_>) -> PyResult<Bound<'_, PyAny>> {
 #[pyo3(signature = (germline, paths, *, pairs=Vec::new(), window=None, e_value=None, unexpected=None,
     threads=None, min_reads=None, max_clones=None, designate=None, e_value_d=None, several_d=None,
     alternatives=None, merge_distance=None, merge_ratio=None, max_windows=None, min_overlap=None,
-    max_mismatch_rate=None, quiet=true))]
+    max_mismatch_rate=None, quiet=true, clone_reads=None, clone_reads_path=None))]
 #[allow(clippy::too_many_arguments)]
 fn detect<'py>(
     py: Python<'py>,
@@ -307,6 +307,8 @@ fn detect<'py>(
     min_overlap: Option<Int>,
     max_mismatch_rate: Option<f64>,
     quiet: bool,
+    clone_reads: Option<Int>,
+    clone_reads_path: Option<String>,
 ) -> PyResult<Bound<'py, PyAny>> {
     let params = RunParams {
         quiet,
@@ -331,10 +333,86 @@ fn detect<'py>(
     let (g, i) = (germline.germline.clone(), germline.index.clone());
     let inputs = inputs_of(paths, pairs);
     let signals = Signals::default();
+    let stop = || signals.stop_requested();
     let result = py
-        .detach(|| pipeline::run(&g, &i, inputs, &params, &|| signals.stop_requested()))
+        .detach(|| match (int(clone_reads), clone_reads_path) {
+            (Some(n), Some(path)) => {
+                let n = usize::try_from(n.max(0)).unwrap_or(usize::MAX);
+                let mut out = create(&path)?;
+                pipeline::run_with_clone_reads(&g, &i, inputs, &params, n, &mut out, &stop)
+            }
+            (None, None) => pipeline::run(&g, &i, inputs, &params, &stop),
+            _ => Err(crate::error::InputError::new(
+                "clone_reads",
+                "give both clone_reads and clone_reads_path",
+            )
+            .into()),
+        })
         .map_err(|e| signals.into_error(e))?;
     Ok(pythonize(py, &result)?)
+}
+
+/// A buffered output file, or an `InputError` naming it.
+fn create(path: &str) -> Result<std::io::BufWriter<std::fs::File>, crate::error::InputError> {
+    let file = std::fs::File::create(path)
+        .map_err(|e| crate::error::InputError::new(path, format!("cannot create: {e}")))?;
+    Ok(std::io::BufWriter::new(file))
+}
+
+/// Reads whose detected window is `query` (a window's length, unless `contains`),
+/// or that contain it on either strand, as FASTA (`>ID clone=RANK window=QUERY`) to
+/// `output` (`-`: standard output), gzip when `gzip`. Returns (reads, reads written).
+#[pyfunction]
+#[pyo3(signature = (germline, query, paths, output, *, pairs=Vec::new(), rank=0, contains=false, gzip=false, window=None,
+    e_value=None, unexpected=None, threads=None, min_overlap=None, max_mismatch_rate=None, quiet=true))]
+#[allow(clippy::too_many_arguments)]
+fn grep_reads(
+    py: Python<'_>,
+    germline: &PyGermline,
+    query: &str,
+    paths: Vec<String>,
+    output: String,
+    pairs: Vec<(String, String)>,
+    rank: usize,
+    contains: bool,
+    gzip: bool,
+    window: Option<Int>,
+    e_value: Option<f64>,
+    unexpected: Option<bool>,
+    threads: Option<Int>,
+    min_overlap: Option<Int>,
+    max_mismatch_rate: Option<f64>,
+    quiet: bool,
+) -> PyResult<(u64, u64)> {
+    let params = RunParams {
+        quiet,
+        ..RunParams::with(&Overrides {
+            window: int(window),
+            e_value,
+            unexpected,
+            threads: int(threads),
+            min_overlap: int(min_overlap),
+            max_mismatch_rate,
+            ..Default::default()
+        })?
+    };
+    let query = clone_reads::ReadQuery::grep(query, rank, params.detect.min_window, contains)?;
+    let (g, i) = (germline.germline.clone(), germline.index.clone());
+    let inputs = inputs_of(paths, pairs);
+    let signals = Signals::default();
+    let stop = || signals.stop_requested();
+    let written = py
+        .detach(|| {
+            if output == "-" {
+                let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+                clone_reads::write_reads(&g, &i, inputs, &params, &query, gzip, &mut out, &stop)
+            } else {
+                let mut out = create(&output)?;
+                clone_reads::write_reads(&g, &i, inputs, &params, &query, gzip, &mut out, &stop)
+            }
+        })
+        .map_err(|e| signals.into_error(e))?;
+    Ok((written.reads, written.written))
 }
 
 /// Detect and designate every read on its own; writes a TSV (one line per read)
@@ -387,9 +465,7 @@ fn per_read(
                 let mut out = std::io::BufWriter::new(std::io::stdout().lock());
                 per_read_mode::per_read(&g, &i, inputs, &params, &mut out, &stop)
             } else {
-                let file = std::fs::File::create(&output)
-                    .map_err(|e| crate::error::InputError::new(&output, format!("cannot create: {e}")))?;
-                let mut out = std::io::BufWriter::new(file);
+                let mut out = create(&output)?;
                 per_read_mode::per_read(&g, &i, inputs, &params, &mut out, &stop)
             }
         })
@@ -411,6 +487,7 @@ fn vidjil_core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyGermline>()?;
     m.add_function(wrap_pyfunction!(default_params, m)?)?;
     m.add_function(wrap_pyfunction!(detect, m)?)?;
+    m.add_function(wrap_pyfunction!(grep_reads, m)?)?;
     m.add_function(wrap_pyfunction!(parse_only, m)?)?;
     m.add_function(wrap_pyfunction!(per_read, m)?)?;
     Ok(())

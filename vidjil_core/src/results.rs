@@ -138,6 +138,21 @@ pub struct RunResult {
     pub clones: Vec<CloneResult>,
     /// Worker threads used.
     pub threads: usize,
+    /// What the second pass of `--clone-reads` wrote (None without it).
+    pub clone_reads: Option<CloneReads>,
+}
+
+/// The reads of the top clones written by a second pass.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct CloneReads {
+    /// Clones whose reads were written (the top N, at most the clones reported).
+    pub clones: usize,
+    /// Reads written, and per clone in rank order.
+    pub reads: u64,
+    pub per_clone: Vec<u64>,
+    /// Every window compaction (`max_windows`) was recorded: the counts are those of the clones.
+    pub exact: bool,
+    pub seconds: f64,
 }
 
 /// (name, value) pairs as a map, in their order.
@@ -439,7 +454,7 @@ mod tests {
         let expected = "total detected systems reasons shifted_reads distinct_windows merged_windows \
             dropped_windows dropped_reads clones_above_min reads_in_clones_above_min distribution reads_per_file \
             pairs seconds_detection seconds_clones seconds_designation sample_threshold diversity \
-            diversity_by_system clones threads";
+            diversity_by_system clones threads clone_reads";
         assert_eq!(keys(&json), expected.split_whitespace().collect::<Vec<_>>());
         assert!(json.contains(r#""systems":{"TRG":{"reads":2,"length":300}}"#));
         assert!(json.contains(r#""too-short":{"reads":0,"length":0,"label":"UNSEG too short"}"#));
