@@ -4,8 +4,10 @@ both strands; non-recombined noise reads), against the known truth."""
 from __future__ import annotations
 
 import json
+import random
 import subprocess
 import sys
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -116,3 +118,40 @@ def test_designation_of_the_top_clones_agrees_with_the_truth(sample: SimulatedSa
     assert v_ok / n >= 0.98 and j_ok / n >= 0.98
     assert junction_ok / n >= 0.95
     assert productive_ok / n >= 0.98
+
+
+def test_rescue_detects_more_hypermutated_reads_and_no_random_one(default_germline: Path) -> None:
+    """Issue 17 point 1, a small version of bench/rescue_sim.py: IG clones with 5%
+    hypermutation, 0.5% read errors, random reads, and non-recombined reads (a V with a
+    random tail, a J after a random head). The rescue step detects more recombined
+    reads, keeps every read the first pass detects as it was, and detects no random
+    or non-recombined read that the first pass does not."""
+    from vidjil.germline import load_germline
+    from vidjil.simulate import ReadSpec, _mutate, clone_sizes, generate_reads, noise_read, revcomp, simulate_clones
+
+    germline = load_germline(str(default_germline))
+    clones = simulate_clones(["IGH", "IGK", "IGL"], 150, seed=17, shm=True, shm_rate=0.05)
+    sizes = clone_sizes(len(clones), 6000, random.Random(17))
+    reads = [(seq, origin) for _, seq, origin in generate_reads(clones, sizes, 17, ReadSpec(error_rate=0.005))]
+    rng = random.Random(18)
+    for clone in clones:
+        tail = noise_read(rng.randint(20, 120), rng)
+        v_alone = clone.sequence[: clone.junction_start][-rng.randint(100, 250) :] + tail
+        j_alone = tail + clone.sequence[clone.junction_end :]
+        reads += [(revcomp(_mutate(seq, 0.005, rng)), "germline") for seq in (v_alone, j_alone)]
+    detected = {"off": Counter[str](), "on": Counter[str]()}
+    for seq, origin in reads:
+        kind = origin if origin in ("noise", "germline") else "recombined"
+        off = germline.detect_read(seq, rescue=False)
+        on = germline.detect_read(seq, rescue=True)
+        if off["detected"]:
+            assert on == off
+        elif kind != "recombined":
+            assert not on["detected"], (kind, seq)
+        detected["off"][kind] += off["detected"]
+        detected["on"][kind] += on["detected"]
+    recombined = sum(origin not in ("noise", "germline") for _, origin in reads)
+    print(f"rescue off {dict(detected['off'])}, on {dict(detected['on'])}, of {recombined} recombined reads")
+    assert detected["on"]["recombined"] > detected["off"]["recombined"]
+    assert detected["on"]["recombined"] >= 0.98 * recombined
+    assert detected["on"]["noise"] == detected["off"]["noise"] == 0

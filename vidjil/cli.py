@@ -60,6 +60,12 @@ def _clones_or_all(text: str) -> int:
     return value
 
 
+def _on_off(text: str) -> bool:
+    if text not in ("on", "off"):
+        raise argparse.ArgumentTypeError(f"must be 'on' or 'off', not {text}")
+    return text == "on"
+
+
 # ---------------------------------------------------------------------- detect
 
 
@@ -82,6 +88,13 @@ class EngineOption:
 ENGINE_OPTIONS = [
     EngineOption("window", ("-w", "--window"), int, "window length in nt (30..63)"),
     EngineOption("e_value", ("-e", "--e-value"), float, "maximal e-value of each side"),
+    EngineOption(
+        "rescue",
+        ("--rescue",),
+        _on_off,
+        "on|off: reads with only their V or only their J side found are looked up again at every position,"
+        " their e-values multiplied by the 4 sampling phases tried",
+    ),
     EngineOption("threads", ("-t", "--threads"), _positive_int, "threads (0: all cores)"),
     EngineOption("min_reads", ("-r", "--min-reads"), _positive_int, "minimal reads of a clone"),
     EngineOption("max_clones", ("--max-clones",), _positive_int, "report at most N clones (0: all)"),
@@ -175,6 +188,8 @@ def add_detect(commands: Commands) -> None:
     defaults = engine_defaults()
     for option in ENGINE_OPTIONS:
         default = defaults.get(option.key)
+        if isinstance(default, bool):
+            default = "on" if default else "off"
         shown = f" (default {default})" if default is not None else ""
         p.add_argument(*option.flags, dest=option.field, type=option.type, help=option.help + shown)
     p.set_defaults(func=run_detect_command)

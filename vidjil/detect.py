@@ -48,6 +48,7 @@ class DetectOptions:
     window: int = DEFAULTS["window"]
     e_value: float = DEFAULTS["e_value"]
     unexpected: bool = DEFAULTS["unexpected"]
+    rescue: bool = DEFAULTS["rescue"]
     threads: int = DEFAULTS["threads"]
     min_reads: int = DEFAULTS["min_reads"]
     max_clones: int = DEFAULTS["max_clones"]
@@ -161,6 +162,7 @@ def run_per_read(opts: DetectOptions) -> tuple[int, int, int]:
         "window": opts.window,
         "e_value": opts.e_value,
         "unexpected": opts.unexpected,
+        "rescue": opts.rescue,
         "threads": opts.threads,
         "e_value_d": opts.e_value_d,
         "several_d": opts.several_d,
@@ -234,6 +236,7 @@ def _detect_and_write(
             window=opts.window,
             e_value=opts.e_value,
             unexpected=opts.unexpected,
+            rescue=opts.rescue,
             threads=opts.threads,
             min_reads=opts.min_reads,
             max_clones=opts.max_clones,

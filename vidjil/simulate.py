@@ -41,16 +41,17 @@ class SimClone:
 
 
 def simulate_clones(
-    loci: list[str], per_locus: int, seed: int, species: str = "human", shm: bool = True
+    loci: list[str], per_locus: int, seed: int, species: str = "human", shm: bool = True, shm_rate: float = 0.02
 ) -> list[SimClone]:
-    """`per_locus` distinct recombinations of each locus, each with a junction."""
+    """`per_locus` distinct recombinations of each locus, each with a junction; with `shm`,
+    IG clones carry somatic hypermutations (GenAIRR's S5F model) at `shm_rate` per base."""
     import GenAIRR as ga
 
     clones: list[SimClone] = []
     for k, locus in enumerate(loci):
         exp = ga.Experiment.on(CONFIGS[species][locus]).curate_refdata("functional_anchors_only").recombine()
         if shm and locus.startswith("IG"):
-            exp = exp.mutate(model="s5f", rate=0.02)
+            exp = exp.mutate(model="s5f", rate=shm_rate)
         compiled = exp.compile()
         seen: set[str] = set()
         # Seeds of successive batches are spaced so that they never share records.

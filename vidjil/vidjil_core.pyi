@@ -38,6 +38,7 @@ class RunDefaults(TypedDict):
     window: int
     e_value: float
     unexpected: bool
+    rescue: bool  # reads with one side found sampled again at every position
     threads: int  # 0: one per available core
     min_reads: int
     max_clones: int  # 0: all
@@ -278,7 +279,12 @@ class Germline:
     def anchors(self) -> list[tuple[str, str, int | None, str]]: ...
     def missing_anchors(self) -> list[str]: ...
     def detect_read(
-        self, sequence: str, window: int | None = None, e_value: float | None = None, unexpected: bool | None = None
+        self,
+        sequence: str,
+        window: int | None = None,
+        e_value: float | None = None,
+        unexpected: bool | None = None,
+        rescue: bool | None = None,
     ) -> Detected | Undetected: ...
     def designate_read(
         self,
@@ -289,6 +295,7 @@ class Germline:
         e_value_d: float | None = None,
         several_d: bool | None = None,
         alternatives: int | None = None,
+        rescue: bool | None = None,
     ) -> Designated | Undetected: ...
 
 def default_params() -> RunDefaults: ...
@@ -312,6 +319,7 @@ def detect(
     max_windows: int | None = None,
     min_overlap: int | None = None,
     max_mismatch_rate: float | None = None,
+    rescue: bool | None = None,
     quiet: bool = True,
     clone_reads: int | None = None,
     clone_reads_path: str | None = None,
@@ -350,5 +358,6 @@ def per_read(
     alternatives: int | None = None,
     min_overlap: int | None = None,
     max_mismatch_rate: float | None = None,
+    rescue: bool | None = None,
     quiet: bool = True,
 ) -> tuple[int, int, int]: ...

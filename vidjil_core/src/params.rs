@@ -90,6 +90,7 @@ pub struct Keywords {
     pub window: usize,
     pub e_value: f64,
     pub unexpected: bool,
+    pub rescue: bool,
     pub threads: usize,
     pub min_reads: u32,
     pub max_clones: usize,
@@ -112,6 +113,7 @@ pub struct Overrides {
     pub window: Option<i64>,
     pub e_value: Option<f64>,
     pub unexpected: Option<bool>,
+    pub rescue: Option<bool>,
     pub threads: Option<i64>,
     pub min_reads: Option<i64>,
     pub max_clones: Option<i64>,
@@ -148,6 +150,9 @@ impl RunParams {
         }
         if let Some(v) = o.unexpected {
             p.detect.unexpected = v;
+        }
+        if let Some(v) = o.rescue {
+            p.detect.rescue = v;
         }
         if let Some(v) = o.threads {
             p.threads = count("threads", v, &p)?;
@@ -255,6 +260,7 @@ impl RunParams {
             window: self.detect.window,
             e_value: self.detect.max_evalue,
             unexpected: self.detect.unexpected,
+            rescue: self.detect.rescue,
             threads: self.threads,
             min_reads: self.min_reads,
             max_clones: self.max_clones,

@@ -189,7 +189,7 @@ impl PyGermline {
 
     /// Detect one read: a dict with `detected` and either `reason` or the
     /// system, strand, breakpoint, window and e-values.
-    #[pyo3(signature = (sequence, window=None, e_value=None, unexpected=None))]
+    #[pyo3(signature = (sequence, window=None, e_value=None, unexpected=None, rescue=None))]
     fn detect_read<'py>(
         &self,
         py: Python<'py>,
@@ -197,11 +197,13 @@ impl PyGermline {
         window: Option<Int>,
         e_value: Option<f64>,
         unexpected: Option<bool>,
+        rescue: Option<bool>,
     ) -> PyResult<Bound<'py, PyAny>> {
         let params = RunParams::with(&Overrides {
             window: int(window),
             e_value,
             unexpected,
+            rescue,
             ..Default::default()
         })?;
         let (record, _) = self.read_record(sequence.as_bytes(), &params);
@@ -211,7 +213,7 @@ impl PyGermline {
     /// Detect then designate one read: the dict of `detect_read`, plus
     /// `designation` for a detected read.
     #[pyo3(signature = (sequence, window=None, e_value=None, unexpected=None, e_value_d=None,
-        several_d=None, alternatives=None))]
+        several_d=None, alternatives=None, rescue=None))]
     #[allow(clippy::too_many_arguments)]
     fn designate_read<'py>(
         &self,
@@ -223,11 +225,13 @@ impl PyGermline {
         e_value_d: Option<f64>,
         several_d: Option<bool>,
         alternatives: Option<Int>,
+        rescue: Option<bool>,
     ) -> PyResult<Bound<'py, PyAny>> {
         let params = RunParams::with(&Overrides {
             window: int(window),
             e_value,
             unexpected,
+            rescue,
             e_value_d,
             several_d,
             alternatives: int(alternatives),
@@ -284,7 +288,7 @@ fn default_params(py: Python<'_>) -> PyResult<Bound<'_, PyAny>> {
 #[pyo3(signature = (germline, paths, *, pairs=Vec::new(), window=None, e_value=None, unexpected=None,
     threads=None, min_reads=None, max_clones=None, designate=None, e_value_d=None, several_d=None,
     alternatives=None, merge_distance=None, merge_ratio=None, max_windows=None, min_overlap=None,
-    max_mismatch_rate=None, quiet=true, clone_reads=None, clone_reads_path=None))]
+    max_mismatch_rate=None, rescue=None, quiet=true, clone_reads=None, clone_reads_path=None))]
 #[allow(clippy::too_many_arguments)]
 fn detect<'py>(
     py: Python<'py>,
@@ -306,6 +310,7 @@ fn detect<'py>(
     max_windows: Option<Int>,
     min_overlap: Option<Int>,
     max_mismatch_rate: Option<f64>,
+    rescue: Option<bool>,
     quiet: bool,
     clone_reads: Option<Int>,
     clone_reads_path: Option<String>,
@@ -328,6 +333,7 @@ fn detect<'py>(
             max_windows: int(max_windows),
             min_overlap: int(min_overlap),
             max_mismatch_rate,
+            rescue,
         })?
     };
     let (g, i) = (germline.germline.clone(), germline.index.clone());
@@ -421,7 +427,7 @@ fn grep_reads(
 #[pyfunction]
 #[pyo3(signature = (germline, paths, output, *, pairs=Vec::new(), window=None, e_value=None,
     unexpected=None, threads=None, e_value_d=None, several_d=None, alternatives=None, min_overlap=None,
-    max_mismatch_rate=None, quiet=true))]
+    max_mismatch_rate=None, rescue=None, quiet=true))]
 #[allow(clippy::too_many_arguments)]
 fn per_read(
     py: Python<'_>,
@@ -438,6 +444,7 @@ fn per_read(
     alternatives: Option<Int>,
     min_overlap: Option<Int>,
     max_mismatch_rate: Option<f64>,
+    rescue: Option<bool>,
     quiet: bool,
 ) -> PyResult<(u64, u64, u64)> {
     let params = RunParams {
@@ -452,6 +459,7 @@ fn per_read(
             alternatives: int(alternatives),
             min_overlap: int(min_overlap),
             max_mismatch_rate,
+            rescue,
             ..Default::default()
         })?
     };
