@@ -67,6 +67,10 @@ def test_the_manual_from_installation_to_troubleshooting(tmp_path: Path) -> None
     assert (vidjil / ".venv" / "bin" / "vidjil").exists()
     assert (data / "results" / "multi+inc" / "sets" / "P1" / "P1.fused.vidjil").exists()
     assert re.search(rf"^ok    index: .*schema {SCHEMA_VERSION}", done.stdout, re.M)
+    # The index queried with sqlite-utils: the patient's samples in order, the alerts, the MRD statuses.
+    assert re.search(r"^ +5 +P1-followup-4 +2026-11-16", done.stdout, re.M)
+    assert re.search(r"^P1 +P1-followup-4 +W91 +clone 1 ", done.stdout, re.M)
+    assert "P1,P1-followup-3,1,negative," in done.stdout
     backups = sorted(p.name for p in Path(env["BACKUP"]).iterdir())
     assert [b for b in backups if b.startswith("index-")] and [b for b in backups if b.startswith("results-")]
     restored = sqlite3.connect(Path(env["RESTORE"]) / "results" / "index.sqlite")
