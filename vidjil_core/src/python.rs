@@ -365,6 +365,18 @@ fn create(path: &str) -> Result<std::io::BufWriter<std::fs::File>, crate::error:
     Ok(std::io::BufWriter::new(file))
 }
 
+/// `write` given a buffered writer to `output` (`-`: standard output).
+fn with_output<T, E: From<crate::error::InputError>>(
+    output: &str,
+    write: impl FnOnce(&mut dyn std::io::Write) -> Result<T, E>,
+) -> Result<T, E> {
+    if output == "-" {
+        write(&mut std::io::BufWriter::new(std::io::stdout().lock()))
+    } else {
+        write(&mut create(output)?)
+    }
+}
+
 /// Reads whose detected window is `query` (a window's length, unless `contains`),
 /// or that contain it on either strand, as FASTA (`>ID clone=RANK window=QUERY`) to
 /// `output` (`-`: standard output), gzip when `gzip`. Returns (reads, reads written).
@@ -409,13 +421,9 @@ fn grep_reads(
     let stop = || signals.stop_requested();
     let written = py
         .detach(|| {
-            if output == "-" {
-                let mut out = std::io::BufWriter::new(std::io::stdout().lock());
-                clone_reads::write_reads(&g, &i, inputs, &params, &query, gzip, &mut out, &stop)
-            } else {
-                let mut out = create(&output)?;
-                clone_reads::write_reads(&g, &i, inputs, &params, &query, gzip, &mut out, &stop)
-            }
+            with_output(&output, |out| {
+                clone_reads::write_reads(&g, &i, inputs, &params, &query, gzip, out, &stop)
+            })
         })
         .map_err(|e| signals.into_error(e))?;
     Ok((written.reads, written.written))
@@ -469,13 +477,9 @@ fn per_read(
     let stop = || signals.stop_requested();
     let summary = py
         .detach(|| {
-            if output == "-" {
-                let mut out = std::io::BufWriter::new(std::io::stdout().lock());
-                per_read_mode::per_read(&g, &i, inputs, &params, &mut out, &stop)
-            } else {
-                let mut out = create(&output)?;
-                per_read_mode::per_read(&g, &i, inputs, &params, &mut out, &stop)
-            }
+            with_output(&output, |out| {
+                per_read_mode::per_read(&g, &i, inputs, &params, out, &stop)
+            })
         })
         .map_err(|e| signals.into_error(e))?;
     Ok((summary.reads, summary.detected, summary.designated))
