@@ -552,4 +552,19 @@ mod tests {
         assert_eq!(stats[&larger].reads, 9);
         assert!(stats[&two].merged && !stats[&variant].merged);
     }
+
+    #[test]
+    fn a_single_read_joins_a_clone_of_two_reads_but_two_reads_stay_apart() {
+        let mut stats = WindowMap::default();
+        let two = pack_window(b"ACGTACGTAC");
+        let single = pack_window(b"ACGTACGTTC");
+        let pair = pack_window(b"ACGAACGTAC");
+        stats.insert(two, stat(2, 0));
+        stats.insert(single, stat(1, 0));
+        stats.insert(pair, stat(2, 0));
+        // `pair` is one substitution from `two`, two from `single`: a neighbour as large, kept.
+        assert_eq!(merge_variants(&mut stats, 1, 20.0), vec![(two, single)]);
+        assert!(!stats[&pair].merged && !stats[&two].merged);
+        assert_eq!((stats[&two].reads, stats[&pair].reads), (3, 2));
+    }
 }
