@@ -106,6 +106,22 @@ impl WindowStat {
 
 /// All single (or double) substitutions of `window`, calling `f` on each packed key.
 pub fn for_each_variant(window: &[u8], distance: usize, f: &mut impl FnMut(u128)) {
+    if distance == 1 {
+        // The packed key with the 2 bits of one position replaced (same keys, same
+        // order as packing each variant).
+        let base = pack_window(window);
+        let len = window.len();
+        for (i, &orig) in window.iter().enumerate() {
+            let shift = 2 * (len - 1 - i);
+            let cleared = base & !(3u128 << shift);
+            for (code, &b) in b"ACGT".iter().enumerate() {
+                if b != orig {
+                    f(cleared | (code as u128) << shift);
+                }
+            }
+        }
+        return;
+    }
     fn rec(w: &mut Vec<u8>, from: usize, left: usize, f: &mut impl FnMut(u128)) {
         if left == 0 {
             return;
@@ -397,6 +413,24 @@ mod tests {
         assert_ne!(pack_window(b"AAC"), pack_window(b"AC"));
         let long = vec![b'T'; MAX_WINDOW];
         assert_eq!(unpack_window(pack_window(&long)), long);
+    }
+
+    #[test]
+    fn variants_at_distance_one_are_the_packed_substitutions() {
+        let window = b"ACGTTGCAACNT";
+        let mut fast = Vec::new();
+        for_each_variant(window, 1, &mut |k| fast.push(k));
+        let mut slow = Vec::new();
+        for i in 0..window.len() {
+            for &b in b"ACGT" {
+                if b != window[i] {
+                    let mut w = window.to_vec();
+                    w[i] = b;
+                    slow.push(pack_window(&w));
+                }
+            }
+        }
+        assert_eq!(fast, slow);
     }
 
     #[test]
