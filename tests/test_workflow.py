@@ -260,10 +260,12 @@ def test_fused_leukemic_clone_counts_match_the_truth(demo: Path) -> None:
     for name, counted in zip(fused["samples"]["original_names"], leukemic["reads"], strict=True):
         truth = (demo / f"resources/demo/reads/{name}.truth.tsv").read_text().splitlines()
         expected = int(dict(zip(truth[0].split("\t"), truth[1].split("\t"), strict=True))["reads"])
-        # Follow-up 4: 60 reads, outside the designated top clones, whose shifted windows
-        # and error variants are not reunited (issue 17): 53 found today.
-        tolerance = 0.15 if name == "P1-followup-4" else 0.03
-        assert abs(counted - expected) <= tolerance * expected, (name, counted, expected)
+        # Follow-up 4 (60 reads, outside the designated top clones) was counted 53 until
+        # shifted windows and error variants were reunited for every clone (issue 17): 60
+        # now. Today 3964/4000, 196/200, 6/6, 0/0, 60/60: the reads still missing carry two
+        # errors in their window or are not detected.
+        print(name, counted, expected)
+        assert abs(counted - expected) <= 0.03 * expected, (name, counted, expected)
     assert leukemic["_mrd"]["below_limit"] == [False, False, False, True, False]
     assert (results / "P1.fused.airr.tsv").exists()
     diversity = (results / "P1.diversity.tsv").read_text()

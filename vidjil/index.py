@@ -663,6 +663,8 @@ def backup(db: Path, dest: Path) -> dict[str, Any]:
         source.close()
     if check != "ok":
         tmp.unlink(missing_ok=True)
-        raise UserError(f"{dest}: the backup copy fails its integrity check: {check}")
+        # SQLite may report several problems in one multi-line row: one line for the user.
+        problems = "; ".join(line.strip() for line in str(check).splitlines() if line.strip())
+        raise UserError(f"{dest}: the backup copy fails its integrity check: {problems}")
     tmp.replace(dest)
     return {"backup": str(dest), "integrity": check, "size": dest.stat().st_size}

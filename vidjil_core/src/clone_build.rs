@@ -3,7 +3,8 @@
 //! distribution.
 
 use crate::clones::{
-    for_each_variant, merge_shifted, merge_variants, unpack_window, WindowMap, WindowStat, UNEXPECTED_CODE,
+    for_each_variant, may_absorb_variants, merge_shifted, merge_shifted_all, merge_variants,
+    shifted_candidates, unpack_window, WindowMap, WindowStat, UNEXPECTED_CODE,
 };
 use crate::detect::{Detector, Outcome, Scratch, UNEXPECTED};
 use crate::diversity::Diversity;
@@ -12,7 +13,7 @@ use crate::params::RunParams;
 use crate::results::{CloneResult, Representative, RunResult, SystemLabel};
 use crate::runner::parallel_map;
 use crate::samples::{representative, Sample, SampleStore};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 /// Non-merged windows, most reads first (ties by key: deterministic).
 fn ranked(stats: &WindowMap<WindowStat>, min_reads: u32) -> Vec<(u128, WindowStat)> {
@@ -63,6 +64,42 @@ fn compute_representatives(
     }
 }
 
+/// Shifted windows and error variants of every clone beyond `top` (which have a
+/// representative) with at least 2 reads: the consensus of its sampled reads is
+/// searched for them on all threads, then the merges are made in rank order (see
+/// `merge_shifted_all`), so that the outcome does not depend on the thread count.
+fn merge_every_clone(
+    stats: &mut WindowMap<WindowStat>,
+    store: &SampleStore,
+    top: &[u128],
+    params: &RunParams,
+) -> Vec<(u128, u128)> {
+    let top: HashSet<u128> = top.iter().copied().collect();
+    let work: Vec<(u128, u32, &[Sample])> = ranked(stats, 2)
+        .into_iter()
+        .filter(|(k, _)| !top.contains(k))
+        .filter_map(|(k, s)| store.windows.get(&k).map(|v| (k, s.reads, v.as_slice())))
+        .collect();
+    let (ratio, min_window) = (params.merge_ratio, params.detect.min_window);
+    let snapshot = &*stats;
+    let candidates = parallel_map(&work, params.worker_threads(), |&(key, reads, samples)| {
+        let window_len = unpack_window(key).len();
+        match representative(samples, window_len) {
+            Some((seq, start, _)) => shifted_candidates(
+                snapshot,
+                key,
+                &seq,
+                start,
+                min_window,
+                may_absorb_variants(reads, ratio),
+            ),
+            None => Vec::new(),
+        }
+    });
+    let keys: Vec<u128> = work.iter().map(|w| w.0).collect();
+    merge_shifted_all(stats, &keys, &candidates, ratio)
+}
+
 /// The clones of `result` from the window counts and read samples of the first pass.
 /// Returns the merges made, (absorber, absorbed) windows in the order they happened.
 pub fn build_clones(
@@ -102,6 +139,7 @@ pub fn build_clones(
             params.detect.min_window,
             params.merge_distance > 0,
         ));
+        merges.extend(merge_every_clone(&mut stats, &store, &top, params));
     }
     result.merged_windows = merges.len() as u64;
     let mut absorbed: HashMap<u128, Vec<u128>> = HashMap::new();

@@ -106,6 +106,22 @@ impl WindowStat {
 
 /// All single (or double) substitutions of `window`, calling `f` on each packed key.
 pub fn for_each_variant(window: &[u8], distance: usize, f: &mut impl FnMut(u128)) {
+    if distance == 1 {
+        // The packed key with the 2 bits of one position replaced (same keys, same
+        // order as packing each variant).
+        let base = pack_window(window);
+        let len = window.len();
+        for (i, &orig) in window.iter().enumerate() {
+            let shift = 2 * (len - 1 - i);
+            let cleared = base & !(3u128 << shift);
+            for (code, &b) in b"ACGT".iter().enumerate() {
+                if b != orig {
+                    f(cleared | (code as u128) << shift);
+                }
+            }
+        }
+        return;
+    }
     fn rec(w: &mut Vec<u8>, from: usize, left: usize, f: &mut impl FnMut(u128)) {
         if left == 0 {
             return;
@@ -127,8 +143,9 @@ pub fn for_each_variant(window: &[u8], distance: usize, f: &mut impl FnMut(u128)
 }
 
 /// A single read one substitution away from a clone of this many reads is taken
-/// as a sequencing error of that clone, whatever the ratio.
-pub const SINGLETON_ABSORBER: u32 = 3;
+/// as a sequencing error of that clone, whatever the ratio (2 since issue 17: with
+/// 3, clones of 5-9 reads often stayed as 2 reads plus error singletons).
+pub const SINGLETON_ABSORBER: u32 = 2;
 
 fn is_error_variant(small: u32, large: u32, ratio: f64) -> bool {
     (small as f64) * ratio <= large as f64 || (small == 1 && large >= SINGLETON_ABSORBER)
@@ -192,6 +209,108 @@ fn absorb(stats: &mut WindowMap<WindowStat>, into: u128, from: u128) {
 /// nt to fit, and the breakpoint estimate moves with errors near the junction).
 pub const MAX_SHIFT: usize = 12;
 
+/// Windows of `seq` (a clone's sequence, its window `key` at `window_start`) within
+/// `MAX_SHIFT` nt of that window, and shrunk ones down to `min_window` nt, that are
+/// in `stats` with the same system, not merged: `(window, exact)`. With
+/// `substitutions`, windows of the same length one substitution away too (`exact`
+/// false). Sorted, deduplicated. Reads `stats` only (run on all threads).
+pub fn shifted_candidates(
+    stats: &WindowMap<WindowStat>,
+    key: u128,
+    seq: &[u8],
+    window_start: usize,
+    min_window: usize,
+    substitutions: bool,
+) -> Vec<(u128, bool)> {
+    let mut found: Vec<(u128, bool)> = Vec::new();
+    let Some(me) = stats.get(&key).copied() else {
+        return found;
+    };
+    let w = unpack_window(key).len();
+    for len in (min_window..=w).rev() {
+        for start in window_start.saturating_sub(MAX_SHIFT)..=window_start + MAX_SHIFT {
+            if start + len > seq.len() || (len == w && start == window_start) {
+                continue;
+            }
+            let candidate = &seq[start..start + len];
+            if candidate.iter().any(|&b| crate::nuc::CODES[b as usize] > 3) {
+                continue;
+            }
+            let mut check = |v: u128, exact: bool| {
+                if v == key {
+                    return;
+                }
+                if let Some(other) = stats.get(&v) {
+                    if !other.merged && other.system == me.system && other.pair == me.pair {
+                        found.push((v, exact));
+                    }
+                }
+            };
+            check(pack_window(candidate), true);
+            if substitutions && len == w {
+                for_each_variant(candidate, 1, &mut |v| check(v, false));
+            }
+        }
+    }
+    found.sort_unstable();
+    found.dedup();
+    found
+}
+
+/// One turn of `merge_shifted` for the clone `key` and its `candidates`: the
+/// candidates it absorbs (an exact one with fewer reads, or as many and a larger
+/// key; one with a substitution by the error-variant rule), judged on the counts at
+/// the start of the turn. With `join_larger`, a clone that shows, exactly, a
+/// larger clone (more reads, or as many and a smaller key) is itself absorbed
+/// into the largest of them instead.
+fn shifted_turn(
+    stats: &mut WindowMap<WindowStat>,
+    key: u128,
+    candidates: &[(u128, bool)],
+    ratio: f64,
+    join_larger: bool,
+    merges: &mut Vec<(u128, u128)>,
+) {
+    let Some(me) = stats.get(&key).copied() else {
+        return;
+    };
+    if me.merged {
+        return;
+    }
+    if join_larger {
+        let larger = candidates
+            .iter()
+            .filter(|(_, exact)| *exact)
+            .filter_map(|&(v, _)| stats.get(&v).map(|o| (o, v)))
+            .filter(|(o, v)| !o.merged && (o.reads > me.reads || (o.reads == me.reads && *v < key)))
+            .max_by(|a, b| a.0.reads.cmp(&b.0.reads).then(b.1.cmp(&a.1)));
+        if let Some((_, into)) = larger {
+            absorb(stats, into, key);
+            merges.push((into, key));
+            return;
+        }
+    }
+    let mut taken: Vec<u128> = Vec::new();
+    for &(v, exact) in candidates {
+        let Some(other) = stats.get(&v) else { continue };
+        let enough = if exact {
+            other.reads < me.reads || (other.reads == me.reads && v > key)
+        } else {
+            is_error_variant(other.reads, me.reads, ratio)
+        };
+        if !other.merged && enough {
+            taken.push(v);
+        }
+    }
+    taken.dedup();
+    for v in taken {
+        if !stats[&v].merged {
+            absorb(stats, key, v);
+            merges.push((key, v));
+        }
+    }
+}
+
 /// Merge windows that are the same clone seen through a shifted or shrunk window:
 /// for each clone with a representative sequence (largest first), every window of
 /// that sequence within `MAX_SHIFT` nt of its own window. An exact match merges
@@ -206,52 +325,36 @@ pub fn merge_shifted(
 ) -> Vec<(u128, u128)> {
     let mut merges = Vec::new();
     for (key, seq, window_start) in representatives {
-        let Some(me) = stats.get(key).copied() else {
-            continue;
-        };
-        if me.merged {
+        if stats.get(key).is_none_or(|s| s.merged) {
             continue;
         }
-        let w = unpack_window(*key).len();
-        let mut found: Vec<u128> = Vec::new();
-        for len in (min_window..=w).rev() {
-            for start in window_start.saturating_sub(MAX_SHIFT)..=window_start + MAX_SHIFT {
-                if start + len > seq.len() || (len == w && start == *window_start) {
-                    continue;
-                }
-                let candidate = &seq[start..start + len];
-                if candidate.iter().any(|&b| crate::nuc::CODES[b as usize] > 3) {
-                    continue;
-                }
-                let mut check = |v: u128, exact: bool| {
-                    if v == *key {
-                        return;
-                    }
-                    if let Some(other) = stats.get(&v) {
-                        let enough = if exact {
-                            other.reads < me.reads || (other.reads == me.reads && v > *key)
-                        } else {
-                            is_error_variant(other.reads, me.reads, ratio)
-                        };
-                        if !other.merged && other.system == me.system && other.pair == me.pair && enough {
-                            found.push(v);
-                        }
-                    }
-                };
-                check(pack_window(candidate), true);
-                if substitutions && len == w {
-                    for_each_variant(candidate, 1, &mut |v| check(v, false));
-                }
-            }
-        }
-        found.sort_unstable();
-        found.dedup();
-        for v in found {
-            if !stats[&v].merged {
-                absorb(stats, *key, v);
-                merges.push((*key, v));
-            }
-        }
+        let candidates = shifted_candidates(stats, *key, seq, *window_start, min_window, substitutions);
+        shifted_turn(stats, *key, &candidates, ratio, false, &mut merges);
+    }
+    merges
+}
+
+/// Whether a clone of `reads` reads may absorb a window one substitution away.
+pub fn may_absorb_variants(reads: u32, ratio: f64) -> bool {
+    reads >= SINGLETON_ABSORBER || reads as f64 >= ratio
+}
+
+/// `merge_shifted` for every other clone (issue 17: clones of a few reads came out
+/// as 4 reads plus a stray read). `sequences` are (window, a sequence of the clone
+/// around it, window start), largest clones first; `candidates` their
+/// `shifted_candidates` (computed beforehand on all threads from the same `stats`).
+/// Besides absorbing the windows it shows, a clone that shows exactly the window of
+/// a larger clone joins it (that clone's own sequence may not have covered it).
+/// Returns (absorber, absorbed) pairs, in order.
+pub fn merge_shifted_all(
+    stats: &mut WindowMap<WindowStat>,
+    sequences: &[u128],
+    candidates: &[Vec<(u128, bool)>],
+    ratio: f64,
+) -> Vec<(u128, u128)> {
+    let mut merges = Vec::new();
+    for (key, found) in sequences.iter().zip(candidates) {
+        shifted_turn(stats, *key, found, ratio, true, &mut merges);
     }
     merges
 }
@@ -310,6 +413,24 @@ mod tests {
         assert_ne!(pack_window(b"AAC"), pack_window(b"AC"));
         let long = vec![b'T'; MAX_WINDOW];
         assert_eq!(unpack_window(pack_window(&long)), long);
+    }
+
+    #[test]
+    fn variants_at_distance_one_are_the_packed_substitutions() {
+        let window = b"ACGTTGCAACNT";
+        let mut fast = Vec::new();
+        for_each_variant(window, 1, &mut |k| fast.push(k));
+        let mut slow = Vec::new();
+        for i in 0..window.len() {
+            for &b in b"ACGT" {
+                if b != window[i] {
+                    let mut w = window.to_vec();
+                    w[i] = b;
+                    slow.push(pack_window(&w));
+                }
+            }
+        }
+        assert_eq!(fast, slow);
     }
 
     #[test]
@@ -397,5 +518,87 @@ mod tests {
         assert_eq!(absorbed, expected);
         assert_eq!(stats[&main].reads, 58);
         assert!(!stats[&unrelated].merged);
+    }
+
+    /// The merge of `merge_shifted_all` for one clone of `seq` (window at 10, 10 nt).
+    fn merge_all_from(
+        stats: &mut WindowMap<WindowStat>,
+        order: &[(u128, &[u8], usize)],
+    ) -> Vec<(u128, u128)> {
+        let candidates: Vec<Vec<(u128, bool)>> = order
+            .iter()
+            .map(|&(k, seq, start)| {
+                shifted_candidates(
+                    stats,
+                    k,
+                    seq,
+                    start,
+                    8,
+                    may_absorb_variants(stats[&k].reads, 20.0),
+                )
+            })
+            .collect();
+        let keys: Vec<u128> = order.iter().map(|o| o.0).collect();
+        merge_shifted_all(stats, &keys, &candidates, 20.0)
+    }
+
+    #[test]
+    fn every_small_clone_takes_back_its_shifted_reads_but_not_a_neighbouring_clone() {
+        //                    0         1         2         3
+        let rep: &[u8] = b"TTGACCATGCAGTCAGTTCAGGACTTACGGA";
+        let main = pack_window(&rep[10..20]); // a clone of 4 reads
+        let shifted = pack_window(&rep[7..17]); // a stray read, its window 3 nt earlier
+        let mut err = rep[12..22].to_vec(); // a stray read 2 nt later, with an error
+        err[4] = b'A';
+        let err = pack_window(&err);
+        let mut sibling = rep[14..24].to_vec(); // a real clone: 1 substitution, 2 reads
+        sibling[1] = b'T';
+        let sibling = pack_window(&sibling);
+        let mut stats = WindowMap::default();
+        stats.insert(main, stat(4, 0));
+        stats.insert(shifted, stat(1, 0));
+        stats.insert(err, stat(1, 0));
+        stats.insert(sibling, stat(2, 0));
+        let merges = merge_all_from(&mut stats, &[(main, rep, 10)]);
+        assert_eq!(merges.len(), 2);
+        assert!(merges.contains(&(main, shifted)) && merges.contains(&(main, err)));
+        assert_eq!(stats[&main].reads, 6);
+        assert!(!stats[&sibling].merged);
+    }
+
+    #[test]
+    fn a_neighbour_as_large_is_kept_and_a_clone_joins_a_larger_clone_it_shows() {
+        let rep: &[u8] = b"TTGACCATGCAGTCAGTTCAGGACTTACGGA";
+        let two = pack_window(&rep[10..20]);
+        let mut variant = rep[11..21].to_vec();
+        variant[0] = b'C';
+        let variant = pack_window(&variant);
+        let mut stats = WindowMap::default();
+        stats.insert(two, stat(2, 0));
+        stats.insert(variant, stat(2, 0)); // as large: a neighbouring clone, kept
+        assert!(merge_all_from(&mut stats, &[(two, rep, 10)]).is_empty());
+        // The window of a larger clone whose own sequence did not reach this one.
+        let larger = pack_window(&rep[5..15]);
+        stats.insert(larger, stat(7, 0));
+        stats.insert(pack_window(&rep[12..22]), stat(2, 1)); // another system: untouched
+        let merges = merge_all_from(&mut stats, &[(two, rep, 10)]);
+        assert_eq!(merges, vec![(larger, two)]);
+        assert_eq!(stats[&larger].reads, 9);
+        assert!(stats[&two].merged && !stats[&variant].merged);
+    }
+
+    #[test]
+    fn a_single_read_joins_a_clone_of_two_reads_but_two_reads_stay_apart() {
+        let mut stats = WindowMap::default();
+        let two = pack_window(b"ACGTACGTAC");
+        let single = pack_window(b"ACGTACGTTC");
+        let pair = pack_window(b"ACGAACGTAC");
+        stats.insert(two, stat(2, 0));
+        stats.insert(single, stat(1, 0));
+        stats.insert(pair, stat(2, 0));
+        // `pair` is one substitution from `two`, two from `single`: a neighbour as large, kept.
+        assert_eq!(merge_variants(&mut stats, 1, 20.0), vec![(two, single)]);
+        assert!(!stats[&pair].merged && !stats[&two].merged);
+        assert_eq!((stats[&two].reads, stats[&pair].reads), (3, 2));
     }
 }
