@@ -17,7 +17,8 @@ setup: $(STAMP)
 $(STAMP): pyproject.toml vidjil_core/Cargo.toml vidjil_core/Cargo.lock $(wildcard vidjil_core/src/*.rs)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet "maturin==1.16.0"
-	$(VENV)/bin/maturin develop --release --extras test --quiet
+	# maturin installs into the active virtualenv: this project's, whatever the caller's shell has.
+	VIRTUAL_ENV=$(abspath $(VENV)) CONDA_PREFIX= $(VENV)/bin/maturin develop --release --extras test --quiet
 	touch $(STAMP)
 
 # The workflow on its embedded demo (a patient followed over three samples and a
