@@ -14,11 +14,11 @@ STUBTEST_ALLOWLIST := $(wildcard vidjil/stubtest-allowlist.txt)
 
 setup: $(STAMP)
 
+# maturin installs into the active virtualenv: this project's, whatever the caller's shell has.
 $(STAMP): pyproject.toml vidjil_core/Cargo.toml vidjil_core/Cargo.lock $(wildcard vidjil_core/src/*.rs)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet "maturin==1.16.0"
-	# maturin installs into the active virtualenv: this project's, whatever the caller's shell has.
-	VIRTUAL_ENV=$(abspath $(VENV)) CONDA_PREFIX= $(VENV)/bin/maturin develop --release --extras test --quiet
+	env -u CONDA_PREFIX VIRTUAL_ENV=$(abspath $(VENV)) $(VENV)/bin/maturin develop --release --extras test --quiet
 	touch $(STAMP)
 
 # The workflow on its embedded demo (a patient followed over three samples and a
