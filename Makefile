@@ -21,8 +21,8 @@ $(STAMP): pyproject.toml vidjil_core/Cargo.toml vidjil_core/Cargo.lock $(wildcar
 	env -u CONDA_PREFIX VIRTUAL_ENV=$(abspath $(VENV)) $(VENV)/bin/maturin develop --release --extras test --quiet
 	touch $(STAMP)
 
-# The workflow on its embedded demo (a patient followed over three samples and a
-# sequencing run): results/, logs/, benchmarks/, resources/ in this folder.
+# The workflow on its embedded demo (a patient followed over five samples and two
+# sequencing runs): results/, logs/, benchmarks/, resources/ in this folder.
 demo: setup
 	$(VENV)/bin/snakemake --profile profiles/local
 

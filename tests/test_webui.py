@@ -550,7 +550,7 @@ def test_pages_in_chromium(
     assert page.locator("#clones-table tbody tr").count() >= 1
     page.close()
 
-    # Search: a lower-case substring of the leukemic junction finds its three samples.
+    # Search: a lower-case substring of the leukemic junction finds the samples that have it.
     junction = leukemic_junction(demo)
     (leukemic,) = [c for c in fused["clones"] if junction in c["sequence"]]
     page = pages.open("/search")

@@ -359,7 +359,7 @@ def add_demo(commands: Commands) -> None:
     p.add_argument(
         "--followup-reads",
         action="store_true",
-        help="only write the reads of the workflow's demo (a patient at diagnosis and two follow-ups)",
+        help="only write the reads of the workflow's demo (a patient at diagnosis and four follow-ups)",
     )
     p.add_argument("-q", "--quiet", action="store_true")
     p.set_defaults(func=run_demo)
