@@ -306,11 +306,6 @@ def index_path():
     return f"{RESULTS}/{layout.INDEX}"
 
 
-def run_set_results(wildcards):
-    """The samples of a run set (the contamination rule's inputs)."""
-    return set_sample_results(wildcards)
-
-
 def contamination_options(wildcards):
     sets = f" --sets-sheet {shlex.quote(str(SETS_PATH))}" if SETS_PATH else ""
     fraction = config["mrd"].get("contamination_fraction")

@@ -36,7 +36,7 @@ rule fuse:
 # earlier runs through the index).
 rule contamination:
     input:
-        run_set_results,
+        set_sample_results,
     output:
         set_result("contamination"),
     log:

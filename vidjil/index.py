@@ -237,11 +237,10 @@ def _clone_rows(vidjil: Path, result_id: int) -> Iterator[tuple[Any, ...]]:
         yield (result_id, rank, *_clone_fields(clone, clone["reads"][0], segmented, total))
 
 
-def _followed_rows(fused: Path, fused_id: int) -> Iterator[tuple[Any, ...]]:
+def _followed_rows(doc: dict[str, Any], fused_id: int) -> Iterator[tuple[Any, ...]]:
     """The clones a fused set follows, one row per sample where they have reads:
     a clone too small to be designated in a follow-up sample is found through the
     sample where it was large (MRD)."""
-    doc = read_vidjil(fused)
     names = doc["samples"]["original_names"]
     segmented = doc["reads"]["segmented"]
     by_locus = locus_reads(doc)
@@ -252,9 +251,8 @@ def _followed_rows(fused: Path, fused_id: int) -> Iterator[tuple[Any, ...]]:
                 yield (fused_id, name, clone["top"], *_clone_fields(clone, reads, total, locus_total))
 
 
-def _mrd_rows(fused: Path, fused_id: int) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+def _mrd_rows(doc: dict[str, Any], fused_id: int) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
     """The MRD values and the alerts of a fused set."""
-    doc = read_vidjil(fused)
     _, rows = mrd_rows(doc)
     mrd = [
         (fused_id, r["sample"], r["marker"], r["locus"], r["reads"], r["locus_reads"], r["fraction"],
@@ -332,8 +330,9 @@ def index_rows(results: Path) -> dict[str, list[tuple[Any, ...]]]:
             rows["fused"].append(
                 (fused_id, set_run[set_name], set_name, analysis, str(path.relative_to(results)), sha256(path))
             )
-            rows["followed"] += [r for r in _followed_rows(path, fused_id) if r[1] in samples]
-            mrd, alerts = _mrd_rows(path, fused_id)
+            doc = read_vidjil(path)
+            rows["followed"] += [r for r in _followed_rows(doc, fused_id) if r[1] in samples]
+            mrd, alerts = _mrd_rows(doc, fused_id)
             rows["mrd"] += mrd
             rows["alerts"] += alerts
             for kind in layout.SET_FILES:
