@@ -15,6 +15,7 @@ import argparse
 import json
 import os
 import platform
+import re
 import statistics
 import subprocess
 import sys
@@ -288,8 +289,21 @@ def main() -> None:
         f" {off[1]['detected']:,} ({off[1]['detected'] / off[1]['reads']:.2%}) | |",
         "",
     ]
-    args.results.write_text("\n".join(lines))
+    args.results.write_text("\n".join(lines) + kept_sections(args.results))
     print("\n".join(lines))
+
+
+# Sections from the first "## " heading that this script does not write (the
+# simulations of rescue_sim.py and fragment_sim.py, notes) survive a rerun.
+OWN_SECTIONS = ("## Rescue step (issue 17)",)
+
+
+def kept_sections(results: Path) -> str:
+    if not results.exists():
+        return ""
+    sections = re.split(r"(?m)^(?=## )", results.read_text())[1:]
+    kept = [s for s in sections if not s.startswith(OWN_SECTIONS)]
+    return ("\n" + "".join(kept)) if kept else ""
 
 
 if __name__ == "__main__":
