@@ -184,6 +184,11 @@ def add_detect(commands: Commands) -> None:
         help="also write NAME.clone-reads.fa.gz: every read of the top N clones (or all clones), "
         "in input order (a second pass over the input: not for standard input)",
     )
+    p.add_argument(
+        "--run-id",
+        metavar="ID",
+        help="the sequencing run's id, written in the `run` column of NAME.clones.parquet (default: none)",
+    )
     p.add_argument("-q", "--quiet", action="store_true", help="no progress on stderr")
     defaults = engine_defaults()
     for option in ENGINE_OPTIONS:
@@ -221,6 +226,7 @@ def detect_options(args: argparse.Namespace) -> Any:
         several_d=args.several_d,
         quiet=args.quiet,
         clone_reads=args.clone_reads,
+        run_id=args.run_id,
         **given,
     )
 
