@@ -17,8 +17,8 @@ from typing import TYPE_CHECKING, Any
 
 from . import __version__
 from .airr_format import airr_rows, write_airr
-from .clone_table import write_clone_table
 from .atomic import AtomicOutputs, atomic_outputs
+from .clone_table import write_clone_table
 from .errors import UserError
 from .germline import germline_identity, load_germline
 from .layout import SAMPLE_OPTIONAL_FILES

@@ -38,7 +38,7 @@ def is_valid_name(name: str) -> bool:
 
 
 # File kinds of a sample's result and of a set's fused result, by suffix.
-SAMPLE_FILES = {"vidjil": ".vidjil", "airr": ".airr.tsv", "stats": ".stats.json"}
+SAMPLE_FILES = {"vidjil": ".vidjil", "airr": ".airr.tsv", "stats": ".stats.json", "parquet": ".clones.parquet"}
 # Files a sample's result has only when its analysis asks for them: the reads of its
 # top clones (`vidjil detect --clone-reads`). They belong to the sample: exported
 # with its set when present, accepted on import; the viewer does not serve them.
