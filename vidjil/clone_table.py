@@ -57,8 +57,12 @@ def table_columns(rows: list[dict[str, str]], sample: str, run: str | None) -> l
     for field in FIELDS:
         kind = field_type(field)
         columns.append((field, kind, [typed(row.get(field), kind) for row in rows]))
-    extra = {"rank": list(range(1, len(rows) + 1)), "sample": [sample] * len(rows), "run": [run] * len(rows)}
-    columns += [(name, kind, list(extra[name])) for name, kind in EXTRA]
+    extra: dict[str, list[object]] = {
+        "rank": list(range(1, len(rows) + 1)),
+        "sample": [sample] * len(rows),
+        "run": [run] * len(rows),
+    }
+    columns += [(name, kind, extra[name]) for name, kind in EXTRA]
     return columns
 
 

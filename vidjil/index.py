@@ -195,11 +195,11 @@ def _schema_version(database: Database) -> int | None:
 def _create_schema(database: Database) -> None:
     """Tables, indexes, full-text tables and views of the current schema."""
     with database.atomic():
-        for table in [*VIEWS, *FTS_TABLES, *reversed(TABLES), "meta"]:
-            database.execute(f"DROP {'VIEW' if table in VIEWS else 'TABLE'} IF EXISTS [{table}]")
-        database["meta"].create({"key": str, "value": str}, pk="key", not_null={"value"})
+        for old in [*VIEWS, *FTS_TABLES, *reversed(TABLES), "meta"]:
+            database.execute(f"DROP {'VIEW' if old in VIEWS else 'TABLE'} IF EXISTS [{old}]")
+        database.table("meta").create({"key": str, "value": str}, pk="key", not_null={"value"})
         for name, spec in TABLES.items():
-            table = database[name]
+            table = database.table(name)
             table.create(
                 spec.columns,
                 pk=spec.pk[0] if len(spec.pk) == 1 else spec.pk,
@@ -211,10 +211,10 @@ def _create_schema(database: Database) -> None:
             for columns in spec.unique:
                 table.create_index(columns, unique=True)
         for name in FTS_SOURCES:
-            database[name].enable_fts(FTS_COLUMNS, tokenize="trigram", create_triggers=True)
+            database.table(name).enable_fts(FTS_COLUMNS, tokenize="trigram", create_triggers=True)
         for name, sql in VIEWS.items():
             database.create_view(name, sql)
-        database["meta"].insert({"key": "schema_version", "value": str(SCHEMA_VERSION)})
+        database.table("meta").insert({"key": "schema_version", "value": str(SCHEMA_VERSION)})
 
 
 def open_index(db: Path) -> Database:
@@ -290,9 +290,9 @@ def _write_table(
     if changed:
         pk = spec.pk[0] if len(spec.pk) == 1 else spec.pk
         # Batches of 1,000 rows keep a statement's parameters below SQLite's limit.
-        database[name].upsert_all([list(spec.columns), *changed], pk=pk, batch_size=1000)
+        database.table(name).upsert_all([list(spec.columns), *changed], pk=pk, batch_size=1000)
     if bulk:
-        database[name].enable_fts(FTS_COLUMNS, tokenize="trigram", create_triggers=True, replace=True)
+        database.table(name).enable_fts(FTS_COLUMNS, tokenize="trigram", create_triggers=True, replace=True)
 
 
 def _read_sheet(path: Path) -> list[dict[str, str]]:

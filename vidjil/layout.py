@@ -26,6 +26,11 @@ from pathlib import Path, PurePosixPath
 INDEX = "index.sqlite"
 RUNS = ".runs"
 INDEXED = ".index"
+# The Parquet dataset of the results folder (vidjil/cohort.py) and its marks.
+COHORT = "cohort"
+COHORTED = ".cohort"
+# Names an analysis cannot take: folders of the results root.
+RESERVED = {COHORT}
 SAMPLES = "samples"
 SETS = "sets"
 
@@ -106,6 +111,10 @@ def run_description(run: str) -> str:
 
 def run_indexed_mark(run: str) -> str:
     return str(PurePosixPath(INDEXED, f"{run}.done"))
+
+
+def run_cohort_mark(run: str) -> str:
+    return str(PurePosixPath(COHORTED, f"{run}.done"))
 
 
 BUILT_GERMLINES = "resources/germline"
