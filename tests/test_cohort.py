@@ -15,7 +15,7 @@ import pandas as pd
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 import pytest
-from helpers import DEMO_SAMPLES, leukemic_junction
+from helpers import DEMO_SAMPLES, SimulatedSample, detect, leukemic_junction
 from helpers import run_vidjil as run
 
 from vidjil.airr_format import FIELDS
@@ -140,3 +140,16 @@ def test_a_damaged_clone_table_is_one_line_naming_it(results: Path) -> None:
 def test_a_cohort_without_an_index_says_so(tmp_path: Path) -> None:
     done = run("cohort", str(tmp_path))
     assert done.returncode == 2 and "no such index" in done.stderr and "vidjil index rebuild" in done.stderr
+
+
+def test_run_id_fills_the_run_column_and_a_sample_without_clones_has_an_empty_table(
+    small_sample: SimulatedSample, tmp_path: Path
+) -> None:
+    detect(small_sample.reads, tmp_path / "a", "--run-id", "R7", "-q")
+    table = pq.read_table(tmp_path / "a" / "s.clones.parquet")
+    assert set(table.column("run").to_pylist()) == {"R7"} and table.num_rows > 50
+    assert table.column("rank").to_pylist() == list(range(1, table.num_rows + 1))
+    # -r above every clone: no clone, a table with its columns and no row.
+    detect(small_sample.reads, tmp_path / "b", "-r", "1000000", "-q")
+    empty = pq.read_table(tmp_path / "b" / "s.clones.parquet")
+    assert empty.num_rows == 0 and empty.schema.names == table.schema.names
