@@ -15,9 +15,11 @@ the file's metadata); each file is written to a temporary name, then renamed."""
 from __future__ import annotations
 
 import hashlib
+import os
 import sqlite3
 import sys
 from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -39,12 +41,13 @@ def _partition(root: Path, table: str, analysis: str, run: str) -> Path:
 
 
 def _sample_rows(con: sqlite3.Connection) -> list[dict[str, Any]]:
-    """Each indexed result with its run, date and patient."""
+    """Each indexed result with its run, date and patient (the first of its sets of
+    type patient, by name)."""
     con.row_factory = sqlite3.Row
-    query = """SELECT r.run, r.analysis, r.sample, r.vidjil, r.vidjil_sha256, s.date,
-        (SELECT min(p.patient) FROM patient_samples p WHERE p.sample = r.sample) AS patient
+    patients = {r[0]: r[1] for r in con.execute("SELECT sample, min(patient) FROM patient_samples GROUP BY sample")}
+    query = """SELECT r.run, r.analysis, r.sample, r.vidjil, r.vidjil_sha256, s.date
         FROM results r JOIN samples s ON s.name = r.sample ORDER BY r.analysis, r.run, r.sample"""
-    return [dict(row) for row in con.execute(query)]
+    return [dict(row) | {"patient": patients.get(row["sample"])} for row in con.execute(query)]
 
 
 def _mrd_rows(con: sqlite3.Connection) -> list[dict[str, Any]]:
@@ -88,13 +91,18 @@ def _clone_table(results: Path, rows: list[dict[str, Any]]) -> pa.Table:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    tables = []
-    for row in rows:
+    def read(row: dict[str, Any]) -> pa.Table:
         path = results / str(Path(row["vidjil"]).with_suffix(".clones.parquet"))
         try:
-            table = pq.read_table(path)
+            return pq.read_table(path)
         except (OSError, ValueError) as exc:
             raise UserError(f"{path}: cannot read the clone table ({exc}): run the sample's detection again") from None
+
+    # pyarrow reads without the GIL: the files of a partition are read on all cores.
+    with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+        read_tables = list(pool.map(read, rows))
+    tables = []
+    for row, table in zip(rows, read_tables, strict=True):
         table = table.drop_columns([c for c in ("run", *SAMPLE_COLUMNS) if c in table.column_names])
         n = table.num_rows
         for column in SAMPLE_COLUMNS:
