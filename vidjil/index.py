@@ -24,11 +24,12 @@ from . import __version__, layout
 from .alerts import alert_rows
 from .errors import UserError
 from .germline import sha256_file as sha256
+from .groups import check_name, set_groups
 from .mrd import locus_reads, mrd_rows
 from .sheets import read_sheet
 from .vidjil_format import clone_locus, junction_nt, read_vidjil
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 TOP_CLONES = 100
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -38,6 +39,10 @@ CREATE TABLE IF NOT EXISTS runs (
     germline_checksum TEXT, profile TEXT, host TEXT
 );
 CREATE TABLE IF NOT EXISTS sample_sets (name TEXT PRIMARY KEY, type TEXT NOT NULL, info TEXT);
+-- The group of each set (vidjil/groups.py: the sets sheet's, or import-set --group's, else 'default').
+CREATE TABLE IF NOT EXISTS set_groups (
+    sample_set TEXT PRIMARY KEY REFERENCES sample_sets(name) ON DELETE CASCADE, group_name TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS samples (name TEXT PRIMARY KEY, date TEXT, "order" INTEGER, info TEXT);
 CREATE TABLE IF NOT EXISTS set_members (
     sample_set TEXT NOT NULL REFERENCES sample_sets(name) ON DELETE CASCADE,
@@ -109,6 +114,7 @@ CREATE INDEX IF NOT EXISTS alerts_code ON alerts(code);
 TABLES = [
     "runs",
     "sample_sets",
+    "set_groups",
     "samples",
     "set_members",
     "read_files",
@@ -150,6 +156,20 @@ def _read_sheet(path: Path) -> list[dict[str, str]]:
     return [dict(row) for row in read_sheet(path).to_dict("records")]
 
 
+def _described_sets(sets_sheet: Path) -> list[dict[str, Any]]:
+    """The sets of a sets sheet as a run records them (a group named as groups are)."""
+    sets = []
+    for n, r in enumerate(_read_sheet(sets_sheet), start=2):
+        if r.get("group"):
+            check_name(r["group"], f"{sets_sheet}, row {n}: group")
+        if r.get("set"):
+            group = r.get("group") or None
+            sets.append(
+                {"name": r["set"], "type": r.get("type", "generic"), "info": r.get("info") or None, "group": group}
+            )
+    return sets
+
+
 def describe_run(
     run: str, samples_sheet: Path | None, sets_sheet: Path | None, info: dict[str, str], results: Path
 ) -> dict[str, Any]:
@@ -183,11 +203,7 @@ def describe_run(
                 "reads": files,
             }
         )
-    sets = [
-        {"name": r["set"], "type": r.get("type", "generic"), "info": r.get("info") or None}
-        for r in (_read_sheet(sets_sheet) if sets_sheet else [])
-        if r.get("set")
-    ]
+    sets = _described_sets(sets_sheet) if sets_sheet else []
     now = datetime.now(UTC)
     # Without a start time given, the oldest result of the run's samples tells it.
     names = {s["name"] for s in samples}
@@ -278,6 +294,7 @@ def index_rows(results: Path) -> dict[str, list[tuple[Any, ...]]]:
     sample_run: dict[str, str] = {}
     set_run: dict[str, str] = {}
     sets: dict[str, tuple[Any, ...]] = {}
+    set_group: dict[str, str | None] = {}
     samples: dict[str, tuple[Any, ...]] = {}
     members: dict[tuple[str, str], int] = {}
     for run in runs:
@@ -287,6 +304,7 @@ def index_rows(results: Path) -> dict[str, list[tuple[Any, ...]]]:
         ]
         for s in run["sets"]:
             sets[s["name"]] = (s["name"], s["type"], s["info"])
+            set_group[s["name"]] = s.get("group")
             set_run[s["name"]] = run["id"]
         positions: dict[str, int] = {}
         ordered = sorted(run["samples"], key=lambda s: (s["order"] or 0, s["date"] or ""))
@@ -340,6 +358,7 @@ def index_rows(results: Path) -> dict[str, list[tuple[Any, ...]]]:
                 if kind != "vidjil" and table.is_file():
                     rows["set_files"].append((fused_id, kind, str(table.relative_to(results)), sha256(table)))
     rows["sample_sets"] = sorted(sets.values())
+    rows["set_groups"] = sorted(set_groups(results, set_group).items())
     rows["samples"] = sorted(samples.values())
     rows["set_members"] = sorted((k[0], k[1], v) for k, v in members.items() if k[0] in sets)
     # A read file entry whose sample was described by a later run belongs to that run only.
