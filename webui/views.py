@@ -67,13 +67,6 @@ def results() -> Results:
     return access.results()
 
 
-@viewer.url_value_preprocessor
-def set_names(_: str | None, values: dict[str, Any] | None) -> None:
-    """A set's address may hold its pseudonym (webui/access.py)."""
-    if values and "name" in values:
-        values["name"] = access.set_name_from_url(values["name"])
-
-
 def document(relative: str) -> dict[str, Any]:
     cache: DocumentCache = current_app.config["DOCUMENTS"]
     return cache.get(results().resolve(relative))
@@ -266,6 +259,7 @@ def selection(kind: str, item: int, param: str) -> dict[str, str]:
 
 @viewer.get("/set/<name>")
 def sample_set(name: str) -> str:
+    name = access.set_name_from_url(name)  # its pseudonym, for an anonymous token
     check_set(name)
     r = results()
     info = r.one("SELECT * FROM sample_sets WHERE name = ?", (name,))
