@@ -250,7 +250,7 @@ def test_snakemake_report_gathers_the_set_reports(demo: Path) -> None:
 
 
 def test_fused_leukemic_clone_counts_match_the_truth(demo: Path) -> None:
-    """Accuracy of the follow-up: the leukemic clone's reads in every sample within 3%
+    """Accuracy of the follow-up: the leukemic clone's reads in every sample within 1%
     of the simulated truth (4,000 reads, then 200, 6, none and 60: about 20%, 0.5%,
     0.01%, 0 and 0.1%)."""
     results = demo / "results" / "multi+inc" / "sets" / "P1"
@@ -260,12 +260,12 @@ def test_fused_leukemic_clone_counts_match_the_truth(demo: Path) -> None:
     for name, counted in zip(fused["samples"]["original_names"], leukemic["reads"], strict=True):
         truth = (demo / f"resources/demo/reads/{name}.truth.tsv").read_text().splitlines()
         expected = int(dict(zip(truth[0].split("\t"), truth[1].split("\t"), strict=True))["reads"])
-        # Follow-up 4 (60 reads, outside the designated top clones) was counted 53 until
-        # shifted windows and error variants were reunited for every clone (issue 17): 60
-        # now. Today 3964/4000, 196/200, 6/6, 0/0, 60/60: the reads still missing carry two
-        # errors in their window or are not detected.
+        # Issue 17: 3964/4000, 196/200, 6/6, 0/0, 53/60 before every clone took back its
+        # shifted windows and error variants and large clones their reads with two errors
+        # in the window; 3993/4000, 200/200, 6/6, 0/0, 60/60 since (the diagnosis still
+        # misses 5 reads whose breakpoint moved 25 nt: a clone of its own).
         print(name, counted, expected)
-        assert abs(counted - expected) <= 0.03 * expected, (name, counted, expected)
+        assert abs(counted - expected) <= 0.01 * expected, (name, counted, expected)
     assert leukemic["_mrd"]["below_limit"] == [False, False, False, True, False]
     assert (results / "P1.fused.airr.tsv").exists()
     diversity = (results / "P1.diversity.tsv").read_text()

@@ -3,8 +3,8 @@
 //! distribution.
 
 use crate::clones::{
-    for_each_variant, may_absorb_variants, merge_shifted, merge_shifted_all, merge_variants,
-    shifted_candidates, unpack_window, WindowMap, WindowStat, UNEXPECTED_CODE,
+    for_each_variant, may_absorb_variants, merge_far_variants, merge_shifted, merge_shifted_all,
+    merge_variants, shifted_candidates, unpack_window, WindowMap, WindowStat, UNEXPECTED_CODE,
 };
 use crate::detect::{Detector, Outcome, Scratch, UNEXPECTED};
 use crate::diversity::Diversity;
@@ -140,6 +140,7 @@ pub fn build_clones(
             params.merge_distance > 0,
         ));
         merges.extend(merge_every_clone(&mut stats, &store, &top, params));
+        merges.extend(merge_far_variants(&mut stats, &with_rep));
     }
     result.merged_windows = merges.len() as u64;
     let mut absorbed: HashMap<u128, Vec<u128>> = HashMap::new();

@@ -359,6 +359,94 @@ pub fn merge_shifted_all(
     merges
 }
 
+/// A window of at most this many reads, two substitutions away from a large
+/// clone, is taken as a read with two errors of that clone (issue 17: about 1% of
+/// a clone's reads carry two errors in a 50-nt window at 0.3% errors per base).
+pub const FAR_VARIANT_MAX_READS: u32 = 2;
+/// ... when that clone has at least this many times its reads.
+pub const FAR_VARIANT_RATIO: u32 = 100;
+
+/// Windows of `FAR_VARIANT_MAX_READS` reads or fewer, of the same system and length
+/// as a window of a large clone's sequence within `MAX_SHIFT` nt of that clone's own
+/// window, at most two substitutions from it, merge into the largest such clone with
+/// `FAR_VARIANT_RATIO` times their reads. `representatives` are (window, sequence,
+/// window start). The candidates are found through the three thirds of the window
+/// (two substitutions leave one third intact), so the cost is a few lookups per
+/// small window. Returns (absorber, absorbed) pairs, small windows in key order.
+pub fn merge_far_variants(
+    stats: &mut WindowMap<WindowStat>,
+    representatives: &[(u128, Vec<u8>, usize)],
+) -> Vec<(u128, u128)> {
+    let mut parents: Vec<(u32, u128, &[u8], usize)> = representatives
+        .iter()
+        .filter_map(|(k, seq, start)| stats.get(k).map(|s| (s, *k, seq.as_slice(), *start)))
+        .filter(|(s, _, _, _)| !s.merged && s.reads >= FAR_VARIANT_RATIO)
+        .map(|(s, k, seq, start)| (s.reads, k, seq, start))
+        .collect();
+    parents.sort_unstable_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+    // (third, window length, packed third) -> (parent rank, candidate window)
+    let mut thirds: HashMap<ThirdKey, Vec<(usize, &[u8])>> = HashMap::new();
+    for (rank, &(_, key, seq, start)) in parents.iter().enumerate() {
+        let w = unpack_window(key).len();
+        for s in start.saturating_sub(MAX_SHIFT)..=start + MAX_SHIFT {
+            let Some(candidate) = seq.get(s..s + w) else {
+                continue;
+            };
+            if candidate.iter().any(|&b| crate::nuc::CODES[b as usize] > 3) {
+                continue;
+            }
+            for (t, piece) in window_thirds(candidate).into_iter().enumerate() {
+                thirds
+                    .entry((t, w, pack_window(piece)))
+                    .or_default()
+                    .push((rank, candidate));
+            }
+        }
+    }
+    let mut small: Vec<u128> = stats
+        .iter()
+        .filter(|(_, s)| !s.merged && s.reads <= FAR_VARIANT_MAX_READS)
+        .map(|(&k, _)| k)
+        .collect();
+    small.sort_unstable();
+    let mut merges = Vec::new();
+    for key in small {
+        let me = stats[&key];
+        let window = unpack_window(key);
+        let best = window_thirds(&window)
+            .into_iter()
+            .enumerate()
+            .filter_map(|(t, piece)| thirds.get(&(t, window.len(), pack_window(piece))))
+            .flatten()
+            .filter(|(_, candidate)| hamming(candidate, &window) <= 2)
+            .map(|&(rank, _)| rank)
+            .filter(|&rank| {
+                let parent = &stats[&parents[rank].1];
+                parent.system == me.system
+                    && parent.pair == me.pair
+                    && parent.reads >= FAR_VARIANT_RATIO * me.reads
+            })
+            .min();
+        if let Some(rank) = best {
+            absorb(stats, parents[rank].1, key);
+            merges.push((parents[rank].1, key));
+        }
+    }
+    merges
+}
+
+/// (which third, window length, the third packed)
+type ThirdKey = (usize, usize, u128);
+
+fn window_thirds(window: &[u8]) -> [&[u8]; 3] {
+    let (a, b) = (window.len() / 3, 2 * window.len() / 3);
+    [&window[..a], &window[a..b], &window[b..]]
+}
+
+fn hamming(a: &[u8], b: &[u8]) -> usize {
+    a.iter().zip(b).filter(|(x, y)| x != y).count()
+}
+
 /// Keep at most `max` windows: error variants are first merged into their clones,
 /// then the windows with the fewest reads are dropped (1 read, then 2, ...) until
 /// 3/4 of `max` remain. Returns (windows, reads) dropped. Called between batches in
@@ -600,5 +688,42 @@ mod tests {
         assert_eq!(merge_variants(&mut stats, 1, 20.0), vec![(two, single)]);
         assert!(!stats[&pair].merged && !stats[&two].merged);
         assert_eq!((stats[&two].reads, stats[&pair].reads), (3, 2));
+    }
+    #[test]
+    fn two_error_reads_join_a_large_clone_but_not_a_small_one() {
+        //                    0         1         2         3
+        let rep: &[u8] = b"TTGACCATGCAGTCAGTTCAGGACTTACGGATCCA";
+        let main = pack_window(&rep[10..22]);
+        let mut two_errors = rep[12..24].to_vec(); // shifted by 2, two substitutions
+        two_errors[1] = b'A';
+        two_errors[9] = b'T';
+        let two_errors = pack_window(&two_errors);
+        let mut three_errors = rep[10..22].to_vec();
+        three_errors[1] = b'T';
+        three_errors[4] = b'C';
+        three_errors[8] = b'A';
+        let three_errors = pack_window(&three_errors);
+        let mut doubleton = rep[10..22].to_vec(); // 2 reads: needs 200
+        doubleton[3] = b'T';
+        doubleton[7] = b'T';
+        let doubleton = pack_window(&doubleton);
+        let mut stats = WindowMap::default();
+        stats.insert(main, stat(150, 0));
+        stats.insert(two_errors, stat(1, 0));
+        stats.insert(three_errors, stat(1, 0));
+        stats.insert(doubleton, stat(2, 0));
+        let reps = vec![(main, rep.to_vec(), 10)];
+        assert_eq!(merge_far_variants(&mut stats, &reps), vec![(main, two_errors)]);
+        assert_eq!(stats[&main].reads, 151);
+        assert!(!stats[&three_errors].merged && !stats[&doubleton].merged);
+        // A clone of fewer than 100 times the reads keeps its neighbours apart.
+        let mut stats2 = WindowMap::default();
+        stats2.insert(main, stat(99, 0));
+        stats2.insert(two_errors, stat(1, 0));
+        assert!(merge_far_variants(&mut stats2, &reps).is_empty());
+        // Another system: untouched.
+        stats.insert(main, stat(400, 0));
+        stats.insert(doubleton, stat(2, 1));
+        assert!(merge_far_variants(&mut stats, &reps).is_empty());
     }
 }
