@@ -75,11 +75,13 @@ def recorded_groups(results: Path) -> dict[str, str]:
             runs.append(json.loads(path.read_text()))
         except (OSError, json.JSONDecodeError) as exc:
             raise UserError(f"{path}: unreadable run description ({exc})") from None
-    runs.sort(key=lambda r: (r.get("finished") or "", r.get("id", "")))
+    runs = [r for r in runs if isinstance(r, dict)]
+    runs.sort(key=lambda r: (str(r.get("finished") or ""), str(r.get("id", ""))))
     described: dict[str, str | None] = {}
     for run in runs:
-        for s in run.get("sets", []):
-            described[s["name"]] = s.get("group")
+        for s in run.get("sets", []) if isinstance(run, dict) else []:
+            if isinstance(s, dict) and isinstance(s.get("name"), str):
+                described[s["name"]] = s.get("group")
     for name in assigned_groups(results):
         described.setdefault(name, None)
     return set_groups(results, described)
