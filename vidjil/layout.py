@@ -28,6 +28,11 @@ INDEX = "index.sqlite"
 RUNS = ".runs"
 INDEXED = ".index"
 GROUPS = ".groups"
+# The Parquet dataset of the results folder (vidjil/cohort.py) and its marks.
+COHORT = "cohort"
+COHORTED = ".cohort"
+# Names an analysis cannot take: folders of the results root.
+RESERVED = {COHORT}
 SAMPLES = "samples"
 SETS = "sets"
 
@@ -40,7 +45,7 @@ def is_valid_name(name: str) -> bool:
 
 
 # File kinds of a sample's result and of a set's fused result, by suffix.
-SAMPLE_FILES = {"vidjil": ".vidjil", "airr": ".airr.tsv", "stats": ".stats.json"}
+SAMPLE_FILES = {"vidjil": ".vidjil", "airr": ".airr.tsv", "stats": ".stats.json", "parquet": ".clones.parquet"}
 # Files a sample's result has only when its analysis asks for them: the reads of its
 # top clones (`vidjil detect --clone-reads`). They belong to the sample: exported
 # with its set when present, accepted on import; the viewer does not serve them.
@@ -117,6 +122,10 @@ def group_assignments(results: Path) -> list[Path]:
 
 def run_indexed_mark(run: str) -> str:
     return str(PurePosixPath(INDEXED, f"{run}.done"))
+
+
+def run_cohort_mark(run: str) -> str:
+    return str(PurePosixPath(COHORTED, f"{run}.done"))
 
 
 BUILT_GERMLINES = "resources/germline"

@@ -33,6 +33,9 @@ from .data import NotFound, Results, Unavailable
 ASSETS = {"static", "common.plotly_js", "common.plots_js"}
 # Fields of documents an anonymous token does not get: free text and read file paths.
 PRIVATE_KEYS = {"info", "commandline", "command_line", "_inputs", "inputs"}
+# Binary result files (a sample's clone table, which names the sample): as they are
+# for a team token (its own sample), not served to an anonymous token.
+BINARY_SUFFIXES = (".parquet",)
 
 
 @dataclass(frozen=True)
@@ -228,11 +231,22 @@ class Rewritten(Response):
     rewritten document): not rewritten again."""
 
 
+def serves(path_name: str) -> bool:
+    """Whether this requester may download a file of this name at all."""
+    return not (requester().anonymous and path_name.endswith(BINARY_SUFFIXES))
+
+
 def file_for_requester(path: Path, shown: str) -> Response | None:
     """A result file as this requester may receive it (None: as it is, send it)."""
     names = replacer()
     if names is None:
         return None
+    if not serves(path.name):
+        raise NotFound()
+    if path.name.endswith(BINARY_SUFFIXES):
+        response = Rewritten(path.read_bytes(), mimetype="application/octet-stream")
+        response.headers["Content-Disposition"] = f'attachment; filename="{path.name}"'
+        return response
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError):

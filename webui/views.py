@@ -308,6 +308,7 @@ def sample_set(name: str) -> str:
 
 
 # The files of a set the page links to (the MRD tables when the index lists them).
+SAMPLE_DOWNLOADS = ((".vidjil", "vidjil"), ("AIRR", "airr"), ("Parquet", "parquet"), ("stats", "stats"))
 SET_DOWNLOADS = (
     (".vidjil", "vidjil"),
     ("AIRR", "airr"),
@@ -348,6 +349,12 @@ def fused_row(fused_id: int) -> dict[str, Any]:
     return row
 
 
+def _has_parquet(row: dict[str, Any]) -> bool:
+    """Whether a sample's clone table is there for this requester (not for an anonymous token)."""
+    path = results().resolve(str(Path(row["vidjil"]).with_suffix(".clones.parquet")))
+    return access.serves(path.name) and path.is_file()
+
+
 @viewer.get("/sample/<int:result_id>")
 def sample(result_id: int) -> str:
     r = results()
@@ -372,7 +379,8 @@ def sample(result_id: int) -> str:
         sets=[s["sample_set"] for s in sets],
         downloads=[
             {"label": label, "url": url_for("files.download_result", result_id=result_id, kind=kind)}
-            for label, kind in ((".vidjil", "vidjil"), ("AIRR", "airr"), ("stats", "stats"))
+            for label, kind in SAMPLE_DOWNLOADS
+            if kind != "parquet" or _has_parquet(row)
         ],
         page_url=partial(url_for, "viewer.sample", result_id=result_id),
         clone_url=partial(url_for, "viewer.clone", result_id=result_id),
