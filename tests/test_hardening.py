@@ -341,6 +341,16 @@ def test_an_empty_sample_sheet_records_no_run(demo: Path, tmp_path: Path) -> Non
     assert files_under(results) == []
 
 
+def test_a_sheet_with_a_column_given_twice_is_one_line(tmp_path: Path) -> None:
+    sheet = tmp_path / "samples.tsv"
+    sheet.write_text("sample\treads\tsample\nA\ta.fastq.gz\tB\n")
+    results = tmp_path / "results"
+    results.mkdir()
+    run = run_vidjil("index", "add", str(results), "--run", "r1", "--samples", str(sheet))
+    assert run.returncode == 2 and run.stderr == f"vidjil: error: {sheet}, row 1: column 'sample' given twice\n"
+    assert files_under(results) == []
+
+
 def test_the_viewer_and_search_work_on_a_read_only_mount(demo: Path, tmp_path: Path) -> None:
     import os
     import shutil
