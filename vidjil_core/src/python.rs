@@ -508,7 +508,11 @@ fn write_table(
             "integer" => table_out::Column::Integer(values.extract()?),
             "number" => table_out::Column::Number(values.extract()?),
             "boolean" => table_out::Column::Boolean(values.extract()?),
-            other => return Err(PyValueError::new_err(format!("column {name}: unknown type {other}"))),
+            other => {
+                return Err(PyValueError::new_err(format!(
+                    "column {name}: unknown type {other}"
+                )))
+            }
         };
         typed.push((name, column));
     }

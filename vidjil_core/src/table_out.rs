@@ -90,19 +90,23 @@ pub fn write_table<W: Write + Send>(
         match column {
             Column::Text(v) => {
                 let (values, defined) = levels(v, |s| ByteArray::from(s.as_str()));
-                slot.typed::<ByteArrayType>().write_batch(&values, Some(&defined), None)?;
+                slot.typed::<ByteArrayType>()
+                    .write_batch(&values, Some(&defined), None)?;
             }
             Column::Integer(v) => {
                 let (values, defined) = levels(v, |x| *x);
-                slot.typed::<Int64Type>().write_batch(&values, Some(&defined), None)?;
+                slot.typed::<Int64Type>()
+                    .write_batch(&values, Some(&defined), None)?;
             }
             Column::Number(v) => {
                 let (values, defined) = levels(v, |x| *x);
-                slot.typed::<DoubleType>().write_batch(&values, Some(&defined), None)?;
+                slot.typed::<DoubleType>()
+                    .write_batch(&values, Some(&defined), None)?;
             }
             Column::Boolean(v) => {
                 let (values, defined) = levels(v, |x| *x);
-                slot.typed::<BoolType>().write_batch(&values, Some(&defined), None)?;
+                slot.typed::<BoolType>()
+                    .write_batch(&values, Some(&defined), None)?;
             }
         }
         slot.close()?;
@@ -121,19 +125,38 @@ mod tests {
     #[test]
     fn a_table_round_trips_with_its_types_nulls_and_metadata() {
         let columns = vec![
-            ("junction_aa".to_string(), Column::Text(vec![Some("CARDW".into()), None, Some("".into())])),
-            ("duplicate_count".to_string(), Column::Integer(vec![Some(12), Some(3), None])),
-            ("vidjil_evalue".to_string(), Column::Number(vec![None, Some(1.5e-3), Some(0.0)])),
-            ("productive".to_string(), Column::Boolean(vec![Some(true), Some(false), None])),
+            (
+                "junction_aa".to_string(),
+                Column::Text(vec![Some("CARDW".into()), None, Some("".into())]),
+            ),
+            (
+                "duplicate_count".to_string(),
+                Column::Integer(vec![Some(12), Some(3), None]),
+            ),
+            (
+                "vidjil_evalue".to_string(),
+                Column::Number(vec![None, Some(1.5e-3), Some(0.0)]),
+            ),
+            (
+                "productive".to_string(),
+                Column::Boolean(vec![Some(true), Some(false), None]),
+            ),
         ];
         let path = std::env::temp_dir().join(format!("vidjil-table-{}.parquet", std::process::id()));
-        write_table(std::fs::File::create(&path).unwrap(), &columns, &[("sample".into(), "s1".into())]).unwrap();
+        write_table(
+            std::fs::File::create(&path).unwrap(),
+            &columns,
+            &[("sample".into(), "s1".into())],
+        )
+        .unwrap();
         let reader = SerializedFileReader::new(std::fs::File::open(&path).unwrap()).unwrap();
         std::fs::remove_file(&path).unwrap();
         let meta = reader.metadata().file_metadata();
         assert_eq!(meta.num_rows(), 3);
         let kv = meta.key_value_metadata().unwrap();
-        assert!(kv.iter().any(|k| k.key == "sample" && k.value.as_deref() == Some("s1")));
+        assert!(kv
+            .iter()
+            .any(|k| k.key == "sample" && k.value.as_deref() == Some("s1")));
         let rows: Vec<Vec<Field>> = reader
             .get_row_iter(None)
             .unwrap()
