@@ -16,6 +16,7 @@ __all__ = [
     "grep_reads",
     "parse_only",
     "per_read",
+    "write_table",
 ]
 
 __version__: str
