@@ -59,6 +59,10 @@ class DetectOptions:
     merge_distance: int = DEFAULTS["merge_distance"]
     merge_ratio: float = DEFAULTS["merge_ratio"]
     max_windows: int = DEFAULTS["max_windows"]
+    umi: str | None = DEFAULTS["umi"]  # where the UMI is: molecules are counted
+    umi_spacer: str = DEFAULTS["umi_spacer"]
+    min_reads_per_umi: int = DEFAULTS["min_reads_per_umi"]
+    max_umis: int = DEFAULTS["max_umis"]
     quiet: bool = False
     clone_reads: int | None = None  # write the reads of the top N clones (a second pass)
     command_line: str = field(default_factory=lambda: " ".join(sys.argv))
@@ -250,6 +254,7 @@ def _detect_and_write(
             quiet=opts.quiet,
             **mate_options(opts),
             **clone_reads,
+            **umi_options(opts),
         )
     except InputError as exc:
         raise UserError(str(exc)) from None
@@ -283,11 +288,12 @@ def _detect_and_write(
     stats["timings"]["total_seconds"] = round(time.perf_counter() - t0, 3)
     stats["peak_memory_mb"] = round(peak_memory_mb(), 1)
     rows = airr_rows(result, name, identity["id"])
+    umi_fields = UMI_AIRR_FIELDS if result["umi"] is not None else ()
     out = opts.output_dir
     assert out is not None
     try:
         outputs.write(out / f"{name}.vidjil", lambda h: json.dump(document, h, indent=1))
-        outputs.write(out / f"{name}.airr.tsv", lambda h: write_airr(h, rows))
+        outputs.write(out / f"{name}.airr.tsv", lambda h: write_airr(h, rows, umi_fields))
         outputs.write(out / f"{name}.stats.json", lambda h: json.dump(stats, h, indent=2))
     except OSError as exc:
         raise UserError(f"{out}: cannot write the outputs: {exc.strerror or exc}") from None
@@ -312,6 +318,14 @@ def _detect_and_write(
                     "every read: the clone reads may differ from the clones' counts",
                     file=sys.stderr,
                 )
+        umi = result["umi"]
+        if umi is not None:
+            print(
+                f"vidjil: {name}: {umi['molecules']} molecules (UMIs {umi['source']}), "
+                f"{umi['reads_without_umi']['reads']} reads without UMI, {umi['umis_merged']} UMIs merged, "
+                f"{umi['collisions']} UMIs in two clones",
+                file=sys.stderr,
+            )
         if opts.pairs:
             pairs = result["pairs"]
             print(
@@ -320,6 +334,50 @@ def _detect_and_write(
                 file=sys.stderr,
             )
     return stats
+
+
+def umi_options(opts: DetectOptions) -> dict[str, Any]:
+    """UMI arguments of the engine (none without --umi: the engine's defaults)."""
+    if opts.umi is None:
+        return {}
+    return {
+        "umi": opts.umi,
+        "umi_spacer": opts.umi_spacer,
+        "min_reads_per_umi": opts.min_reads_per_umi,
+        "max_umis": opts.max_umis,
+    }
+
+
+def umi_stats(result: RunResult) -> dict[str, Any]:
+    """`umi` of the stats: molecules, reads per molecule, UMIs merged, reads without
+    UMI, collisions, memory; nothing without --umi."""
+    umi = result["umi"]
+    if umi is None:
+        return {}
+    molecules = umi["molecules"]
+    return {
+        "umi": {
+            "source": umi["source"],
+            "min_reads_per_umi": umi["min_reads_per_umi"],
+            "reads_without_umi": umi["reads_without_umi"]["reads"],
+            "molecules": molecules,
+            "molecules_by_system": umi["molecules_by_system"],
+            "reads_in_molecules": umi["reads_in_molecules"],
+            "reads_per_molecule": round(umi["reads_in_molecules"] / molecules, 2) if molecules else None,
+            "reads_per_molecule_histogram": [{"min_reads": r, "molecules": m} for r, m in umi["reads_per_molecule"]],
+            "umis": umi["umis"],
+            "umis_merged": umi["umis_merged"],
+            "molecules_below_min_reads": umi["molecules_dropped"],
+            "reads_in_molecules_below_min_reads": umi["reads_in_dropped_molecules"],
+            "molecules_reassigned_to_a_larger_neighbour": umi["molecules_reassigned"],
+            "collisions": umi["collisions"],
+            "clones_with_collisions": umi["clones_with_collisions"],
+            "max_umis": umi["max_umis"],
+            "evicted_tables": umi["evicted_tables"],
+            "evicted_reads": umi["evicted_reads"],
+            "exact": umi["evicted_tables"] == 0,
+        }
+    }
 
 
 def pair_stats(pairs: PairTally) -> dict[str, Any]:
@@ -374,7 +432,8 @@ def stats_document(
             "min_overlap": opts.min_overlap,
             "max_mismatch_rate": opts.max_mismatch_rate,
             "threads": result["threads"],
-        },
+        }
+        | umi_options(opts),
         "pairs": pair_stats(result["pairs"]),
         "reads": {
             "total": total["reads"],
@@ -389,7 +448,7 @@ def stats_document(
         },
         "undetected": {
             key: {"reads": t["reads"], "average_length": avg(t), "label": t["label"]}
-            for key, t in result["reasons"].items()
+            for key, t in undetected_tallies(result).items()
         },
         "windows": {
             "distinct": result["distinct_windows"],
@@ -412,7 +471,22 @@ def stats_document(
             "designation_seconds": round(result["seconds_designation"], 3),
         },
         "sampling_threshold": result["sample_threshold"],
-    } | clone_reads_stats(result, name)
+    } | clone_reads_stats(result, name) | umi_stats(result)
+
+
+# The reason of the reads without a valid UMI (with --umi).
+NO_UMI = "no-umi"
+UMI_AIRR_FIELDS = ("umi_count", "consensus_count")
+
+
+def undetected_tallies(result: RunResult) -> dict[str, ReasonTally]:
+    """Undetected reads per reason; with --umi, the reads without a valid UMI last."""
+    reasons = dict(result["reasons"])
+    umi = result["umi"]
+    if umi is not None:
+        t = umi["reads_without_umi"]
+        reasons[NO_UMI] = {"reads": t["reads"], "length": t["length"], "label": "UNSEG no UMI"}
+    return reasons
 
 
 def clone_reads_stats(result: RunResult, name: str) -> dict[str, Any]:

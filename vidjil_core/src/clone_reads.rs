@@ -245,13 +245,19 @@ pub fn write_reads(
         reader,
         params.worker_threads(),
         |batch, scratch, _| {
-            let (batch, _) = resolve_pairs(batch, &detector, &params.mates, scratch);
+            // The reads as the first pass detected them: UMIs trimmed, pairs resolved.
+            let (batch, umis) = crate::umi::extract(batch, &params.umi);
+            let (batch, _) = resolve_pairs(batch.as_ref(), &detector, &params.mates, scratch);
             let batch = batch.as_ref();
+            let with_umi = params.umi.source.is_some();
             let mut text = Vec::new();
             let mut hits: Vec<u32> = Vec::new();
             let mut upper = Vec::new();
             for i in 0..batch.len() {
                 let read = batch.seq(i);
+                if with_umi && umis[i].is_none() {
+                    continue;
+                }
                 let mut target = None;
                 if !query.sequences.is_empty() {
                     upper.clear();
