@@ -253,9 +253,9 @@ pub fn write_reads(
             let mut text = Vec::new();
             let mut hits: Vec<u32> = Vec::new();
             let mut upper = Vec::new();
-            for i in 0..batch.len() {
+            for (i, umi) in umis.iter().enumerate() {
                 let read = batch.seq(i);
-                if with_umi && umis[i].is_none() {
+                if with_umi && umi.is_none() {
                     continue;
                 }
                 let mut target = None;

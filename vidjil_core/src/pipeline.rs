@@ -248,9 +248,8 @@ fn process_batch(
         sample_bases: Vec::new(),
     };
     let mut windows: WindowMap<WindowStat> = WindowMap::default();
-    for i in 0..batch.len() {
+    for (i, &umi) in umis.iter().enumerate() {
         let read = batch.seq(i);
-        let umi = umis[i];
         if with_umi && umi.is_none() {
             out.no_umi.add(read.len() as u64);
             continue;

@@ -508,7 +508,7 @@ mod tests {
         let expected = "total detected systems reasons shifted_reads distinct_windows merged_windows \
             dropped_windows dropped_reads clones_above_min reads_in_clones_above_min distribution reads_per_file \
             pairs seconds_detection seconds_clones seconds_designation sample_threshold diversity \
-            diversity_by_system clones threads clone_reads";
+            diversity_by_system clones threads clone_reads umi";
         assert_eq!(keys(&json), expected.split_whitespace().collect::<Vec<_>>());
         assert!(json.contains(r#""systems":{"TRG":{"reads":2,"length":300}}"#));
         assert!(json.contains(r#""too-short":{"reads":0,"length":0,"label":"UNSEG too short"}"#));
@@ -529,6 +529,7 @@ mod tests {
             merged_windows: vec![],
             average_length: 250.0,
             near_duplicate_of: None,
+            umi: None,
             representative: None,
             designation: None,
         };

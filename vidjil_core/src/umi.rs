@@ -584,7 +584,7 @@ mod tests {
         let mut pair = Batch::default();
         pair.push(b"p", b"CCCCCC", b"IIIIII");
         let mut mates = Batch::default();
-        mates.push(b"p", b"GGATTAAAAA", b"IIIIIIIIII");
+        mates.push(b"p", b"GGATTTAAAA", b"IIIIIIIIII");
         pair.mates = Some(Box::new(mates));
         let p2 = UmiParams {
             source: Some(UmiSource::R2(4)),
