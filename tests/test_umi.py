@@ -264,3 +264,49 @@ def test_bad_umi_options_are_one_line_errors(sample: UmiSample, tmp_path: Path, 
     assert run.returncode == 2, run.stderr
     assert message in run.stderr and run.stderr.count("\n") == 1, run.stderr
     assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+
+
+def test_workflow_counts_molecules_and_fuses_them_when_every_sample_has_them(sample: UmiSample, tmp_path: Path) -> None:
+    """`detect: umi:` in the configuration and a sample's `umi` column: A (UMIs in
+    names, the analysis's source), B (UMIs at the start of the reads: its column),
+    C (`none`: reads). Set P (A, B) is fused and followed in molecules, set Q (A, C)
+    in reads."""
+    from helpers import LOCAL, snakemake
+
+    d = sample.directory
+    (tmp_path / "samples.tsv").write_text(
+        "sample\treads\tsets\tumi\n"
+        f"A\t{d / 'name.fastq.gz'}\tP;Q\t\n"
+        f"B\t{d / 'r1.fastq.gz'}\tP\tr1:12\n"
+        f"C\t{d / 'name.fastq.gz'}\tQ\tnone\n"
+    )
+    (tmp_path / "sets.tsv").write_text("set\ttype\tdiagnosis\nP\tpatient\tA\nQ\tgeneric\t\n")
+    config = tmp_path / "config.yaml"
+    config.write_text(
+        "samples: samples.tsv\nsets: sets.tsv\nanalyses: [multi]\n"
+        f"detect: {{umi: {{source: name, spacer: {SPACER}, min_reads_per_umi: 1}}}}\n"
+    )
+    run = snakemake(tmp_path, *LOCAL, "--configfile", str(config))
+    assert run.returncode == 0, run.stderr[-3000:]
+    results = tmp_path / "results/multi"
+    docs = {s: json.loads((results / f"samples/{s}/{s}.vidjil").read_text()) for s in "ABC"}
+    assert molecules_by_window(docs["A"]) == molecules_by_window(docs["B"])
+    assert "molecules" not in docs["C"] and "molecules" not in docs["C"]["clones"][0]
+    fused_p = json.loads((results / "sets/P/P.fused.vidjil").read_text())
+    fused_q = json.loads((results / "sets/Q/Q.fused.vidjil").read_text())
+    assert fused_p["_counts"] == "molecules" and "_counts" not in fused_q
+    assert fused_p["reads"]["segmented"] == [docs["A"]["molecules"]["segmented"][0]] * 2
+    top = docs["A"]["clones"][0]
+    followed = next(c for c in fused_p["clones"] if c["id"] == top["id"])
+    assert followed["reads"] == [top["molecules"][0]] * 2
+    in_reads = next(c for c in fused_q["clones"] if c["id"] == top["id"])
+    # (C, counted in reads, has the neighbouring clone merged into this one)
+    in_c = next(c for c in docs["C"]["clones"] if c["id"] == top["id"])
+    assert in_reads["reads"] == [top["reads"][0], in_c["reads"][0]] and in_c["reads"][0] > top["reads"][0]
+    # MRD of P: the marker's molecules over its locus's molecules.
+    rows = list(csv.DictReader((results / "sets/P/P.mrd.tsv").open(), delimiter="\t"))
+    marker = [r for r in rows if r["sample"] == "A"][0]
+    locus_molecules = sum(
+        n[0] for system, n in docs["A"]["molecules"]["germline"].items() if system.startswith(marker["locus"])
+    )
+    assert int(marker["locus_reads"]) == locus_molecules

@@ -406,72 +406,76 @@ def stats_document(
         return round(t["length"] / t["reads"], 1) if t["reads"] else None
 
     total, detected = result["total"], result["detected"]
-    return {
-        "tool": "vidjil-platform",
-        "version": __version__,
-        "engine_version": engine_version,
-        "sample": name,
-        "command_line": opts.command_line,
-        "started": started,
-        "finished": finished,
-        "inputs": inputs,
-        "germline": identity | {"load_seconds": round(germline_seconds, 4)},
-        "parameters": {
-            "window": opts.window,
-            "e_value": opts.e_value,
-            "unexpected": opts.unexpected,
-            "min_reads": opts.min_reads,
-            "max_clones": opts.max_clones,
-            "designate": opts.designate,
-            "e_value_d": opts.e_value_d,
-            "several_d": opts.several_d,
-            "alternative_genes": opts.alternative_genes,
-            "merge_distance": opts.merge_distance,
-            "merge_ratio": opts.merge_ratio,
-            "max_windows": opts.max_windows,
-            "min_overlap": opts.min_overlap,
-            "max_mismatch_rate": opts.max_mismatch_rate,
-            "threads": result["threads"],
+    return (
+        {
+            "tool": "vidjil-platform",
+            "version": __version__,
+            "engine_version": engine_version,
+            "sample": name,
+            "command_line": opts.command_line,
+            "started": started,
+            "finished": finished,
+            "inputs": inputs,
+            "germline": identity | {"load_seconds": round(germline_seconds, 4)},
+            "parameters": {
+                "window": opts.window,
+                "e_value": opts.e_value,
+                "unexpected": opts.unexpected,
+                "min_reads": opts.min_reads,
+                "max_clones": opts.max_clones,
+                "designate": opts.designate,
+                "e_value_d": opts.e_value_d,
+                "several_d": opts.several_d,
+                "alternative_genes": opts.alternative_genes,
+                "merge_distance": opts.merge_distance,
+                "merge_ratio": opts.merge_ratio,
+                "max_windows": opts.max_windows,
+                "min_overlap": opts.min_overlap,
+                "max_mismatch_rate": opts.max_mismatch_rate,
+                "threads": result["threads"],
+            }
+            | umi_options(opts),
+            "pairs": pair_stats(result["pairs"]),
+            "reads": {
+                "total": total["reads"],
+                "detected": detected["reads"],
+                "detected_fraction": round(detected["reads"] / total["reads"], 6) if total["reads"] else 0.0,
+                "average_length": avg(total),
+                "average_length_detected": avg(detected),
+                "shifted_window": result["shifted_reads"],
+            },
+            "systems": {
+                sys_name: {"reads": t["reads"], "average_length": avg(t)} for sys_name, t in result["systems"].items()
+            },
+            "undetected": {
+                key: {"reads": t["reads"], "average_length": avg(t), "label": t["label"]}
+                for key, t in undetected_tallies(result).items()
+            },
+            "windows": {
+                "distinct": result["distinct_windows"],
+                "merged_into_larger": result["merged_windows"],
+                "dropped_for_memory": result["dropped_windows"],
+                "reads_dropped_for_memory": result["dropped_reads"],
+            },
+            "clones": {
+                "reported": len(result["clones"]),
+                "with_min_reads": result["clones_above_min"],
+                "reads_in_clones_with_min_reads": result["reads_in_clones_above_min"],
+                "distribution": [{"min_reads": d, "clones": w, "reads": r} for d, w, r in result["distribution"]],
+                "diversity": result["diversity"],
+            },
+            "designation": designation_summary(result["clones"]),
+            "timings": {
+                "germline_load_seconds": round(germline_seconds, 4),
+                "detection_seconds": round(result["seconds_detection"], 3),
+                "clones_seconds": round(result["seconds_clones"], 3),
+                "designation_seconds": round(result["seconds_designation"], 3),
+            },
+            "sampling_threshold": result["sample_threshold"],
         }
-        | umi_options(opts),
-        "pairs": pair_stats(result["pairs"]),
-        "reads": {
-            "total": total["reads"],
-            "detected": detected["reads"],
-            "detected_fraction": round(detected["reads"] / total["reads"], 6) if total["reads"] else 0.0,
-            "average_length": avg(total),
-            "average_length_detected": avg(detected),
-            "shifted_window": result["shifted_reads"],
-        },
-        "systems": {
-            sys_name: {"reads": t["reads"], "average_length": avg(t)} for sys_name, t in result["systems"].items()
-        },
-        "undetected": {
-            key: {"reads": t["reads"], "average_length": avg(t), "label": t["label"]}
-            for key, t in undetected_tallies(result).items()
-        },
-        "windows": {
-            "distinct": result["distinct_windows"],
-            "merged_into_larger": result["merged_windows"],
-            "dropped_for_memory": result["dropped_windows"],
-            "reads_dropped_for_memory": result["dropped_reads"],
-        },
-        "clones": {
-            "reported": len(result["clones"]),
-            "with_min_reads": result["clones_above_min"],
-            "reads_in_clones_with_min_reads": result["reads_in_clones_above_min"],
-            "distribution": [{"min_reads": d, "clones": w, "reads": r} for d, w, r in result["distribution"]],
-            "diversity": result["diversity"],
-        },
-        "designation": designation_summary(result["clones"]),
-        "timings": {
-            "germline_load_seconds": round(germline_seconds, 4),
-            "detection_seconds": round(result["seconds_detection"], 3),
-            "clones_seconds": round(result["seconds_clones"], 3),
-            "designation_seconds": round(result["seconds_designation"], 3),
-        },
-        "sampling_threshold": result["sample_threshold"],
-    } | clone_reads_stats(result, name) | umi_stats(result)
+        | clone_reads_stats(result, name)
+        | umi_stats(result)
+    )
 
 
 # The reason of the reads without a valid UMI (with --umi).
