@@ -14,7 +14,7 @@ use crate::params::RunParams;
 use crate::results::{CloneResult, CloneUmi, Representative, RunResult, SystemLabel, UmiRun};
 use crate::runner::parallel_map;
 use crate::samples::{consensus, Sample, SampleStore};
-use crate::umi::{merge_shared_umis, molecules, related_windows, unpack_umi, Molecules, UmiTables};
+use crate::umi::{merge_shared_umis, molecules, related_windows, unpack_umi, FastMap, Molecules, UmiTables};
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 /// Non-merged windows, most reads first (ties by key: deterministic).
@@ -175,7 +175,7 @@ pub fn build_clones(
 
     let mut all = ranked(&stats, 1);
     // With UMIs: the molecules of every clone, then clones ranked on them.
-    let mols: HashMap<u128, Molecules> = match &umis {
+    let mols: FastMap<u128, Molecules> = match &umis {
         Some(tables) => {
             let keys: Vec<u128> = all.iter().map(|(k, _)| *k).collect();
             let min = params.umi.min_reads_per_umi;
@@ -184,7 +184,7 @@ pub fn build_clones(
             });
             keys.into_iter().zip(found).collect()
         }
-        None => HashMap::new(),
+        None => FastMap::default(),
     };
     let mut mols = mols;
     let reassigned = if by_molecule {
@@ -331,34 +331,34 @@ pub fn build_clones(
 /// more reads when that clone has it with at least as many reads, and leaves the
 /// other one. UMIs shared by unrelated clones (collisions, chimeras) are left alone.
 /// Decided on the molecules before any change (deterministic). Returns the molecules moved.
-fn reassign_molecules(all: &[(u128, WindowStat)], mols: &mut HashMap<u128, Molecules>) -> u64 {
-    let mut holders: HashMap<u64, Vec<(usize, u32)>> = HashMap::new();
-    for (rank, (k, _)) in all.iter().enumerate() {
-        for &(u, r) in mols.get(k).map_or(&[][..], |m| m.molecules.as_slice()) {
-            holders.entry(u).or_default().push((rank, r));
-        }
-    }
-    let windows: HashMap<usize, Vec<u8>> = holders
-        .values()
-        .filter(|h| h.len() >= 2)
-        .flatten()
-        .map(|&(rank, _)| (rank, unpack_window(all[rank].0)))
+fn reassign_molecules(all: &[(u128, WindowStat)], mols: &mut FastMap<u128, Molecules>) -> u64 {
+    // (UMI, rank of the clone, reads of the molecule there), sorted by UMI.
+    let mut holders: Vec<(u64, usize, u32)> = all
+        .iter()
+        .enumerate()
+        .flat_map(|(rank, (k, _))| {
+            let m = mols.get(k).map_or(&[][..], |m| m.molecules.as_slice());
+            m.iter().map(move |&(u, r)| (u, rank, r))
+        })
         .collect();
+    holders.sort_unstable();
     let mut gone: Vec<(usize, u64)> = Vec::new();
-    for (&u, h) in &holders {
-        if h.len() < 2 {
-            continue;
-        }
+    for h in holders.chunk_by(|a, b| a.0 == b.0).filter(|h| h.len() >= 2) {
         // The owner: most reads of this molecule, then the larger clone (`all` is ranked).
-        let &(owner, owner_reads) = h
+        let &(u, owner, owner_reads) = h
             .iter()
-            .min_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)))
+            .min_by(|a, b| b.2.cmp(&a.2).then(a.1.cmp(&b.1)))
             .expect("two holders");
-        for &(rank, reads) in h {
+        let owner_window = unpack_window(all[owner].0);
+        for &(_, rank, reads) in h {
             if rank != owner
                 && all[owner].1.reads > all[rank].1.reads
                 && owner_reads >= reads
-                && related_windows(&windows[&rank], &windows[&owner], crate::clones::MAX_SHIFT)
+                && related_windows(
+                    &unpack_window(all[rank].0),
+                    &owner_window,
+                    crate::clones::MAX_SHIFT,
+                )
             {
                 gone.push((rank, u));
             }
@@ -379,7 +379,7 @@ const MOLECULE_BINS: [u64; 15] = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 20, 50, 100, 10
 /// The UMI summary of a run from the molecules of every clone (`all`, ranked).
 fn umi_run(
     all: &[(u128, WindowStat)],
-    mols: &HashMap<u128, Molecules>,
+    mols: &FastMap<u128, Molecules>,
     tables: &UmiTables,
     result: &RunResult,
     params: &RunParams,
@@ -437,15 +437,14 @@ fn umi_run(
 
 /// UMIs (of molecules) found in two or more of the reported `clones`, and the
 /// clones holding one: collisions of UMIs, or chimeras.
-fn collisions(clones: &[u128], mols: &HashMap<u128, Molecules>) -> (u64, u64) {
-    let mut seen: HashMap<u64, (u32, usize)> = HashMap::new();
-    for (rank, k) in clones.iter().enumerate() {
+fn collisions(clones: &[u128], mols: &FastMap<u128, Molecules>) -> (u64, u64) {
+    let mut seen: FastMap<u64, u32> = FastMap::default();
+    for k in clones {
         for &(u, _) in mols.get(k).map_or(&[][..], |m| m.molecules.as_slice()) {
-            let e = seen.entry(u).or_insert((0, rank));
-            e.0 += 1;
+            *seen.entry(u).or_default() += 1;
         }
     }
-    let colliding: HashSet<u64> = seen.iter().filter(|(_, e)| e.0 >= 2).map(|(u, _)| *u).collect();
+    let colliding: HashSet<u64> = seen.iter().filter(|(_, &n)| n >= 2).map(|(u, _)| *u).collect();
     let clones_hit = clones
         .iter()
         .filter(|k| {

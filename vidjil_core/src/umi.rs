@@ -229,6 +229,23 @@ pub struct UmiTables {
 /// Bytes per entry of a UMI table (the bound stated in the README).
 pub const ENTRY_BYTES: usize = 16;
 
+/// Add the sorted entries `b` into the sorted table `a`: in place for a few entries
+/// (a binary search and a move each), else by a merge into a new table.
+fn add_sorted(a: &mut Vec<(u64, u32)>, b: &[(u64, u32)]) {
+    if a.is_empty() {
+        a.extend_from_slice(b);
+    } else if b.len() <= 16 {
+        for &(u, n) in b {
+            match a.binary_search_by_key(&u, |e| e.0) {
+                Ok(i) => a[i].1 += n,
+                Err(i) => a.insert(i, (u, n)),
+            }
+        }
+    } else {
+        *a = merge_sorted(a, b);
+    }
+}
+
 fn merge_sorted(a: &[(u64, u32)], b: &[(u64, u32)]) -> Vec<(u64, u32)> {
     let mut out = Vec::with_capacity(a.len() + b.len());
     let (mut i, mut j) = (0, 0);
@@ -284,11 +301,7 @@ impl UmiTables {
             let run: Vec<(u64, u32)> = counts[start..end].iter().map(|c| (c.1, c.2)).collect();
             let table = self.tables.entry(w).or_default();
             let before = table.len();
-            *table = if table.is_empty() {
-                run
-            } else {
-                merge_sorted(table, &run)
-            };
+            add_sorted(table, &run);
             self.entries += table.len() - before;
             start = end;
         }
@@ -302,7 +315,7 @@ impl UmiTables {
         self.entries -= moved.len();
         let table = self.tables.entry(into).or_default();
         let before = table.len();
-        *table = merge_sorted(table, &moved);
+        add_sorted(table, &moved);
         self.entries += table.len() - before;
     }
 
@@ -375,6 +388,35 @@ impl MergeJudge for UmiTables {
     }
 }
 
+/// Multiply-fold hasher for UMIs and windows (keys already well spread; std's SipHash
+/// is several times slower on the molecule tables).
+#[derive(Default)]
+pub struct UmiHasher(u64);
+
+impl std::hash::Hasher for UmiHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0.rotate_left(5) ^ b as u64).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+        }
+    }
+    fn write_u64(&mut self, k: u64) {
+        self.0 = (self.0 ^ k).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        self.0 ^= self.0 >> 29;
+    }
+    fn write_u128(&mut self, k: u128) {
+        self.write_u64(k as u64 ^ ((k >> 64) as u64).wrapping_mul(0xbf58_476d_1ce4_e5b9));
+    }
+    fn write_usize(&mut self, k: usize) {
+        self.write_u64(k as u64);
+    }
+}
+
+/// A map keyed by UMI or window, with `UmiHasher`.
+pub type FastMap<K, V> = HashMap<K, V, std::hash::BuildHasherDefault<UmiHasher>>;
+
 /// A window needs this many reads to absorb windows made of its molecules.
 pub const UMI_ABSORBER_READS: u32 = 10;
 
@@ -386,7 +428,7 @@ pub const UMI_ABSORBER_READS: u32 = 10;
 /// judged against the tables as they are at the start (smallest windows first, then
 /// by key): deterministic. Returns (absorber, absorbed) pairs.
 pub fn merge_shared_umis(stats: &mut WindowMap<WindowStat>, tables: &mut UmiTables) -> Vec<(u128, u128)> {
-    let mut by_umi: HashMap<u64, Vec<u128>> = HashMap::new();
+    let mut by_umi: FastMap<u64, Vec<u128>> = FastMap::default();
     let mut absorbers: Vec<(u128, u32)> = stats
         .iter()
         .filter(|(k, s)| !s.merged && s.reads >= UMI_ABSORBER_READS && tables.tables.contains_key(k))
@@ -405,7 +447,7 @@ pub fn merge_shared_umis(stats: &mut WindowMap<WindowStat>, tables: &mut UmiTabl
         .collect();
     small.sort_unstable();
     let mut merges = Vec::new();
-    let mut shared: HashMap<u128, usize> = HashMap::new();
+    let mut shared: FastMap<u128, usize> = FastMap::default();
     for (reads, key) in small {
         let me = stats[&key];
         if me.merged {
@@ -474,6 +516,16 @@ pub struct Molecules {
 /// substitution from a UMI a of the group with count(a) >= 2 count(b) - 1 joins it.
 /// Each group is a molecule named by its most abundant UMI. Deterministic (ties by UMI).
 pub fn molecules(table: &[(u64, u32)], min_reads: u32) -> Molecules {
+    if let [(u, reads)] = table {
+        let kept = *reads >= min_reads;
+        return Molecules {
+            molecules: if kept { vec![(*u, *reads)] } else { Vec::new() },
+            umis: 1,
+            umis_merged: 0,
+            dropped: !kept as usize,
+            dropped_reads: if kept { 0 } else { *reads as u64 },
+        };
+    }
     let mut order: Vec<usize> = (0..table.len()).collect();
     order.sort_unstable_by(|&a, &b| table[b].1.cmp(&table[a].1).then(table[a].0.cmp(&table[b].0)));
     let mut taken = vec![false; table.len()];
