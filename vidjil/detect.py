@@ -375,6 +375,8 @@ def umi_stats(result: RunResult) -> dict[str, Any]:
             "max_umis": umi["max_umis"],
             "evicted_tables": umi["evicted_tables"],
             "evicted_reads": umi["evicted_reads"],
+            "peak_table_entries": umi["peak_entries"],
+            "peak_table_mb": round(umi["peak_entries"] * 16 / 2**20, 1),
             "exact": umi["evicted_tables"] == 0,
         }
     }

@@ -260,6 +260,7 @@ class UmiRun(TypedDict):
     clones_with_collisions: int
     evicted_tables: int
     evicted_reads: int
+    peak_entries: int  # most (window, UMI) entries held at once, 16 bytes each
 
 @final
 @type_check_only

@@ -192,8 +192,19 @@ pub fn build_clones(
     } else {
         0
     };
-    let molecule_count =
-        |k: &u128, s: &WindowStat| mols.get(k).map_or(0, |m| m.molecules.len() as u64) + s.umi_lost as u64;
+    let molecule_count = |k: &u128, s: &WindowStat| {
+        let m = mols.get(k);
+        let counted = m.map_or(0, |m| m.molecules.len() as u64);
+        // Reads outside any table (their window's table was evicted): molecules at the
+        // ratio of the evicted tables.
+        let outside = (s.reads as u64).saturating_sub(m.map_or(0, |m| m.reads));
+        let estimated = if s.umi_lost_reads > 0 {
+            (outside as f64 * s.umi_lost as f64 / s.umi_lost_reads as f64).round() as u64
+        } else {
+            0
+        };
+        counted + estimated
+    };
     if by_molecule {
         all.sort_by_cached_key(|(k, s)| {
             (
@@ -311,7 +322,7 @@ pub fn build_clones(
                         umis_merged: m.umis_merged as u64,
                         reads_in_molecules: m.molecules.iter().map(|x| x.1 as u64).sum(),
                         molecules_dropped: m.dropped as u64,
-                        molecules_evicted: s.umi_lost as u64,
+                        molecules_evicted: molecule_count(key, s) - m.molecules.len() as u64,
                         top_umis: (m.molecules.iter().take(5))
                             .map(|&(u, r)| (String::from_utf8(unpack_umi(u)).expect("ASCII"), r as u64))
                             .collect(),
@@ -391,6 +402,7 @@ fn umi_run(
         max_umis: params.umi.max_umis as u64,
         evicted_tables: tables.evicted_tables,
         evicted_reads: tables.evicted_reads,
+        peak_entries: tables.peak_entries as u64,
         ..Default::default()
     };
     let mut bins = vec![0u64; MOLECULE_BINS.len()];

@@ -77,8 +77,12 @@ pub struct WindowStat {
     pub merged_reads: u32,
     /// Merged into a larger window (its reads are counted there).
     pub merged: bool,
-    /// Molecules whose UMI table was evicted for memory (`umi::UmiTables`).
+    /// Molecules (distinct UMIs) and reads of the UMI table evicted for memory
+    /// (`umi::UmiTables`): the reads of the window outside any table count as
+    /// molecules at that ratio (not carried by a merge: a window merged into a
+    /// clone is taken as made of that clone's molecules).
     pub umi_lost: u32,
+    pub umi_lost_reads: u32,
 }
 
 impl WindowStat {
@@ -247,9 +251,10 @@ pub fn merge_variants_with(
 pub fn absorb(stats: &mut WindowMap<WindowStat>, into: u128, from: u128) {
     let other = stats.get_mut(&from).expect("absorbed window exists");
     other.merged = true;
-    let (reads, shifted, length, lost) = (other.reads, other.shifted, other.length_sum, other.umi_lost);
+    // (The molecules of an evicted UMI table, `umi_lost`, stay with the absorbed
+    // window: a window merged into a clone is made of its molecules.)
+    let (reads, shifted, length) = (other.reads, other.shifted, other.length_sum);
     let me = stats.get_mut(&into).expect("absorbing window exists");
-    me.umi_lost += lost;
     me.reads += reads;
     me.merged_reads += reads;
     me.shifted += shifted;

@@ -194,6 +194,8 @@ pub struct UmiRun {
     /// UMI tables evicted to stay within `max_umis` entries, and their reads.
     pub evicted_tables: u64,
     pub evicted_reads: u64,
+    /// Most (window, UMI) entries held at once (16 bytes each).
+    pub peak_entries: u64,
 }
 
 /// The reads of the top clones written by a second pass.

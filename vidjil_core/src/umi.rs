@@ -224,7 +224,17 @@ pub struct UmiTables {
     /// Tables evicted to keep `budget`, and their reads.
     pub evicted_tables: u64,
     pub evicted_reads: u64,
+    /// Windows whose table was evicted: no new table (their later reads are
+    /// estimated, see `WindowStat::umi_lost`). At most one per window kept.
+    pub evicted: FastMap<u128, ()>,
+    /// Most entries held at once.
+    pub peak_entries: usize,
+    next_check: usize,
 }
+
+/// Only the tables of windows of at most this many reads are evicted: the UMIs of
+/// larger clones stay exact (past the budget, memory grows with their molecules).
+pub const EVICT_MAX_READS: u32 = 4;
 
 /// Bytes per entry of a UMI table (the bound stated in the README).
 pub const ENTRY_BYTES: usize = 16;
@@ -292,12 +302,16 @@ impl UmiTables {
         }
     }
 
-    /// Add a batch's counts (`batch_counts`).
+    /// Add a batch's counts (`batch_counts`), but to windows whose table was evicted.
     pub fn add(&mut self, counts: &[(u128, u64, u32)]) {
         let mut start = 0;
         while start < counts.len() {
             let w = counts[start].0;
             let end = start + counts[start..].iter().take_while(|c| c.0 == w).count();
+            if self.evicted.contains_key(&w) {
+                start = end;
+                continue;
+            }
             let run: Vec<(u64, u32)> = counts[start..end].iter().map(|c| (c.1, c.2)).collect();
             let table = self.tables.entry(w).or_default();
             let before = table.len();
@@ -323,23 +337,28 @@ impl UmiTables {
         if let Some(t) = self.tables.remove(&window) {
             self.entries -= t.len();
         }
+        self.evicted.remove(&window);
     }
 
     /// Past the budget, evict the tables of the windows with the fewest reads (1,
-    /// then 2, ...) down to 3/4 of it; their distinct UMIs are kept as molecules
-    /// (`WindowStat::umi_lost`, not deduplicated). Called between batches in input order.
+    /// then 2, 3, 4: `EVICT_MAX_READS`) down to 3/4 of it; their distinct UMIs and reads are kept
+    /// (`WindowStat::umi_lost`, `umi_lost_reads`), and the window gets no table again:
+    /// its other reads count as molecules at that ratio. Called between batches in
+    /// input order.
     pub fn enforce_budget(&mut self, stats: &mut WindowMap<WindowStat>) {
-        if self.entries <= self.budget {
+        self.peak_entries = self.peak_entries.max(self.entries);
+        if self.entries <= self.budget.max(self.next_check) {
             return;
         }
         let target = self.budget * 3 / 4;
         let mut limit = 1u32;
-        while self.entries > target {
+        while self.entries > target && limit <= EVICT_MAX_READS {
             let (entries, tables, reads) = (
                 &mut self.entries,
                 &mut self.evicted_tables,
                 &mut self.evicted_reads,
             );
+            let evicted = &mut self.evicted;
             self.tables.retain(|w, table| {
                 let n: u32 = table.iter().map(|e| e.1).sum();
                 if n > limit {
@@ -350,11 +369,20 @@ impl UmiTables {
                 *reads += n as u64;
                 if let Some(s) = stats.get_mut(w) {
                     s.umi_lost += table.len() as u32;
+                    s.umi_lost_reads += n;
                 }
+                evicted.insert(*w, ());
                 false
             });
-            limit = limit.saturating_mul(2);
+            limit += 1;
         }
+        // Windows of more reads keep their tables: past the budget, look again only
+        // once the tables have grown by a quarter of it.
+        self.next_check = if self.entries > target {
+            self.entries + self.budget / 4
+        } else {
+            0
+        };
     }
 
     /// Whether the UMIs of `small` are mostly those of `large` (PCR or sequencing
@@ -510,6 +538,8 @@ pub struct Molecules {
     /// Molecules of fewer than `min_reads` reads, dropped, and their reads.
     pub dropped: usize,
     pub dropped_reads: u64,
+    /// Reads of the table.
+    pub reads: u64,
 }
 
 /// Directional grouping (UMI-tools): from the most abundant UMI, a UMI b one
@@ -524,6 +554,7 @@ pub fn molecules(table: &[(u64, u32)], min_reads: u32) -> Molecules {
             umis_merged: 0,
             dropped: !kept as usize,
             dropped_reads: if kept { 0 } else { *reads as u64 },
+            reads: *reads as u64,
         };
     }
     let mut order: Vec<usize> = (0..table.len()).collect();
@@ -531,6 +562,7 @@ pub fn molecules(table: &[(u64, u32)], min_reads: u32) -> Molecules {
     let mut taken = vec![false; table.len()];
     let mut result = Molecules {
         umis: table.len(),
+        reads: table.iter().map(|e| e.1 as u64).sum(),
         ..Default::default()
     };
     let mut queue: Vec<usize> = Vec::new();
@@ -707,5 +739,10 @@ mod tests {
         assert!(t.entries <= 6, "{}", t.entries);
         assert!(t.tables.contains_key(&a));
         assert!(t.evicted_tables >= 6);
+        // An evicted window gets no table again; its stats keep what the table held.
+        assert!(!t.tables.contains_key(&10) && t.evicted.contains_key(&10));
+        t.add(&batch_counts(vec![(10, u("ACGT")), (a, u("TTTT"))]));
+        assert!(!t.tables.contains_key(&10) && t.tables[&a].len() == 4);
+        assert_eq!((stats[&c].umi_lost, stats[&c].umi_lost_reads), (4, 4));
     }
 }
