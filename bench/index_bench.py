@@ -16,39 +16,40 @@ import tempfile
 import time
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
-from vidjil.index import TOP_CLONES, connect, refill_fts, search
+from vidjil.index import TABLES, TOP_CLONES, open_index, search, write_rows
 
 HERE = Path(__file__).resolve().parent
 AA = "ACDEFGHIKLMNPQRSTVWY"
 
 
 def build(db: Path, samples: int, rng: random.Random) -> tuple[str, str, str]:
-    """The index; returns a junction (aa), a junction (nt) and a V gene to look for."""
-    con = connect(db)
+    """The index, written as `vidjil index rebuild` writes it (`write_rows`: one
+    transaction, sqlite-utils upserts, full-text triggers); returns a junction (aa),
+    a junction (nt) and a V gene to look for."""
     v_genes = [f"IGHV{f}-{k}" for f in range(1, 8) for k in range(1, 30)]
     wanted = ("CARDLLWFGELYYFDYW", "TGTGCGAGAGATCTTCTTTGGTTCGGGGAGTTATACTACTTTGACTACTGG", "IGHV3-23")
-    with con:
-        con.execute("INSERT INTO runs (id, status) VALUES ('bench', 'completed')")
-        con.execute("INSERT INTO sample_sets VALUES ('set', 'generic', NULL)")
-        con.executemany("INSERT INTO samples VALUES (?, NULL, NULL, NULL)", [(f"s{i}",) for i in range(samples)])
-        con.executemany(
-            "INSERT INTO results (id, run, sample, analysis, vidjil, vidjil_sha256)"
-            " VALUES (?, 'bench', ?, 'multi', ?, '')",
-            [(i + 1, f"s{i}", f"multi/samples/s{i}/s{i}.vidjil") for i in range(samples)],
-        )
-        for i in range(samples):
-            rows = []
-            for rank in range(1, TOP_CLONES + 1):
-                aa = "CAR" + "".join(rng.choice(AA) for _ in range(rng.randint(6, 16))) + "W"
-                nt = "".join(rng.choice("ACGT") for _ in range(len(aa) * 3))
-                v = rng.choice(v_genes) + "*01"
-                rows.append((i + 1, rank, "IGH", v, None, "IGHJ4*02", nt, aa, 1000 // rank, 0.001 / rank, 1, None))
-            if i % 1000 == 0:  # the clone looked for, in 10 samples
-                rows[0] = (i + 1, 1, "IGH", "IGHV3-23*01", None, "IGHJ4*02", wanted[1], wanted[0], 5000, 0.2, 1, None)
-            con.executemany("INSERT INTO clones VALUES (?,?,?,?,?,?,?,?,?,?,?,?)", rows)
-        refill_fts(con)
-    con.close()
+    rows: dict[str, list[tuple[Any, ...]]] = {t: [] for t in TABLES}
+    rows["runs"] = [("bench", None, None, "completed", *[None] * 8)]
+    rows["sample_sets"] = [("set", "generic", None)]
+    rows["samples"] = [(f"s{i}", None, None, None) for i in range(samples)]
+    rows["results"] = [
+        (i + 1, "bench", f"s{i}", "multi", f"multi/samples/s{i}/s{i}.vidjil", "", None, None, None, None, None, None)
+        for i in range(samples)
+    ]
+    for i in range(samples):
+        for rank in range(1, TOP_CLONES + 1):
+            aa = "CAR" + "".join(rng.choice(AA) for _ in range(rng.randint(6, 16))) + "W"
+            nt = "".join(rng.choice("ACGT") for _ in range(len(aa) * 3))
+            v = rng.choice(v_genes) + "*01"
+            row = (i + 1, rank, "IGH", v, None, "IGHJ4*02", nt, aa, 1000 // rank, 0.001 / rank, 1, None)
+            if i % 1000 == 0 and rank == 1:  # the clone looked for, in 10 samples
+                row = (i + 1, 1, "IGH", "IGHV3-23*01", None, "IGHJ4*02", wanted[1], wanted[0], 5000, 0.2, 1, None)
+            rows["clones"].append(row)
+    database = open_index(db)
+    write_rows(database, rows)
+    database.close()
     return wanted
 
 

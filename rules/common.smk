@@ -93,6 +93,8 @@ for name in config["analyses"]:
         raise WorkflowError(
             f"configuration, field 'analyses': unknown analysis '{name}' (known: {', '.join(ANALYSES)})"
         )
+    if name in layout.RESERVED:
+        raise WorkflowError(f"configuration, field 'analyses': '{name}' is the name of a results folder of its own")
 
 # Samples of the embedded demo and their dates (vidjil/demo.py FOLLOWUP).
 DEMO_SAMPLES = ["P1-diagnosis", "P1-followup-1", "P1-followup-2", "P1-followup-3", "P1-followup-4"]
@@ -353,6 +355,10 @@ def all_results():
 
 def index_output():
     return f"{RESULTS}/{layout.run_indexed_mark(RUN_ID)}"
+
+
+def cohort_output():
+    return f"{RESULTS}/{layout.run_cohort_mark(RUN_ID)}"
 
 
 def sheet_options():

@@ -11,6 +11,7 @@ rule detect:
         vidjil=sample_result("vidjil"),
         airr=sample_result("airr"),
         stats=sample_result("stats"),
+        parquet=sample_result("parquet"),
     log:
         "logs/detect/{analysis}/{sample}.log",
     benchmark:
@@ -39,4 +40,5 @@ use rule detect as detect_clone_reads with:
         vidjil=sample_result("vidjil"),
         airr=sample_result("airr"),
         stats=sample_result("stats"),
+        parquet=sample_result("parquet"),
         clone_reads=sample_result("clone_reads"),

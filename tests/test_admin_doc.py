@@ -71,6 +71,13 @@ def test_the_manual_from_installation_to_troubleshooting(tmp_path: Path) -> None
     assert re.search(r"^ +5 +P1-followup-4 +2026-11-16", done.stdout, re.M)
     assert re.search(r"^P1 +P1-followup-4 +W91 +clone 1 ", done.stdout, re.M)
     assert "P1,P1-followup-3,1,negative," in done.stdout
+    # Its views and its full-text table: the leukemic junction found from a piece of its D gene.
+    assert re.search(r"^mrd_followup$", done.stdout, re.M) and re.search(r"^sample_clones$", done.stdout, re.M)
+    assert re.search(r"^ +1 +1 +\*LRW\*LRPDDDAT#DAFDVW +\d{4}$", done.stdout, re.M)
+    # The cohort dataset read with pandas: the MRD statuses and each sample's largest clone.
+    assert re.search(r"^ *P1 +P1-followup-3 +1 +negative$", done.stdout, re.M)
+    assert re.search(r"^ *P1 +P1-diagnosis +IGH +IGHV1-69\S* +\*LRW\*LRPDDDAT#DAFDVW +\d{4}$", done.stdout, re.M)
+    assert "cohort: results/cohort: partitions 0 written, 2 unchanged, 0 removed" in done.stderr
     backups = sorted(p.name for p in Path(env["BACKUP"]).iterdir())
     assert [b for b in backups if b.startswith("index-")] and [b for b in backups if b.startswith("results-")]
     restored = sqlite3.connect(Path(env["RESTORE"]) / "results" / "index.sqlite")

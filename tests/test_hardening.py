@@ -88,7 +88,7 @@ def test_leftovers_of_a_killed_run_are_removed_by_the_next_one(small_sample: Sim
         path.write_text("half-written")
     run = run_vidjil("detect", str(small_sample.reads), "-o", str(out), "-b", "s", "-q")
     assert run.returncode == 0, run.stderr
-    assert files_under(out) == [".other.vidjil.k1ll3d.tmp", "s.airr.tsv", "s.stats.json", "s.vidjil"]
+    assert files_under(out) == [".other.vidjil.k1ll3d.tmp", "s.airr.tsv", "s.clones.parquet", "s.stats.json", "s.vidjil"]
 
 
 def test_a_refused_run_leaves_no_folder(tmp_path: Path) -> None:

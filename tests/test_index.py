@@ -263,3 +263,77 @@ def test_substring_search_through_the_full_text_tables_finds_what_a_scan_finds(d
             }
             shown = {h["junction_aa"] for h in found}
             assert shown == {aa for _, aa in expected}, (column, piece)
+
+
+def test_the_index_is_made_with_sqlite_utils_and_a_new_run_writes_its_own_rows(demo: Path, results: Path) -> None:
+    """Issue 18: tables, indexes, views and full-text tables made by sqlite-utils; an
+    index of schema 3 is rebuilt; a new run keeps the ids of what was indexed and
+    writes its own rows only (temporary triggers count them)."""
+    from sqlite_utils import Database
+
+    from vidjil import layout
+    from vidjil.index import FTS_TABLES, TABLES, VIEWS, _known_ids, describe_run, index_rows, open_index, write_rows
+
+    db = results / "index.sqlite"
+    database = Database(db)
+    assert set(TABLES) <= set(database.table_names()) and set(FTS_TABLES) <= set(database.table_names())
+    assert sorted(database.view_names()) == sorted(VIEWS)
+    assert database["clones"].detect_fts() == "clones_fts" and database["followed"].detect_fts() == "followed_fts"
+    assert {t.name for t in database["clones"].triggers} == {"clones_ai", "clones_ad", "clones_au"}
+    assert database["results"].pks == ["id"] and database["clones"].pks == ["result", "rank"]
+    assert any(i.unique and i.columns == ["run", "analysis", "sample"] for i in database["results"].indexes)
+    patients = database.execute("SELECT patient, sample FROM patient_samples ORDER BY position").fetchall()
+    assert patients == [("P1", s) for s in SAMPLES]
+    statuses = database.execute("SELECT sample, status FROM mrd_followup WHERE marker = 1 ORDER BY date").fetchall()
+    assert [s for _, s in statuses][:2] == ["positive", "positive"]
+    database.close()
+
+    ids = dict(rows(db, "SELECT sample, id FROM results"))
+    # A second run with one new sample (the results of the diagnosis, renamed).
+    analysis = results / "multi+inc" / "samples"
+    shutil.copytree(analysis / "P1-diagnosis", analysis / "P1-followup-5")
+    for path in (analysis / "P1-followup-5").iterdir():
+        path.rename(path.with_name(path.name.replace("P1-diagnosis", "P1-followup-5")))
+    sheet = results.parent / "samples-run2.tsv"
+    sheet.write_text("sample\treads\tsets\tdate\nP1-followup-5\t\tP1\t2027-02-01\n")
+    description = results / layout.run_description("run-2")
+    description.parent.mkdir(parents=True)
+    description.write_text(json.dumps(describe_run("run-2", sheet, None, {}, results)))
+    database = open_index(db)
+    # Temporary triggers log every row written to the tables of the index.
+    database.execute("CREATE TEMP TABLE written (name TEXT)")
+    for name in TABLES:
+        for event in ("INSERT", "UPDATE", "DELETE"):
+            database.execute(
+                f"CREATE TEMP TRIGGER log_{name}_{event} AFTER {event} ON main.[{name}]"
+                f" BEGIN INSERT INTO written VALUES ('{name}'); END"
+            )
+    changed = write_rows(database, index_rows(results, _known_ids(database)))
+    written = dict(database.execute("SELECT name, count(*) FROM written GROUP BY name").fetchall())
+    database.close()
+    assert changed
+    assert {s: i for s, i in rows(db, "SELECT sample, id FROM results") if s in ids} == ids
+    assert dict(rows(db, "SELECT sample, id FROM results"))["P1-followup-5"] == max(ids.values()) + 1
+    # The new run, its sample, its membership, its result and the result's 100 clones.
+    assert written == {"runs": 1, "samples": 1, "set_members": 1, "results": 1, "clones": 100}, written
+    database = open_index(db)
+    assert not write_rows(database, index_rows(results, _known_ids(database)))  # nothing changed: no write
+    database.close()
+    # The full-text table follows the upserts (its triggers): the new sample is found.
+    found = run("index", "search", "--db", str(db), "--junction", leukemic_junction(demo), "--json")
+    assert "P1-followup-5" in found.stdout, found.stderr
+
+
+def test_an_index_of_schema_3_is_rebuilt(results: Path) -> None:
+    db = results / "index.sqlite"
+    db.unlink()
+    for suffix in ("-wal", "-shm"):
+        db.with_name(db.name + suffix).unlink(missing_ok=True)
+    with sqlite3.connect(db) as con:
+        con.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+        con.execute("INSERT INTO meta VALUES ('schema_version', '3')")
+        con.execute("CREATE TABLE clones (result INTEGER, rank INTEGER)")
+    done = run("index", "rebuild", str(results))
+    assert done.returncode == 0 and "updated" in done.stderr, done.stderr
+    assert rows(db, "SELECT value FROM meta") == [(str(SCHEMA_VERSION),)]
+    assert rows(db, "SELECT count(*) FROM clones")[0][0] == 500

@@ -65,7 +65,11 @@ def test_large_clones_are_counted_within_1_percent(sample: SimulatedSample, tmp_
     doc = run_detect(sample, tmp_path)
     for truth in sorted(sample.clones, key=lambda t: -int(t["reads"]))[:10]:
         counted = sum(c["reads"][0] for c in doc["clones"] if truth["junction"] in c["sequence"])
-        assert abs(counted - int(truth["reads"])) <= 0.01 * int(truth["reads"]), (truth["clone_id"], counted, truth["reads"])
+        assert abs(counted - int(truth["reads"])) <= 0.01 * int(truth["reads"]), (
+            truth["clone_id"],
+            counted,
+            truth["reads"],
+        )
 
 
 def test_merging_error_variants_is_what_keeps_precision(sample: SimulatedSample, tmp_path: Path) -> None:

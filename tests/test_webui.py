@@ -113,6 +113,9 @@ def test_downloads_and_plotly_are_served(client: Any, site: Path) -> None:
     vidjil = client.get(f"/download/result/{first}/vidjil")
     assert vidjil.status_code == 200 and json.loads(vidjil.data)["samples"]["original_names"] == ["P1-diagnosis"]
     assert client.get(f"/download/result/{first}/airr").data.startswith(b"sequence_id")
+    parquet = client.get(f"/download/result/{first}/parquet")
+    assert parquet.status_code == 200 and parquet.data[:4] == parquet.data[-4:] == b"PAR1"
+    assert f'href="/download/result/{first}/parquet"' in client.get(f"/sample/{first}").data.decode()
     report = client.get("/download/fused/1/report")
     assert b"<html" in report.data[:200].lower()
     # Inline (not an attachment), its scripts allowed but sandboxed away from the viewer's origin.

@@ -206,6 +206,11 @@ def add_detect(commands: Commands) -> None:
         help="also write NAME.clone-reads.fa.gz: every read of the top N clones (or all clones), "
         "in input order (a second pass over the input: not for standard input)",
     )
+    p.add_argument(
+        "--run-id",
+        metavar="ID",
+        help="the sequencing run's id, written in the `run` column of NAME.clones.parquet (default: none)",
+    )
     p.add_argument("-q", "--quiet", action="store_true", help="no progress on stderr")
     defaults = engine_defaults()
     for option in ENGINE_OPTIONS:
@@ -252,6 +257,7 @@ def detect_options(args: argparse.Namespace) -> Any:
         several_d=args.several_d,
         quiet=args.quiet,
         clone_reads=args.clone_reads,
+        run_id=args.run_id,
         **given,
     )
 
@@ -612,6 +618,25 @@ def add_index(commands: Commands) -> None:
     bk.set_defaults(func=run_index_backup)
 
 
+def add_cohort(commands: Commands) -> None:
+    c = commands.add_parser(
+        "cohort",
+        help="the Parquet dataset of a results folder (RESULTS/cohort: clones and MRD rows, by analysis and run)",
+    )
+    c.add_argument("results", type=Path, help="results folder (its index is read)")
+    c.add_argument("--db", type=Path, help=f"index (default: RESULTS/{layout.INDEX})")
+    c.add_argument("-q", "--quiet", action="store_true", help="no summary on stderr")
+    c.set_defaults(func=run_cohort_command)
+
+
+def run_cohort_command(args: argparse.Namespace) -> int:
+    from .cohort import run_cohort
+
+    with _reading_index(args.db or layout.index_db(args.results)):
+        run_cohort(args.results, args.db, args.quiet)
+    return 0
+
+
 @contextlib.contextmanager
 def _reading_index(db: Path) -> Iterator[None]:
     """A damaged index is one line naming it, not a traceback."""
@@ -847,6 +872,7 @@ def build_parser() -> Parser:
         add_contamination,
         add_report,
         add_index,
+        add_cohort,
         add_view,
         add_export_set,
         add_import_set,

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from . import __version__
 from .airr_format import airr_rows, write_airr
 from .atomic import AtomicOutputs, atomic_outputs
+from .clone_table import write_clone_table
 from .errors import UserError
 from .germline import germline_identity, load_germline
 from .layout import SAMPLE_OPTIONAL_FILES
@@ -65,6 +66,7 @@ class DetectOptions:
     max_umis: int = DEFAULTS["max_umis"]
     quiet: bool = False
     clone_reads: int | None = None  # write the reads of the top N clones (a second pass)
+    run_id: str | None = None  # the `run` column of NAME.clones.parquet
     command_line: str = field(default_factory=lambda: " ".join(sys.argv))
 
 
@@ -294,6 +296,10 @@ def _detect_and_write(
     try:
         outputs.write(out / f"{name}.vidjil", lambda h: json.dump(document, h, indent=1))
         outputs.write(out / f"{name}.airr.tsv", lambda h: write_airr(h, rows, umi_fields))
+        metadata = {"producer": producer, "sample": name, "germline": identity["id"], "timestamp": finished}
+        outputs.write_path(
+            out / f"{name}.clones.parquet", lambda tmp: write_clone_table(tmp, rows, name, opts.run_id, metadata)
+        )
         outputs.write(out / f"{name}.stats.json", lambda h: json.dump(stats, h, indent=2))
     except OSError as exc:
         raise UserError(f"{out}: cannot write the outputs: {exc.strerror or exc}") from None

@@ -26,6 +26,11 @@ from pathlib import Path, PurePosixPath
 INDEX = "index.sqlite"
 RUNS = ".runs"
 INDEXED = ".index"
+# The Parquet dataset of the results folder (vidjil/cohort.py) and its marks.
+COHORT = "cohort"
+COHORTED = ".cohort"
+# Names an analysis cannot take: folders of the results root.
+RESERVED = {COHORT}
 SAMPLES = "samples"
 SETS = "sets"
 
@@ -38,7 +43,7 @@ def is_valid_name(name: str) -> bool:
 
 
 # File kinds of a sample's result and of a set's fused result, by suffix.
-SAMPLE_FILES = {"vidjil": ".vidjil", "airr": ".airr.tsv", "stats": ".stats.json"}
+SAMPLE_FILES = {"vidjil": ".vidjil", "airr": ".airr.tsv", "stats": ".stats.json", "parquet": ".clones.parquet"}
 # Files a sample's result has only when its analysis asks for them: the reads of its
 # top clones (`vidjil detect --clone-reads`). They belong to the sample: exported
 # with its set when present, accepted on import; the viewer does not serve them.
@@ -106,6 +111,10 @@ def run_description(run: str) -> str:
 
 def run_indexed_mark(run: str) -> str:
     return str(PurePosixPath(INDEXED, f"{run}.done"))
+
+
+def run_cohort_mark(run: str) -> str:
+    return str(PurePosixPath(COHORTED, f"{run}.done"))
 
 
 BUILT_GERMLINES = "resources/germline"

@@ -4,7 +4,7 @@ The result types are the dicts the engine returns (positions 0-based, ends
 exclusive); they exist for the type checker only (`type_check_only`). Keywords
 left to None take the engine's defaults, `default_params()`."""
 
-from typing import Literal, NotRequired, Self, TypedDict, final, type_check_only
+from typing import Any, Literal, NotRequired, Self, TypedDict, final, type_check_only
 
 __all__ = [
     "__version__",
@@ -386,6 +386,7 @@ def grep_reads(
     quiet: bool = True,
 ) -> tuple[int, int]: ...
 def parse_only(paths: list[str]) -> tuple[int, int]: ...
+def write_table(path: str, columns: list[tuple[str, str, Any]], metadata: list[tuple[str, str]]) -> None: ...
 def per_read(
     germline: Germline,
     paths: list[str],

@@ -292,6 +292,7 @@ def sample_set(name: str) -> str:
 
 
 # The files of a set the page links to (the MRD tables when the index lists them).
+SAMPLE_DOWNLOADS = ((".vidjil", "vidjil"), ("AIRR", "airr"), ("Parquet", "parquet"), ("stats", "stats"))
 SET_DOWNLOADS = (
     (".vidjil", "vidjil"),
     ("AIRR", "airr"),
@@ -334,7 +335,8 @@ def sample(result_id: int) -> str:
         sets=[s["sample_set"] for s in sets],
         downloads=[
             {"label": label, "url": url_for("files.download_result", result_id=result_id, kind=kind)}
-            for label, kind in ((".vidjil", "vidjil"), ("AIRR", "airr"), ("stats", "stats"))
+            for label, kind in SAMPLE_DOWNLOADS
+            if kind != "parquet" or r.resolve(str(Path(row["vidjil"]).with_suffix(".clones.parquet"))).is_file()
         ],
         page_url=partial(url_for, "viewer.sample", result_id=result_id),
         clone_url=partial(url_for, "viewer.clone", result_id=result_id),

@@ -23,6 +23,7 @@ pub mod results;
 pub mod runner;
 pub mod samples;
 pub mod seed;
+pub mod table_out;
 pub mod umi;
 
 #[cfg(feature = "python")]

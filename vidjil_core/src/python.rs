@@ -10,7 +10,7 @@ use crate::index::KmerIndex;
 use crate::params::{self, Overrides, RunParams};
 use crate::reader::Input;
 use crate::results::{DesignationRecord, GeneFileRecord, ReadRecord, SystemRecord};
-use crate::{clone_reads, per_read as per_read_mode, pipeline, runner};
+use crate::{clone_reads, per_read as per_read_mode, pipeline, runner, table_out};
 use pyo3::exceptions::{PyKeyboardInterrupt, PyOverflowError, PyValueError};
 use pyo3::prelude::*;
 use pythonize::pythonize;
@@ -500,6 +500,36 @@ fn parse_only(py: Python<'_>, paths: Vec<String>) -> PyResult<(u64, u64)> {
     Ok(py.detach(move || runner::parse_only(paths))?)
 }
 
+/// Write a table of typed columns as a Parquet file: `columns` are (name, AIRR type:
+/// string, integer, number or boolean, values with None for missing), `metadata`
+/// key-value pairs stored in the file.
+#[pyfunction]
+fn write_table(
+    py: Python<'_>,
+    path: &str,
+    columns: Vec<(String, String, Bound<'_, PyAny>)>,
+    metadata: Vec<(String, String)>,
+) -> PyResult<()> {
+    let mut typed = Vec::with_capacity(columns.len());
+    for (name, kind, values) in columns {
+        let column = match kind.as_str() {
+            "string" => table_out::Column::Text(values.extract()?),
+            "integer" => table_out::Column::Integer(values.extract()?),
+            "number" => table_out::Column::Number(values.extract()?),
+            "boolean" => table_out::Column::Boolean(values.extract()?),
+            other => return Err(PyValueError::new_err(format!("column {name}: unknown type {other}"))),
+        };
+        typed.push((name, column));
+    }
+    let path = path.to_string();
+    py.detach(move || {
+        let file = create(&path)?;
+        table_out::write_table(file, &typed, &metadata)
+            .map_err(|e| crate::error::InputError::new(&path, format!("cannot write: {e}")))
+    })?;
+    Ok(())
+}
+
 #[pymodule]
 fn vidjil_core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
@@ -511,5 +541,6 @@ fn vidjil_core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(grep_reads, m)?)?;
     m.add_function(wrap_pyfunction!(parse_only, m)?)?;
     m.add_function(wrap_pyfunction!(per_read, m)?)?;
+    m.add_function(wrap_pyfunction!(write_table, m)?)?;
     Ok(())
 }
