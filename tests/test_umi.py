@@ -242,9 +242,24 @@ def test_outputs_and_threads(sample: UmiSample, by_name: tuple[dict[str, Any], d
     import airr
 
     assert airr.validate_rearrangement(str(tmp_path / "s.airr.tsv"))
-    assert stats["clone_reads"]["reads_per_clone"] == [c["reads"][0] for c in doc["clones"][:5]]
+    # --clone-reads with --umi: one consensus read per molecule of the top clones.
+    written = stats["clone_reads"]
+    assert written["consensus_per_molecule"]
+    assert written["molecules_per_clone"] == [c["molecules"][0] for c in doc["clones"][:5]]
     with gzip.open(tmp_path / "s.clone-reads.fa.gz", "rt") as handle:
-        assert sum(line.startswith(">") for line in handle) == stats["clone_reads"]["reads"]
+        records = list(zip(handle, handle, strict=True))
+    assert len(records) == written["molecules"]
+    top = doc["clones"][0]
+    first = [(h, s.strip()) for h, s in records if " clone=1 " in h]
+    assert len(first) == top["molecules"][0]
+    assert sum(int(h.split("reads=")[1]) for h, _ in first) == top["_umi"][0]["reads_in_molecules"]
+    # PCR and sequencing errors outvoted: the molecules of 3 reads or more of the top
+    # clone hold its representative's window and junction, nearly all of them exactly.
+    truth = next(t for t in sample.clones if t["junction"] in top["sequence"])
+    large = [s for h, s in first if int(h.split("reads=")[1]) >= 3]
+    exact = sum(top["id"] in s and truth["junction"] in s for s in large)
+    print(f"{exact} of {len(large)} molecules of >= 3 reads exact on the window and junction")
+    assert exact >= 0.95 * len(large) > 100
 
 
 @pytest.mark.parametrize(

@@ -204,7 +204,8 @@ def add_detect(commands: Commands) -> None:
         type=_clones_or_all,
         metavar="N|all",
         help="also write NAME.clone-reads.fa.gz: every read of the top N clones (or all clones), "
-        "in input order (a second pass over the input: not for standard input)",
+        "in input order (a second pass over the input: not for standard input); with --umi, one consensus "
+        "read per molecule",
     )
     p.add_argument(
         "--run-id",

@@ -313,8 +313,9 @@ def _detect_and_write(
         )
         written = result["clone_reads"]
         if written is not None:
+            unit = "molecules (consensus reads)" if written["molecules"] else "reads"
             print(
-                f"vidjil: {name}: {written['reads']} reads of the top {written['clones']} clones -> "
+                f"vidjil: {name}: {written['reads']} {unit} of the top {written['clones']} clones -> "
                 f"{out / CLONE_READS.format(name=name)} ({written['seconds']:.1f} s)",
                 file=sys.stderr,
             )
@@ -507,6 +508,19 @@ def clone_reads_stats(result: RunResult, name: str) -> dict[str, Any]:
     written = result["clone_reads"]
     if written is None:
         return {}
+    if written["molecules"]:
+        # With --umi: one consensus read per molecule.
+        return {
+            "clone_reads": {
+                "file": CLONE_READS.format(name=name),
+                "clones": written["clones"],
+                "consensus_per_molecule": True,
+                "molecules": written["reads"],
+                "molecules_per_clone": written["per_clone"],
+                "exact": written["exact"],
+                "seconds": round(written["seconds"], 3),
+            }
+        }
     return {
         "clone_reads": {
             "file": CLONE_READS.format(name=name),

@@ -270,6 +270,7 @@ class CloneReads(TypedDict):
     per_clone: list[int]  # reads written per clone, in rank order
     exact: bool  # every compaction of windows (max_windows) recorded: the counts are the clones' reads
     seconds: float
+    molecules: bool  # with UMIs: one consensus read per molecule (reads, per_clone: molecules)
 
 @final
 @type_check_only

@@ -13,6 +13,7 @@ pub mod evalue;
 pub mod germline;
 pub mod index;
 pub mod mates;
+pub mod molecule_reads;
 pub mod nuc;
 pub mod pairs;
 pub mod params;

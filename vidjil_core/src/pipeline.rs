@@ -11,6 +11,7 @@ use crate::detect::{orient, window_key, Detector, Outcome, Scratch, N_REASONS, U
 use crate::error::{InputError, RunError};
 use crate::germline::Germline;
 use crate::index::KmerIndex;
+use crate::molecule_reads::{window_offsets, write_molecules};
 use crate::pairs::{resolve_pairs, PairTally};
 use crate::params::RunParams;
 use crate::reader::{Batch, BatchReader, Input};
@@ -43,7 +44,8 @@ pub struct Run {
 }
 
 /// `run()`, then a second pass over the inputs that writes the reads of the top
-/// `clone_reads` clones to `out` (gzip): FASTA, input order (see `clone_reads`).
+/// `clone_reads` clones to `out` (gzip): FASTA, input order (see `clone_reads`);
+/// with UMIs, one consensus read per molecule (see `molecule_reads`).
 pub fn run_with_clone_reads(
     germline: &Germline,
     index: &KmerIndex,
@@ -69,6 +71,27 @@ pub fn run_with_clone_reads(
     if !params.quiet {
         eprintln!("  writing the reads of the top {n} clones (second pass)");
     }
+    if params.umi.source.is_some() {
+        // With UMIs: one consensus read per molecule.
+        let sequences: Vec<Option<(String, usize)>> = (result.clones.iter().take(n))
+            .map(|c| {
+                c.representative
+                    .as_ref()
+                    .map(|r| (r.sequence.clone(), r.window_start))
+            })
+            .collect();
+        let offsets = window_offsets(&query, &sequences);
+        let written = write_molecules(germline, index, inputs, params, &query, &offsets, out, stop)?;
+        result.clone_reads = Some(CloneReads {
+            clones: n,
+            reads: written.per_target.iter().sum(),
+            per_clone: written.per_target,
+            exact: query.exact(),
+            seconds: started.elapsed().as_secs_f64(),
+            molecules: true,
+        });
+        return Ok(result);
+    }
     let written = write_reads(germline, index, inputs, params, &query, true, out, stop)?;
     result.clone_reads = Some(CloneReads {
         clones: n,
@@ -76,6 +99,7 @@ pub fn run_with_clone_reads(
         per_clone: written.per_target,
         exact: query.exact(),
         seconds: started.elapsed().as_secs_f64(),
+        molecules: false,
     });
     Ok(result)
 }

@@ -209,6 +209,8 @@ pub struct CloneReads {
     /// Every window compaction (`max_windows`) was recorded: the counts are those of the clones.
     pub exact: bool,
     pub seconds: f64,
+    /// With UMIs: one consensus read per molecule (`reads`, `per_clone`: molecules).
+    pub molecules: bool,
 }
 
 /// (name, value) pairs as a map, in their order.

@@ -542,6 +542,40 @@ pub struct Molecules {
     pub reads: u64,
 }
 
+/// The directional groups of a sorted table (see `molecules`): (index of the most
+/// abundant UMI, indices of the group's UMIs, reads), most abundant roots first.
+pub fn groups(table: &[(u64, u32)]) -> Vec<(usize, Vec<usize>, u32)> {
+    let mut order: Vec<usize> = (0..table.len()).collect();
+    order.sort_unstable_by(|&a, &b| table[b].1.cmp(&table[a].1).then(table[a].0.cmp(&table[b].0)));
+    let mut taken = vec![false; table.len()];
+    let mut out = Vec::new();
+    for &root in &order {
+        if taken[root] {
+            continue;
+        }
+        taken[root] = true;
+        let mut members = vec![root];
+        let mut reads = table[root].1;
+        let mut next = 0;
+        while next < members.len() {
+            let a = members[next];
+            next += 1;
+            let count_a = table[a].1 as u64;
+            umi_neighbours(table[a].0, &mut |v| {
+                if let Ok(b) = table.binary_search_by_key(&v, |e| e.0) {
+                    if !taken[b] && count_a + 1 >= 2 * table[b].1 as u64 {
+                        taken[b] = true;
+                        reads += table[b].1;
+                        members.push(b);
+                    }
+                }
+            });
+        }
+        out.push((root, members, reads));
+    }
+    out
+}
+
 /// Directional grouping (UMI-tools): from the most abundant UMI, a UMI b one
 /// substitution from a UMI a of the group with count(a) >= 2 count(b) - 1 joins it.
 /// Each group is a molecule named by its most abundant UMI. Deterministic (ties by UMI).
@@ -698,6 +732,13 @@ mod tests {
         let m = molecules(&table, 2);
         assert_eq!(m.molecules.len(), 2);
         assert_eq!((m.dropped, m.dropped_reads), (1, 1));
+        // The groups behind them: the same molecules, with their UMIs.
+        let g = groups(&table);
+        let named: Vec<(u64, usize, u32)> = g.iter().map(|(r, m, n)| (table[*r].0, m.len(), *n)).collect();
+        assert_eq!(
+            named,
+            vec![(u("AAAA"), 2, 11), (u("AAGA"), 2, 9), (u("CCCC"), 1, 1)]
+        );
     }
 
     #[test]
