@@ -111,6 +111,10 @@ def timed(repeat: int, query: Callable[[], int]) -> tuple[float, int]:
     return statistics.median(runs), found
 
 
+def loadavg() -> str:
+    return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+
+
 def folder_size(folder: Path) -> int:
     return sum(p.stat().st_size for p in folder.rglob("*.parquet"))
 
@@ -122,6 +126,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--results", type=Path, default=HERE / "COHORT_RESULTS.md")
     args = parser.parse_args()
+    load_before = loadavg()
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp) / "results"
         started = time.perf_counter()
@@ -172,6 +177,7 @@ def main() -> None:
         f"Measured {datetime.now(UTC):%Y-%m-%d %H:%M} UTC with `python bench/cohort_bench.py --repeat {args.repeat}`:",
         f"{args.samples:,} samples in {args.runs} runs, {CLONES} clones each ({rows:,} clone rows, 68 columns), their",
         f"Parquet clone tables written as detect writes them and an index listing them (made in {made:.0f} s).",
+        f"Load average (1, 5, 15 min) before and after: {load_before}; {loadavg()}.",
         "",
         "| measure | value | target |",
         "|---|---|---|",

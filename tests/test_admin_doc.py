@@ -32,7 +32,13 @@ def test_every_block_is_run_by_a_test() -> None:
     assert settings() == SETTINGS
     assert {b.tag for b in found} <= RAN_HERE | {"slurm"}, [b.tag for b in found]
     sections = {b.section for b in found if b.tag == ""}
-    expected = {"Installation", "Running the workflow", "Backups and restore", "Troubleshooting"}
+    expected = {
+        "Installation",
+        "Running the workflow",
+        "Backups and restore",
+        "Groups and team tokens",
+        "Troubleshooting",
+    }
     assert expected <= sections
     assert [b.section for b in found if b.tag == "slurm"] == ["Running on a SLURM cluster"]
     assert "doc_blocks" in (ROOT / "tests" / "test_slurm.py").read_text()
@@ -88,6 +94,21 @@ def test_the_manual_from_installation_to_troubleshooting(tmp_path: Path) -> None
     members = other.execute("SELECT sample FROM set_members WHERE sample_set = 'P1' ORDER BY position").fetchall()
     assert members == [(name,) for name in DEMO_SAMPLES]
     assert "P1-followup-2" in done.stdout  # `vidjil index show P1` on the other installation
+    # Groups and team tokens: each token sees its groups, the collaborator pseudonyms, a revoked token nothing.
+    for line in [
+        "hematology, patient P1: 200",
+        "hematology, run set: 404",
+        "platform, run set: 200",
+        "collaborator, real name: 404",
+        "hematology, revoked: 401",
+    ]:
+        assert line in done.stdout.splitlines(), line
+    assert re.search(r"^set-[0-9a-f]{10}$", done.stdout, re.M)
+    assert re.search(r"^ +1 hematology-team$", done.stdout, re.M)  # who looked at P1 (its set page)
+    tokens = (data / "tokens.json").read_text()
+    assert "hematology-team" in tokens and oct((data / "tokens.json").stat().st_mode & 0o777) == "0o600"
+    partner = sqlite3.connect(Path(env["OTHER"]) / "partner" / "results" / "index.sqlite")
+    assert partner.execute("SELECT sample_set, group_name FROM set_groups").fetchall() == [("P1", "hemato-lyon")]
 
 
 def server_unavailable() -> str | None:

@@ -88,7 +88,8 @@ def test_leftovers_of_a_killed_run_are_removed_by_the_next_one(small_sample: Sim
         path.write_text("half-written")
     run = run_vidjil("detect", str(small_sample.reads), "-o", str(out), "-b", "s", "-q")
     assert run.returncode == 0, run.stderr
-    assert files_under(out) == [".other.vidjil.k1ll3d.tmp", "s.airr.tsv", "s.clones.parquet", "s.stats.json", "s.vidjil"]
+    expected = [".other.vidjil.k1ll3d.tmp", "s.airr.tsv", "s.clones.parquet", "s.stats.json", "s.vidjil"]
+    assert files_under(out) == expected
 
 
 def test_a_refused_run_leaves_no_folder(tmp_path: Path) -> None:
@@ -338,6 +339,16 @@ def test_an_empty_sample_sheet_records_no_run(demo: Path, tmp_path: Path) -> Non
         run.returncode == 2
         and run.stderr == f"vidjil: error: {sheet}: no sample (a header without rows): no run to record\n"
     )
+    assert files_under(results) == []
+
+
+def test_a_sheet_with_a_column_given_twice_is_one_line(tmp_path: Path) -> None:
+    sheet = tmp_path / "samples.tsv"
+    sheet.write_text("sample\treads\tsample\nA\ta.fastq.gz\tB\n")
+    results = tmp_path / "results"
+    results.mkdir()
+    run = run_vidjil("index", "add", str(results), "--run", "r1", "--samples", str(sheet))
+    assert run.returncode == 2 and run.stderr == f"vidjil: error: {sheet}, row 1: column 'sample' given twice\n"
     assert files_under(results) == []
 
 

@@ -604,19 +604,40 @@ def add_index(commands: Commands) -> None:
     se.add_argument("--junction", help="junction in nucleotides")
     se.add_argument("--v", help="V gene (IGHV3-23) or allele (IGHV3-23*01)")
     se.add_argument("--json", action="store_true", help="JSON instead of a table")
+    se.add_argument("--group", help=GROUP_HELP)
     se.set_defaults(func=run_index_search)
-    li = index_commands.add_parser("list", help="runs, sets and samples")
+    li = index_commands.add_parser("list", help="runs, sets (with their group) and samples")
     li.add_argument("--db", type=Path, default=default_db)
     li.add_argument("--json", action="store_true")
+    li.add_argument("--group", help=GROUP_HELP)
     li.set_defaults(func=run_index_list)
     sh = index_commands.add_parser("show", help="one sample set: samples, results, fused files")
     sh.add_argument("set", help="sample set name")
     sh.add_argument("--db", type=Path, default=default_db)
+    sh.add_argument("--group", help=GROUP_HELP)
     sh.set_defaults(func=run_index_show)
     bk = index_commands.add_parser("backup", help="online backup of the index, then an integrity check of the copy")
     bk.add_argument("dest", type=Path, help="backup file or folder")
     bk.add_argument("--db", type=Path, default=default_db)
     bk.set_defaults(func=run_index_backup)
+
+
+GROUP_HELP = "only what a token of this group sees (docs/admin.md: a run set mixing groups is not in it)"
+
+
+def _scope(db: Path, group: str | None) -> Any:
+    """What `group` may see in the index (None: everything)."""
+    from .groups import check_name, scope
+    from .index import open_reader
+
+    if group is None:
+        return None
+    check_name(group, "--group")
+    con = open_reader(db)
+    try:
+        return scope(con, [group])
+    finally:
+        con.close()
 
 
 def add_cohort(commands: Commands) -> None:
@@ -688,6 +709,9 @@ def run_index_search(args: argparse.Namespace) -> int:
 
     with _reading_index(args.db):
         hits = search(args.db, args.junction_aa, args.junction, args.v)
+        seen = _scope(args.db, args.group)
+    if seen is not None:
+        hits = seen.hits(hits)
     if args.json:
         print(json.dumps(hits, indent=1))
     else:
@@ -696,10 +720,17 @@ def run_index_search(args: argparse.Namespace) -> int:
 
 
 def run_index_list(args: argparse.Namespace) -> int:
+    from .groups import groups_by_set
     from .index import listing
 
     with _reading_index(args.db):
         tables = listing(args.db)
+        by_set = groups_by_set(args.db)
+        seen = _scope(args.db, args.group)
+    for row in tables["sets"]:
+        row["group"] = by_set.get(row["name"])
+    if seen is not None:
+        tables = seen.listing(tables)
     if args.json:
         print(json.dumps(tables, indent=1))
         return 0
@@ -710,10 +741,16 @@ def run_index_list(args: argparse.Namespace) -> int:
 
 
 def run_index_show(args: argparse.Namespace) -> int:
+    from .groups import groups_by_set
     from .index import show_set
 
     with _reading_index(args.db):
-        print(json.dumps(show_set(args.db, args.set), indent=1))
+        seen = _scope(args.db, args.group)
+        if seen is not None and not seen.sees_set(args.set):
+            raise UserError(f"{args.db}: no sample set '{args.set}' that group '{args.group}' sees")
+        shown = show_set(args.db, args.set)
+        shown["set"]["group"] = groups_by_set(args.db).get(args.set)
+    print(json.dumps(shown, indent=1))
     return 0
 
 
@@ -745,6 +782,16 @@ def add_view(commands: Commands) -> None:
         "--token-file",
         type=Path,
         help="read the token from this file (first line): on a server, keeps it out of the process list",
+    )
+    vw.add_argument(
+        "--tokens-file",
+        type=Path,
+        help="team tokens (`vidjil token new`): each request sees the groups of its token; read again when it changes",
+    )
+    vw.add_argument(
+        "--access-log",
+        type=Path,
+        help="append one line per request to this file (time, token name, route, status, sets and samples shown)",
     )
     vw.add_argument(
         "--proxy",
@@ -780,36 +827,58 @@ def run_view(args: argparse.Namespace) -> int:
         if not path.exists():
             raise UserError(f"{path}: no such file or folder")
     token = _token(args)
+    if args.tokens_file is not None and not folders:
+        raise UserError("--tokens-file: groups are those of an index: give a results folder")
     if folders:
         results = folders[0]
         if not layout.index_db(results).exists():
             raise UserError(f"{results}: no {layout.INDEX} (run `vidjil index rebuild {results}`)")
-        app = create_app(results, token=token, behind_proxy=args.proxy)
+        app = create_app(
+            results, token=token, behind_proxy=args.proxy, tokens_file=args.tokens_file, access_log=args.access_log
+        )
         what = str(results)
     else:  # every file is read and checked now: one that is not a .vidjil document stops here
-        app = create_app(files=paths, token=token, behind_proxy=args.proxy)
+        app = create_app(files=paths, token=token, behind_proxy=args.proxy, access_log=args.access_log)
         count = len(app.config["FILES"].items)
         what = f"{count} .vidjil file{'' if count == 1 else 's'}"
     signal.signal(signal.SIGTERM, signal.SIG_DFL)  # a server stops on SIGTERM as any daemon
-    where = f"http://{args.host}:{args.port}/" + ("?token=..." if token else "")
+    where = f"http://{args.host}:{args.port}/" + ("?token=..." if token or args.tokens_file else "")
     print(f"vidjil view: {what} on {where}", file=sys.stderr)
     app.run(host=args.host, port=args.port, threaded=True)
     return 0
 
 
 def add_export_set(commands: Commands) -> None:
-    ex = commands.add_parser("export-set", help="a sample set with its samples, results and fused files (tar.gz)")
-    ex.add_argument("set", help="sample set name")
+    ex = commands.add_parser(
+        "export-set", help="sample sets (or all the sets of a group) with their samples, results and fused files"
+    )
+    ex.add_argument("sets", nargs="*", metavar="SET", help="sample set names")
+    ex.add_argument("--group", help="every set of this group (with the sets named, if any)")
     ex.add_argument("-o", "--output", required=True, type=Path, help="archive (.tar.gz)")
     ex.add_argument("--results", type=Path, default=DEFAULT_RESULTS, help="results folder (default: results)")
     ex.set_defaults(func=run_export_set)
 
 
 def run_export_set(args: argparse.Namespace) -> int:
-    from .sets_archive import export_set
+    from .groups import check_name, sets_of_group
+    from .index import open_reader
+    from .sets_archive import export_sets
 
-    manifest = export_set(args.results, layout.index_db(args.results), args.set, args.output)
-    print(f"export-set: {args.set}: {len(manifest['files'])} files -> {args.output}", file=sys.stderr)
+    db = layout.index_db(args.results)
+    names = list(args.sets)
+    if args.group is not None:
+        check_name(args.group, "--group")
+        con = open_reader(db)
+        try:
+            of_group = sets_of_group(con, args.group)
+        finally:
+            con.close()
+        if not of_group:
+            raise UserError(f"{db}: no sample set in group '{args.group}'")
+        names += of_group
+    manifest = export_sets(args.results, db, list(dict.fromkeys(names)), args.output)
+    shown = ", ".join(manifest["sets"])
+    print(f"export-set: {shown}: {len(manifest['files'])} files -> {args.output}", file=sys.stderr)
     return 0
 
 
@@ -818,20 +887,85 @@ def add_import_set(commands: Commands) -> None:
     im.add_argument("archive", type=Path)
     im.add_argument("--results", type=Path, default=DEFAULT_RESULTS, help="results folder (default: results)")
     im.add_argument("--dry-run", action="store_true", help="say what would be written; change nothing")
+    im.add_argument("--group", help="put the imported sets into this group (default: their group in the archive)")
     im.set_defaults(func=run_import_set)
 
 
 def run_import_set(args: argparse.Namespace) -> int:
     from .sets_archive import import_set
 
-    done = import_set(args.archive, args.results, args.dry_run)
+    done = import_set(args.archive, args.results, args.dry_run, args.group)
     verb = "would write" if done["dry_run"] else "wrote"
+    merged = f", {len(done['merge'])} run descriptions merged" if done["merge"] else ""
     print(
-        f"import-set: {done['set']}: {verb} {len(done['write'])} files, {len(done['same'])} already there",
+        f"import-set: {', '.join(done['sets'])}: {verb} {len(done['write'])} files, {len(done['same'])} already there"
+        + merged,
         file=sys.stderr,
     )
     for path in done["write"]:
         print(f"{'write' if not done['dry_run'] else 'would write'}\t{path}")
+    for name, group in done["groups"].items():
+        if group is not None:
+            print(f"{'group' if not done['dry_run'] else 'would group'}\t{name}\t{group}")
+    return 0
+
+
+# ----------------------------------------------------------------------- token
+
+
+def add_token(commands: Commands) -> None:
+    t = commands.add_parser("token", help="the viewer's team tokens: new, list, revoke")
+    token_commands = t.add_subparsers(dest="token_command", required=True, parser_class=Parser)
+    file_help = "the tokens file (JSON, mode 0600; made by the first `token new`)"
+    n = token_commands.add_parser("new", help="a new token (printed once; only its SHA-256 is kept)")
+    n.add_argument("name", help=f"who it is for, unique ({NAME_CHARACTERS}): the access log names it")
+    n.add_argument("--groups", required=True, help="groups it sees, comma-separated ('*': all)")
+    n.add_argument("--anonymous", action="store_true", help="names shown as pseudonyms, no info fields")
+    n.add_argument("--tokens-file", required=True, type=Path, help=file_help)
+    n.set_defaults(func=run_token_new)
+    li = token_commands.add_parser("list", help="the tokens: name, groups, anonymous, created, revoked")
+    li.add_argument("--tokens-file", required=True, type=Path, help=file_help)
+    li.set_defaults(func=run_token_list)
+    rv = token_commands.add_parser("revoke", help="revoke a token (a running viewer refuses it at once)")
+    rv.add_argument("name")
+    rv.add_argument("--tokens-file", required=True, type=Path, help=file_help)
+    rv.set_defaults(func=run_token_revoke)
+
+
+def run_token_new(args: argparse.Namespace) -> int:
+    from .tokens import new_token
+
+    token = new_token(args.tokens_file, args.name, args.groups, args.anonymous)
+    print(f"token: '{args.name}' added to {args.tokens_file} (shown once: give it to its team)", file=sys.stderr)
+    print(token)
+    return 0
+
+
+def run_token_list(args: argparse.Namespace) -> int:
+    from .tokens import load
+
+    tokens = load(args.tokens_file).tokens
+    _print_table(
+        [
+            {
+                "name": t.name,
+                "groups": ",".join(t.groups),
+                "anonymous": "yes" if t.anonymous else "no",
+                "created": t.created,
+                "revoked": t.revoked or "",
+            }
+            for t in tokens
+        ]
+    )
+    return 0
+
+
+def run_token_revoke(args: argparse.Namespace) -> int:
+    from .tokens import revoke
+
+    token = revoke(args.tokens_file, args.name)
+    already = f" (already since {token.revoked})" if token.revoked else ""
+    print(f"token: '{args.name}' revoked{already}", file=sys.stderr)
     return 0
 
 
@@ -877,6 +1011,7 @@ def build_parser() -> Parser:
         add_view,
         add_export_set,
         add_import_set,
+        add_token,
         add_doctor,
     ):
         add(commands)

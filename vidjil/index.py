@@ -27,11 +27,12 @@ from . import __version__, layout
 from .alerts import alert_rows
 from .errors import UserError
 from .germline import sha256_file as sha256
+from .groups import check_name, set_groups
 from .mrd import locus_reads, mrd_rows
 from .sheets import read_sheet
 from .vidjil_format import clone_locus, junction_nt, read_vidjil
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 TOP_CLONES = 100
 
 
@@ -76,6 +77,13 @@ TABLES: dict[str, TableSpec] = {
         not_null=("status",),
     ),  # fmt: skip
     "sample_sets": TableSpec({"name": str, "type": str, "info": str}, pk=("name",), not_null=("type",)),
+    # The group of each set (vidjil/groups.py: the sets sheet's, or import-set --group's, else 'default').
+    "set_groups": TableSpec(
+        {"sample_set": str, "group_name": str},
+        pk=("sample_set",),
+        foreign_keys=(("sample_set", "sample_sets", "name"),),
+        not_null=("group_name",),
+    ),
     "samples": TableSpec({"name": str, "date": str, "order": int, "info": str}, pk=("name",)),
     "set_members": TableSpec(
         {"sample_set": str, "sample": str, "position": int},
@@ -299,6 +307,18 @@ def _read_sheet(path: Path) -> list[dict[str, str]]:
     return [dict(row) for row in read_sheet(path).to_dict("records")]
 
 
+def _described_sets(sets_sheet: Path) -> list[dict[str, Any]]:
+    """The sets of a sets sheet as a run records them (a group named as groups are)."""
+    sets = []
+    for n, r in enumerate(_read_sheet(sets_sheet), start=2):
+        if r.get("group"):
+            check_name(r["group"], f"{sets_sheet}, row {n}: group")
+        if r.get("set"):
+            kind, info, group = r.get("type", "generic"), r.get("info") or None, r.get("group") or None
+            sets.append({"name": r["set"], "type": kind, "info": info, "group": group})
+    return sets
+
+
 def describe_run(
     run: str, samples_sheet: Path | None, sets_sheet: Path | None, info: dict[str, str], results: Path
 ) -> dict[str, Any]:
@@ -332,11 +352,7 @@ def describe_run(
                 "reads": files,
             }
         )
-    sets = [
-        {"name": r["set"], "type": r.get("type", "generic"), "info": r.get("info") or None}
-        for r in (_read_sheet(sets_sheet) if sets_sheet else [])
-        if r.get("set")
-    ]
+    sets = _described_sets(sets_sheet) if sets_sheet else []
     now = datetime.now(UTC)
     # Without a start time given, the oldest result of the run's samples tells it.
     names = {s["name"] for s in samples}
@@ -446,6 +462,7 @@ def index_rows(
     sample_run: dict[str, str] = {}
     set_run: dict[str, str] = {}
     sets: dict[str, tuple[Any, ...]] = {}
+    set_group: dict[str, str | None] = {}
     samples: dict[str, tuple[Any, ...]] = {}
     members: dict[tuple[str, str], int] = {}
     for run in runs:
@@ -455,6 +472,7 @@ def index_rows(
         ]
         for s in run["sets"]:
             sets[s["name"]] = (s["name"], s["type"], s["info"])
+            set_group[s["name"]] = s.get("group")
             set_run[s["name"]] = run["id"]
         positions: dict[str, int] = {}
         ordered = sorted(run["samples"], key=lambda s: (s["order"] or 0, s["date"] or ""))
@@ -506,6 +524,7 @@ def index_rows(
                 if kind != "vidjil" and table.is_file():
                     rows["set_files"].append((fused_id, kind, str(table.relative_to(results)), sha256(table)))
     rows["sample_sets"] = sorted(sets.values())
+    rows["set_groups"] = sorted(set_groups(results, set_group).items())
     rows["samples"] = sorted(samples.values())
     rows["set_members"] = sorted((k[0], k[1], v) for k, v in members.items() if k[0] in sets)
     # A read file entry whose sample was described by a later run belongs to that run only.

@@ -5,6 +5,7 @@ reads it, the viewer serves from it, export and import of sets copy it.
       index.sqlite                                  the index (vidjil index)
       .runs/<run>/run.json                          what a run was asked (sheets, read files)
       .index/<run>.done                             the workflow's mark that a run is indexed
+      .groups/<set>.group                           the group a set was put in by `import-set --group`
       <analysis>/samples/<sample>/<sample>.vidjil   .airr.tsv  .stats.json
                                                     (.clone-reads.fa.gz: analyses with clone_reads)
       <analysis>/sets/<set>/<set>.fused.vidjil      .fused.airr.tsv  .diversity.tsv  .report.html
@@ -26,6 +27,7 @@ from pathlib import Path, PurePosixPath
 INDEX = "index.sqlite"
 RUNS = ".runs"
 INDEXED = ".index"
+GROUPS = ".groups"
 # The Parquet dataset of the results folder (vidjil/cohort.py) and its marks.
 COHORT = "cohort"
 COHORTED = ".cohort"
@@ -107,6 +109,15 @@ def is_set_file(relative: str) -> bool:
 
 def run_description(run: str) -> str:
     return str(PurePosixPath(RUNS, run, "run.json"))
+
+
+def group_assignment(sample_set: str) -> str:
+    """Where `import-set --group` records the group of a set (it wins over the sets sheet's)."""
+    return str(PurePosixPath(GROUPS, f"{sample_set}.group"))
+
+
+def group_assignments(results: Path) -> list[Path]:
+    return sorted(results.glob(group_assignment("*")))
 
 
 def run_indexed_mark(run: str) -> str:

@@ -34,6 +34,9 @@ def read_sheet(path: Path) -> pd.DataFrame:
         raise UserError(f"{path}{where}") from None
     table = cells.iloc[1:].fillna("")  # short rows: empty cells
     table.columns = [str(c).strip() for c in cells.iloc[0].fillna("")]
+    repeated = sorted({c for c in table.columns if c and list(table.columns).count(c) > 1})
+    if repeated:
+        raise UserError(f"{path}, row 1: column {', '.join(repr(c) for c in repeated)} given twice")
     table = table.apply(lambda column: column.str.strip())
     table.index = pd.RangeIndex(2, 2 + len(table))
     return table

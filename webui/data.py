@@ -53,6 +53,7 @@ class Unavailable(Exception):
 @dataclass
 class Results:
     root: Path
+    hide_info: bool = False  # an anonymous token's: the index's info fields left out
 
     @property
     def db(self) -> Path:
@@ -67,13 +68,18 @@ class Results:
             raise Unavailable(f"the index cannot be read ({exc})") from None
         con.row_factory = sqlite3.Row
         try:
-            return [dict(r) for r in con.execute(sql, args)]
+            rows = [dict(r) for r in con.execute(sql, args)]
         except OverflowError:  # an id past SQLite's 64-bit integers: no such item
             raise NotFound() from None
         except sqlite3.DatabaseError as exc:
             raise Unavailable(f"the index cannot be read ({exc})") from None
         finally:
             con.close()
+        if self.hide_info:
+            for row in rows:
+                if "info" in row:
+                    row["info"] = None
+        return rows
 
     def one(self, sql: str, args: tuple[Any, ...]) -> dict[str, Any]:
         rows = self.query(sql, args)

@@ -1,5 +1,11 @@
-"""Read-only and safe: GET and HEAD only, an optional access token (header, or a
-cookie set from a `?token=` link), and security headers on every response."""
+"""Read-only and safe: GET and HEAD only, access tokens (header, or a cookie set
+from a `?token=` link), and security headers on every response.
+
+A request is served when it brings the single `--token` (it sees everything) or
+an active token of the tokens file (`vidjil.tokens`, read again when it changes:
+a revoked token is refused at its next request); without either configured,
+anyone is served. Who asks becomes `g.requester` (webui/access.py says what it
+may see)."""
 
 from __future__ import annotations
 
@@ -8,8 +14,12 @@ import logging
 import re
 from urllib.parse import urlencode
 
-from flask import Flask, Response, redirect, render_template, request
+from flask import Flask, Response, g, redirect, render_template, request
 from werkzeug.wrappers import Response as BaseResponse
+
+from vidjil.tokens import TokenStore
+
+from .access import EVERYONE, Requester
 
 TOKEN_COOKIE = "vidjil_token"
 TOKEN_HEADER = "X-Vidjil-Token"
@@ -20,8 +30,24 @@ CSP = (
 
 
 def _given_token() -> str | None:
+    """The header's token, else a `?token=` link's (a new token wins over the cookie), else the cookie's."""
     header = request.headers.get(TOKEN_HEADER) or request.headers.get("Authorization", "").removeprefix("Bearer ")
-    return header or request.cookies.get(TOKEN_COOKIE) or request.args.get("token")
+    return header or request.args.get("token") or request.cookies.get(TOKEN_COOKIE)
+
+
+def _requester(single: str | None, store: TokenStore | None) -> Requester | None:
+    """Who the request's token is (None: refused)."""
+    if not single and store is None:
+        return EVERYONE
+    given = _given_token()
+    if not given:
+        return None
+    if single and hmac.compare_digest(given.encode(), single.encode()):
+        return Requester("token")
+    found = store.find(given) if store is not None else None
+    if found is None:
+        return None
+    return Requester(found.name, None if found.sees_all else found.groups, found.anonymous)
 
 
 class HideToken(logging.Filter):
@@ -46,17 +72,17 @@ def install(app: Flask) -> None:
     def guard() -> BaseResponse | tuple[str, int] | None:
         if request.method not in ("GET", "HEAD"):
             return render_template("error.html", message="This viewer is read-only."), 405
-        token = app.config["TOKEN"]
-        if token:
-            given = _given_token()
-            if not given or not hmac.compare_digest(given.encode(), token.encode()):
-                return render_template("error.html", message="An access token is needed."), 401
-            if "token" in request.args:
-                # Keep the token in a cookie and out of the address bar and logs.
-                query = urlencode([(k, v) for k, v in request.args.items(multi=True) if k != "token"])
-                response = redirect(request.path + (f"?{query}" if query else ""))
-                response.set_cookie(TOKEN_COOKIE, token, httponly=True, samesite="Strict", secure=request.is_secure)
-                return response
+        who = _requester(app.config["TOKEN"], app.config.get("TOKENS"))
+        if who is None:
+            return render_template("error.html", message="An access token is needed."), 401
+        g.requester = who
+        given = request.args.get("token")
+        if given and who is not EVERYONE:
+            # Keep the token in a cookie and out of the address bar and logs.
+            query = urlencode([(k, v) for k, v in request.args.items(multi=True) if k != "token"])
+            response = redirect(request.path + (f"?{query}" if query else ""))
+            response.set_cookie(TOKEN_COOKIE, given, httponly=True, samesite="Strict", secure=request.is_secure)
+            return response
         return None
 
     @app.after_request

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import csv
 import io
+from collections import Counter
 from dataclasses import dataclass
 from functools import lru_cache, partial
 from importlib.resources import files as package_files
@@ -21,6 +22,8 @@ from vidjil.errors import UserError
 from vidjil.index import search as index_search
 from vidjil.mrd import MarkerMRD, format_percent, marker_clones, sample_names
 
+from . import access
+from .access import check_sample, check_set, visible
 from .data import (
     CSV_FIELDS,
     BadSelection,
@@ -60,8 +63,8 @@ def file_mode() -> bool:
 
 
 def results() -> Results:
-    value: Results = current_app.config["RESULTS"]
-    return value
+    """The results folder as the requester reads it (webui/access.py)."""
+    return access.results()
 
 
 def document(relative: str) -> dict[str, Any]:
@@ -187,19 +190,30 @@ def sample_page(doc: dict[str, Any], query: CloneQuery, shown: ClonePage) -> dic
 @viewer.get("/")
 def runs() -> str:
     r = results()
+    run_samples = Counter(
+        row["run"] for row in visible(r.query("SELECT DISTINCT run, sample FROM results"), "sample", "sample")
+    )
     return render_template(
         "runs.html",
-        runs=r.query(
-            "SELECT r.*, (SELECT count(DISTINCT sample) FROM results WHERE run = r.id) AS samples"
-            " FROM runs r ORDER BY finished DESC"
+        runs=[
+            {**row, "samples": run_samples[row["id"]]}
+            for row in visible(r.query("SELECT * FROM runs ORDER BY finished DESC"), "id", "run")
+        ],
+        sets=visible(
+            r.query(
+                "SELECT s.name, s.type, s.info, count(m.sample) AS samples FROM sample_sets s"
+                " LEFT JOIN set_members m ON m.sample_set = s.name GROUP BY s.name ORDER BY s.name"
+            ),
+            "name",
+            "set",
         ),
-        sets=r.query(
-            "SELECT s.name, s.type, s.info, count(m.sample) AS samples FROM sample_sets s"
-            " LEFT JOIN set_members m ON m.sample_set = s.name GROUP BY s.name ORDER BY s.name"
-        ),
-        samples=r.query(
-            "SELECT r.id, r.run, r.analysis, r.sample, r.reads_total, r.reads_analysed, r.clones"
-            " FROM results r ORDER BY r.sample, r.analysis"
+        samples=visible(
+            r.query(
+                "SELECT r.id, r.run, r.analysis, r.sample, r.reads_total, r.reads_analysed, r.clones"
+                " FROM results r ORDER BY r.sample, r.analysis"
+            ),
+            "sample",
+            "sample",
         ),
     )
 
@@ -245,6 +259,8 @@ def selection(kind: str, item: int, param: str) -> dict[str, str]:
 
 @viewer.get("/set/<name>")
 def sample_set(name: str) -> str:
+    name = access.set_name_from_url(name)  # its pseudonym, for an anonymous token
+    check_set(name)
     r = results()
     info = r.one("SELECT * FROM sample_sets WHERE name = ?", (name,))
     fused_files = r.query("SELECT * FROM fused WHERE sample_set = ? ORDER BY analysis, run DESC", (name,))
@@ -307,25 +323,53 @@ SET_DOWNLOADS = (
 def _followed_in_sets(row: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
     """junction -> the sets (and ranks there) that follow a clone of this sample."""
     return followed_by_junction(
-        results().query(
-            "SELECT f.sample_set, f.analysis, fo.rank, fo.junction FROM followed fo JOIN fused f ON f.id = fo.fused"
-            " WHERE fo.sample = ? AND f.analysis = ? ORDER BY f.sample_set",
-            (row["sample"], row["analysis"]),
+        visible(
+            results().query(
+                "SELECT f.sample_set, f.analysis, fo.rank, fo.junction FROM followed fo JOIN fused f ON f.id = fo.fused"
+                " WHERE fo.sample = ? AND f.analysis = ? ORDER BY f.sample_set",
+                (row["sample"], row["analysis"]),
+            ),
+            "sample_set",
+            "set",
         )
     )
+
+
+def result_row(result_id: int) -> dict[str, Any]:
+    """A sample's result the requester may see (else NotFound)."""
+    row = results().one("SELECT * FROM results WHERE id = ?", (result_id,))
+    check_sample(row["sample"])
+    return row
+
+
+def fused_row(fused_id: int) -> dict[str, Any]:
+    """A set's fused result the requester may see (else NotFound)."""
+    row = results().one("SELECT * FROM fused WHERE id = ?", (fused_id,))
+    check_set(row["sample_set"])
+    return row
+
+
+def _has_parquet(row: dict[str, Any]) -> bool:
+    """Whether a sample's clone table is there for this requester (not for an anonymous token)."""
+    path = results().resolve(str(Path(row["vidjil"]).with_suffix(".clones.parquet")))
+    return access.serves(path.name) and path.is_file()
 
 
 @viewer.get("/sample/<int:result_id>")
 def sample(result_id: int) -> str:
     r = results()
-    row = r.one("SELECT * FROM results WHERE id = ?", (result_id,))
+    row = result_row(result_id)
     doc = document(row["vidjil"])
     query = CloneQuery.from_request()
     shown = query.clones(doc)
     followed = _followed_in_sets(row)
     for clone in shown.rows:
         clone["followed"] = followed.get(clone["junction"], []) if clone["junction"] else []
-    sets = r.query("SELECT sample_set FROM set_members WHERE sample = ? ORDER BY sample_set", (row["sample"],))
+    sets = visible(
+        r.query("SELECT sample_set FROM set_members WHERE sample = ? ORDER BY sample_set", (row["sample"],)),
+        "sample_set",
+        "set",
+    )
     return render_template(
         "sample.html",
         **sample_page(doc, query, shown),
@@ -336,7 +380,7 @@ def sample(result_id: int) -> str:
         downloads=[
             {"label": label, "url": url_for("files.download_result", result_id=result_id, kind=kind)}
             for label, kind in SAMPLE_DOWNLOADS
-            if kind != "parquet" or r.resolve(str(Path(row["vidjil"]).with_suffix(".clones.parquet"))).is_file()
+            if kind != "parquet" or _has_parquet(row)
         ],
         page_url=partial(url_for, "viewer.sample", result_id=result_id),
         clone_url=partial(url_for, "viewer.clone", result_id=result_id),
@@ -347,7 +391,7 @@ def sample(result_id: int) -> str:
 @viewer.get("/clone/<int:result_id>/<int:rank>")
 def clone(result_id: int, rank: int) -> str:
     r = results()
-    row = r.one("SELECT * FROM results WHERE id = ?", (result_id,))
+    row = result_row(result_id)
     doc = document(row["vidjil"])
     if not 1 <= rank <= len(doc["clones"]):
         raise NotFound()
@@ -355,11 +399,12 @@ def clone(result_id: int, rank: int) -> str:
     alignment = airr_row(r.resolve(row["airr"]), rank) if row["airr"] else None
     view = "aa" if request.args.get("view") == "aa" else "nt"
     followed = []
-    for fused in r.query(
+    in_sets = r.query(
         "SELECT f.* FROM fused f JOIN set_members m ON m.sample_set = f.sample_set"
         " WHERE m.sample = ? AND f.analysis = ? ORDER BY f.sample_set",
         (row["sample"], row["analysis"]),
-    ):
+    )
+    for fused in visible(in_sets, "sample_set", "set"):
         try:
             fused_doc = document(fused["vidjil"])
         except Unavailable as exc:
@@ -397,7 +442,7 @@ def search() -> str:
     v_gene = request.args.get("v", "").strip() or None
     hits: list[dict[str, Any]] = []
     if junction_aa or junction or v_gene:
-        hits = index_search(results().db, junction_aa, junction, v_gene)
+        hits = access.current_scope().hits(index_search(results().db, junction_aa, junction, v_gene))
         for hit in hits:
             if hit["sample_set"] is None:
                 hit["link"] = url_for("viewer.clone", result_id=hit["result"], rank=hit["rank"])
@@ -456,10 +501,28 @@ def _send(relative: str, inline: bool = False) -> Response:
     return send_path(results().resolve(relative), relative, inline)
 
 
+def _send_report(fused: dict[str, Any]) -> Response:
+    """A set's report; re-rendered from its document as the requester may read it
+    when it may not read every name (the stored page holds them all)."""
+    if access.replacer() is None:
+        return _send(layout.set_file(fused["analysis"], fused["sample_set"], "report"), inline=True)
+    from vidjil.report import render
+
+    doc = access.document_for_requester(document(fused["vidjil"]))
+    title = access.document_for_requester({"title": f"{fused['sample_set']} ({fused['analysis']})"})["title"]
+    response = access.Rewritten(render(doc, title), mimetype="text/html")
+    response.headers["Content-Security-Policy"] = REPORT_CSP
+    return response
+
+
 def send_path(path: Path, shown: str, inline: bool = False) -> Response:
-    """A file as a download (or, `inline`, the report in its sandbox)."""
+    """A file as a download (or, `inline`, the report in its sandbox); rewritten
+    for a requester that may not read every name in it."""
     if not path.is_file():
         raise Unavailable(f"{shown} is missing")
+    rewritten = access.file_for_requester(path, shown)
+    if rewritten is not None:
+        return rewritten
     response = send_file(path, as_attachment=not inline, download_name=path.name)
     if inline:
         response.headers["Content-Security-Policy"] = REPORT_CSP
@@ -470,7 +533,7 @@ def send_path(path: Path, shown: str, inline: bool = False) -> Response:
 def download_result(result_id: int, kind: str) -> Response:
     if kind not in layout.SAMPLE_FILES:
         abort(404)
-    row = results().one("SELECT vidjil FROM results WHERE id = ?", (result_id,))
+    row = result_row(result_id)
     where = layout.parse_sample_file(row["vidjil"])
     if where is None:
         raise NotFound()
@@ -481,23 +544,25 @@ def download_result(result_id: int, kind: str) -> Response:
 def download_fused(fused_id: int, kind: str) -> Response:
     if kind not in layout.SET_FILES:
         abort(404)
-    row = results().one("SELECT vidjil FROM fused WHERE id = ?", (fused_id,))
+    row = fused_row(fused_id)
     where = layout.parse_set_file(row["vidjil"])
     if where is None:
         raise NotFound()
-    return _send(layout.set_file(*where, kind), inline=kind == "report")
+    if kind == "report":
+        return _send_report(row)
+    return _send(layout.set_file(*where, kind))
 
 
 EXPORTS = {"fasta": "text/x-fasta", "airr.tsv": "text/tab-separated-values", "csv": "text/csv"}
 
 
 def _sample_doc(result_id: int) -> tuple[dict[str, Any], dict[str, Any]]:
-    row = results().one("SELECT * FROM results WHERE id = ?", (result_id,))
+    row = result_row(result_id)
     return row, document(row["vidjil"])
 
 
 def _fused_doc(fused_id: int) -> tuple[dict[str, Any], dict[str, Any]]:
-    row = results().one("SELECT * FROM fused WHERE id = ?", (fused_id,))
+    row = fused_row(fused_id)
     return row, document(row["vidjil"])
 
 
