@@ -249,8 +249,24 @@ def detect_options(wildcards):
     clone_reads = analysis_clone_reads(wildcards.analysis)
     if clone_reads:
         options.append(f"--clone-reads {clone_reads}")
+    options += umi_options(wildcards.analysis, wildcards.sample)
     options += [preset.get("options", ""), d["options"]]
     return " ".join(o for o in options if o)
+
+
+def umi_options(analysis, sample):
+    """`--umi` and its options: the analysis preset's `umi`, else `detect.umi`; the
+    sample sheet's `umi` column overrides the source (`none`: reads are counted)."""
+    umi = ANALYSES[analysis].get("umi", config["detect"].get("umi", {}))
+    source = SAMPLES[sample].get("umi") or umi.get("source", "none")
+    if source == "none":
+        return []
+    options = [f"--umi {source}"]
+    if "spacer" in umi and source.startswith(("r1:", "r2:")):
+        options.append(f"--umi-spacer {umi['spacer']}")
+    if "min_reads_per_umi" in umi:
+        options.append(f"--min-reads-per-umi {umi['min_reads_per_umi']}")
+    return options
 
 
 def analysis_clone_reads(analysis):

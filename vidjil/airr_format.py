@@ -67,6 +67,13 @@ def airr_rows(result: RunResult, sample_name: str, germline_id: str) -> list[dic
         sequence = rep["sequence"] if rep else clone["window"]
         window_start = rep["window_start"] + 1 if rep else 1
         evalue = rep["evalue"] if rep and rep["evalue"] is not None else None
+        umi = clone.get("umi")
+        # With UMIs: molecules (umi_count) and the reads of their consensus (consensus_count).
+        counts = (
+            {"umi_count": str(umi["molecules"]), "consensus_count": str(umi["reads_in_molecules"])}
+            if umi is not None
+            else {}
+        )
         rows.append(
             {
                 "sequence_id": f"{sample_name}-{rank}",
@@ -83,6 +90,7 @@ def airr_rows(result: RunResult, sample_name: str, germline_id: str) -> list[dic
                 "vidjil_warnings": ",".join(w["code"] for w in clone_warnings(clone, same[rank - 1])),
                 "germline_database": germline_id,
             }
+            | counts
         )
     return rows
 

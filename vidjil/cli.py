@@ -132,7 +132,29 @@ ENGINE_OPTIONS = [
         float,
         "paired-end: most disagreeing bases per overlapping base",
     ),
+    EngineOption(
+        "umi",
+        ("--umi",),
+        str,
+        "count molecules: where the UMI is, 'name' (last _ field of the read name, UMI-tools), 'illumina' "
+        "(8th : field of the name), 'r1:N' or 'r2:N' (first N bases of that mate, trimmed)",
+    ),
+    EngineOption("umi_spacer", ("--umi-spacer",), str, "with --umi r1:N/r2:N: bases checked and trimmed after the UMI"),
+    EngineOption(
+        "min_reads_per_umi", ("--min-reads-per-umi",), int, "with --umi: molecules seen in fewer reads are dropped"
+    ),
+    EngineOption(
+        "max_umis",
+        ("--max-umis",),
+        int,
+        "with --umi: (window, UMI) entries kept exactly (16 bytes each); beyond, the UMI tables of the smallest "
+        "windows are evicted (counted in the stats)",
+    ),
 ]
+
+
+# Options that mean something with --umi only.
+UMI_SUBOPTIONS = ("umi_spacer", "min_reads_per_umi", "max_umis")
 
 
 def engine_defaults() -> dict[str, Any]:
@@ -182,7 +204,8 @@ def add_detect(commands: Commands) -> None:
         type=_clones_or_all,
         metavar="N|all",
         help="also write NAME.clone-reads.fa.gz: every read of the top N clones (or all clones), "
-        "in input order (a second pass over the input: not for standard input)",
+        "in input order (a second pass over the input: not for standard input); with --umi, one consensus "
+        "read per molecule",
     )
     p.add_argument(
         "--run-id",
@@ -213,6 +236,15 @@ def detect_options(args: argparse.Namespace) -> Any:
         raise UserError("detect: no reads given (files, or --r1 and --r2)")
     if args.clone_reads is not None and args.per_read:
         raise UserError("detect: --clone-reads writes the reads of clones: not with --per-read")
+    if args.per_read and args.umi is not None:
+        raise UserError("detect: --umi counts the molecules of clones: not with --per-read")
+    umi_only = [o.flags[0] for o in ENGINE_OPTIONS if o.key in UMI_SUBOPTIONS and getattr(args, o.field) is not None]
+    if args.umi is None and umi_only:
+        raise UserError(f"detect: {umi_only[0]} needs --umi")
+    if args.umi is not None and args.umi.startswith("r2:") and args.reads:
+        raise UserError(
+            f"--umi {args.umi}: {args.reads[0]} is single-end, it has no second mate (give paired-end --r1/--r2)"
+        )
     given = {o.field: getattr(args, o.field) for o in ENGINE_OPTIONS if getattr(args, o.field) is not None}
     return DetectOptions(
         reads=args.reads,

@@ -1,8 +1,9 @@
 """`NAME.clones.parquet`: the clones of a sample as a typed table, beside its AIRR
-TSV. The same rows and columns as the TSV, with the types of the AIRR Rearrangement
-schema (integers, numbers, booleans; missing values are nulls), then `rank`,
-`sample` and `run`. Written by the engine's Parquet writer (no Arrow at detection
-time); read with pandas, pyarrow, DuckDB or Spark."""
+TSV. The same rows and columns as the TSV (`umi_count` and `consensus_count` with
+UMIs), with the types of the AIRR Rearrangement schema (integers, numbers, booleans;
+missing values are nulls), then `rank`, `sample` and `run`. Written by the engine's
+Parquet writer (no Arrow at detection time); read with pandas, pyarrow, DuckDB or
+Spark."""
 
 from __future__ import annotations
 
@@ -17,8 +18,10 @@ INTEGER = {
     "junction_length", "cdr3_start", "cdr3_end", "np1_length", "np2_length", "duplicate_count",
     *(f"{seg}_{side}_{end}" for seg in ("v", "d", "d2", "j") for side in ("sequence", "germline")
       for end in ("start", "end")),
-    "vidjil_window_start",
+    "vidjil_window_start", "umi_count", "consensus_count",
 }  # fmt: skip
+# Columns of the TSV of a run with UMIs (`detect --umi`), after the AIRR fields.
+UMI_FIELDS = ["umi_count", "consensus_count"]
 NUMBER = {*(f"{seg}_{what}" for seg in ("v", "d", "d2", "j") for what in ("score", "support", "identity")),
           "vidjil_evalue"}  # fmt: skip
 # After the AIRR fields: the clone's rank in its sample, the sample, the run.
@@ -54,7 +57,8 @@ def table_columns(rows: list[dict[str, str]], sample: str, run: str | None) -> l
     """(name, type, values) of every column of the clone table of `rows` (AIRR rows,
     in rank order)."""
     columns: list[tuple[str, str, list[object]]] = []
-    for field in FIELDS:
+    umi = [f for f in UMI_FIELDS if rows and f in rows[0]]
+    for field in [*FIELDS, *umi]:
         kind = field_type(field)
         columns.append((field, kind, [typed(row.get(field), kind) for row in rows]))
     extra: dict[str, list[object]] = {

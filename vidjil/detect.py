@@ -60,6 +60,10 @@ class DetectOptions:
     merge_distance: int = DEFAULTS["merge_distance"]
     merge_ratio: float = DEFAULTS["merge_ratio"]
     max_windows: int = DEFAULTS["max_windows"]
+    umi: str | None = DEFAULTS["umi"]  # where the UMI is: molecules are counted
+    umi_spacer: str = DEFAULTS["umi_spacer"]
+    min_reads_per_umi: int = DEFAULTS["min_reads_per_umi"]
+    max_umis: int = DEFAULTS["max_umis"]
     quiet: bool = False
     clone_reads: int | None = None  # write the reads of the top N clones (a second pass)
     run_id: str | None = None  # the `run` column of NAME.clones.parquet
@@ -252,6 +256,7 @@ def _detect_and_write(
             quiet=opts.quiet,
             **mate_options(opts),
             **clone_reads,
+            **umi_options(opts),
         )
     except InputError as exc:
         raise UserError(str(exc)) from None
@@ -285,11 +290,12 @@ def _detect_and_write(
     stats["timings"]["total_seconds"] = round(time.perf_counter() - t0, 3)
     stats["peak_memory_mb"] = round(peak_memory_mb(), 1)
     rows = airr_rows(result, name, identity["id"])
+    umi_fields = UMI_AIRR_FIELDS if result["umi"] is not None else ()
     out = opts.output_dir
     assert out is not None
     try:
         outputs.write(out / f"{name}.vidjil", lambda h: json.dump(document, h, indent=1))
-        outputs.write(out / f"{name}.airr.tsv", lambda h: write_airr(h, rows))
+        outputs.write(out / f"{name}.airr.tsv", lambda h: write_airr(h, rows, umi_fields))
         metadata = {"producer": producer, "sample": name, "germline": identity["id"], "timestamp": finished}
         outputs.write_path(
             out / f"{name}.clones.parquet", lambda tmp: write_clone_table(tmp, rows, name, opts.run_id, metadata)
@@ -307,8 +313,9 @@ def _detect_and_write(
         )
         written = result["clone_reads"]
         if written is not None:
+            unit = "molecules (consensus reads)" if written["molecules"] else "reads"
             print(
-                f"vidjil: {name}: {written['reads']} reads of the top {written['clones']} clones -> "
+                f"vidjil: {name}: {written['reads']} {unit} of the top {written['clones']} clones -> "
                 f"{out / CLONE_READS.format(name=name)} ({written['seconds']:.1f} s)",
                 file=sys.stderr,
             )
@@ -318,6 +325,14 @@ def _detect_and_write(
                     "every read: the clone reads may differ from the clones' counts",
                     file=sys.stderr,
                 )
+        umi = result["umi"]
+        if umi is not None:
+            print(
+                f"vidjil: {name}: {umi['molecules']} molecules (UMIs {umi['source']}), "
+                f"{umi['reads_without_umi']['reads']} reads without UMI, {umi['umis_merged']} UMIs merged, "
+                f"{umi['collisions']} UMIs in two clones",
+                file=sys.stderr,
+            )
         if opts.pairs:
             pairs = result["pairs"]
             print(
@@ -326,6 +341,52 @@ def _detect_and_write(
                 file=sys.stderr,
             )
     return stats
+
+
+def umi_options(opts: DetectOptions) -> dict[str, Any]:
+    """UMI arguments of the engine (none without --umi: the engine's defaults)."""
+    if opts.umi is None:
+        return {}
+    return {
+        "umi": opts.umi,
+        "umi_spacer": opts.umi_spacer,
+        "min_reads_per_umi": opts.min_reads_per_umi,
+        "max_umis": opts.max_umis,
+    }
+
+
+def umi_stats(result: RunResult) -> dict[str, Any]:
+    """`umi` of the stats: molecules, reads per molecule, UMIs merged, reads without
+    UMI, collisions, memory; nothing without --umi."""
+    umi = result["umi"]
+    if umi is None:
+        return {}
+    molecules = umi["molecules"]
+    return {
+        "umi": {
+            "source": umi["source"],
+            "min_reads_per_umi": umi["min_reads_per_umi"],
+            "reads_without_umi": umi["reads_without_umi"]["reads"],
+            "molecules": molecules,
+            "molecules_by_system": umi["molecules_by_system"],
+            "reads_in_molecules": umi["reads_in_molecules"],
+            "reads_per_molecule": round(umi["reads_in_molecules"] / molecules, 2) if molecules else None,
+            "reads_per_molecule_histogram": [{"min_reads": r, "molecules": m} for r, m in umi["reads_per_molecule"]],
+            "umis": umi["umis"],
+            "umis_merged": umi["umis_merged"],
+            "molecules_below_min_reads": umi["molecules_dropped"],
+            "reads_in_molecules_below_min_reads": umi["reads_in_dropped_molecules"],
+            "molecules_reassigned_to_a_larger_neighbour": umi["molecules_reassigned"],
+            "collisions": umi["collisions"],
+            "clones_with_collisions": umi["clones_with_collisions"],
+            "max_umis": umi["max_umis"],
+            "evicted_tables": umi["evicted_tables"],
+            "evicted_reads": umi["evicted_reads"],
+            "peak_table_entries": umi["peak_entries"],
+            "peak_table_mb": round(umi["peak_entries"] * 16 / 2**20, 1),
+            "exact": umi["evicted_tables"] == 0,
+        }
+    }
 
 
 def pair_stats(pairs: PairTally) -> dict[str, Any]:
@@ -354,71 +415,91 @@ def stats_document(
         return round(t["length"] / t["reads"], 1) if t["reads"] else None
 
     total, detected = result["total"], result["detected"]
-    return {
-        "tool": "vidjil-platform",
-        "version": __version__,
-        "engine_version": engine_version,
-        "sample": name,
-        "command_line": opts.command_line,
-        "started": started,
-        "finished": finished,
-        "inputs": inputs,
-        "germline": identity | {"load_seconds": round(germline_seconds, 4)},
-        "parameters": {
-            "window": opts.window,
-            "e_value": opts.e_value,
-            "unexpected": opts.unexpected,
-            "min_reads": opts.min_reads,
-            "max_clones": opts.max_clones,
-            "designate": opts.designate,
-            "e_value_d": opts.e_value_d,
-            "several_d": opts.several_d,
-            "alternative_genes": opts.alternative_genes,
-            "merge_distance": opts.merge_distance,
-            "merge_ratio": opts.merge_ratio,
-            "max_windows": opts.max_windows,
-            "min_overlap": opts.min_overlap,
-            "max_mismatch_rate": opts.max_mismatch_rate,
-            "threads": result["threads"],
-        },
-        "pairs": pair_stats(result["pairs"]),
-        "reads": {
-            "total": total["reads"],
-            "detected": detected["reads"],
-            "detected_fraction": round(detected["reads"] / total["reads"], 6) if total["reads"] else 0.0,
-            "average_length": avg(total),
-            "average_length_detected": avg(detected),
-            "shifted_window": result["shifted_reads"],
-        },
-        "systems": {
-            sys_name: {"reads": t["reads"], "average_length": avg(t)} for sys_name, t in result["systems"].items()
-        },
-        "undetected": {
-            key: {"reads": t["reads"], "average_length": avg(t), "label": t["label"]}
-            for key, t in result["reasons"].items()
-        },
-        "windows": {
-            "distinct": result["distinct_windows"],
-            "merged_into_larger": result["merged_windows"],
-            "dropped_for_memory": result["dropped_windows"],
-            "reads_dropped_for_memory": result["dropped_reads"],
-        },
-        "clones": {
-            "reported": len(result["clones"]),
-            "with_min_reads": result["clones_above_min"],
-            "reads_in_clones_with_min_reads": result["reads_in_clones_above_min"],
-            "distribution": [{"min_reads": d, "clones": w, "reads": r} for d, w, r in result["distribution"]],
-            "diversity": result["diversity"],
-        },
-        "designation": designation_summary(result["clones"]),
-        "timings": {
-            "germline_load_seconds": round(germline_seconds, 4),
-            "detection_seconds": round(result["seconds_detection"], 3),
-            "clones_seconds": round(result["seconds_clones"], 3),
-            "designation_seconds": round(result["seconds_designation"], 3),
-        },
-        "sampling_threshold": result["sample_threshold"],
-    } | clone_reads_stats(result, name)
+    return (
+        {
+            "tool": "vidjil-platform",
+            "version": __version__,
+            "engine_version": engine_version,
+            "sample": name,
+            "command_line": opts.command_line,
+            "started": started,
+            "finished": finished,
+            "inputs": inputs,
+            "germline": identity | {"load_seconds": round(germline_seconds, 4)},
+            "parameters": {
+                "window": opts.window,
+                "e_value": opts.e_value,
+                "unexpected": opts.unexpected,
+                "min_reads": opts.min_reads,
+                "max_clones": opts.max_clones,
+                "designate": opts.designate,
+                "e_value_d": opts.e_value_d,
+                "several_d": opts.several_d,
+                "alternative_genes": opts.alternative_genes,
+                "merge_distance": opts.merge_distance,
+                "merge_ratio": opts.merge_ratio,
+                "max_windows": opts.max_windows,
+                "min_overlap": opts.min_overlap,
+                "max_mismatch_rate": opts.max_mismatch_rate,
+                "threads": result["threads"],
+            }
+            | umi_options(opts),
+            "pairs": pair_stats(result["pairs"]),
+            "reads": {
+                "total": total["reads"],
+                "detected": detected["reads"],
+                "detected_fraction": round(detected["reads"] / total["reads"], 6) if total["reads"] else 0.0,
+                "average_length": avg(total),
+                "average_length_detected": avg(detected),
+                "shifted_window": result["shifted_reads"],
+            },
+            "systems": {
+                sys_name: {"reads": t["reads"], "average_length": avg(t)} for sys_name, t in result["systems"].items()
+            },
+            "undetected": {
+                key: {"reads": t["reads"], "average_length": avg(t), "label": t["label"]}
+                for key, t in undetected_tallies(result).items()
+            },
+            "windows": {
+                "distinct": result["distinct_windows"],
+                "merged_into_larger": result["merged_windows"],
+                "dropped_for_memory": result["dropped_windows"],
+                "reads_dropped_for_memory": result["dropped_reads"],
+            },
+            "clones": {
+                "reported": len(result["clones"]),
+                "with_min_reads": result["clones_above_min"],
+                "reads_in_clones_with_min_reads": result["reads_in_clones_above_min"],
+                "distribution": [{"min_reads": d, "clones": w, "reads": r} for d, w, r in result["distribution"]],
+                "diversity": result["diversity"],
+            },
+            "designation": designation_summary(result["clones"]),
+            "timings": {
+                "germline_load_seconds": round(germline_seconds, 4),
+                "detection_seconds": round(result["seconds_detection"], 3),
+                "clones_seconds": round(result["seconds_clones"], 3),
+                "designation_seconds": round(result["seconds_designation"], 3),
+            },
+            "sampling_threshold": result["sample_threshold"],
+        }
+        | clone_reads_stats(result, name)
+        | umi_stats(result)
+    )
+
+
+# The reason of the reads without a valid UMI (with --umi).
+NO_UMI = "no-umi"
+UMI_AIRR_FIELDS = ("umi_count", "consensus_count")
+
+
+def undetected_tallies(result: RunResult) -> dict[str, ReasonTally]:
+    """Undetected reads per reason; with --umi, the reads without a valid UMI last."""
+    reasons = dict(result["reasons"])
+    umi = result["umi"]
+    if umi is not None:
+        t = umi["reads_without_umi"]
+        reasons[NO_UMI] = {"reads": t["reads"], "length": t["length"], "label": "UNSEG no UMI"}
+    return reasons
 
 
 def clone_reads_stats(result: RunResult, name: str) -> dict[str, Any]:
@@ -427,6 +508,19 @@ def clone_reads_stats(result: RunResult, name: str) -> dict[str, Any]:
     written = result["clone_reads"]
     if written is None:
         return {}
+    if written["molecules"]:
+        # With --umi: one consensus read per molecule.
+        return {
+            "clone_reads": {
+                "file": CLONE_READS.format(name=name),
+                "clones": written["clones"],
+                "consensus_per_molecule": True,
+                "molecules": written["reads"],
+                "molecules_per_clone": written["per_clone"],
+                "exact": written["exact"],
+                "seconds": round(written["seconds"], 3),
+            }
+        }
     return {
         "clone_reads": {
             "file": CLONE_READS.format(name=name),

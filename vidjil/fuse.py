@@ -89,10 +89,45 @@ def _at(value: Any, i: int, default: Any = 0) -> Any:
     return value if i == 0 and value is not None else default
 
 
-def _vidjil_samples(path: Path) -> list[tuple[Sample, list[Clone]]]:
-    """The samples of a `.vidjil` file: one, or each sample of a fused file."""
+# What clone sizes count: reads, or molecules when every sample has them (--umi).
+READS, MOLECULES = "reads", "molecules"
+
+
+def document_has_molecules(doc: dict[str, Any]) -> bool:
+    """Whether a `.vidjil` document counts molecules: a sample of `vidjil detect
+    --umi` (`molecules`, and per clone), or a set fused in molecules (`_counts`)."""
+    if doc.get("_counts") == MOLECULES:
+        return True
+    molecules = doc.get("molecules")
+    return isinstance(molecules, dict) and "segmented" in molecules and all("molecules" in c for c in doc["clones"])
+
+
+def counts_unit(paths: list[Path]) -> str:
+    """MOLECULES when every input has molecules (`.vidjil` of `detect --umi`, a set
+    fused in molecules, AIRR with `umi_count`), else READS."""
+    for path in paths:
+        if path.name.lower().endswith((".tsv", ".tsv.gz")):
+            rows = read_airr(path)
+            if not rows or not all(row.get("umi_count") for row in rows):
+                return READS
+        elif not document_has_molecules(read_vidjil(path)):
+            return READS
+    return MOLECULES if paths else READS
+
+
+def _vidjil_samples(path: Path, unit: str = READS) -> list[tuple[Sample, list[Clone]]]:
+    """The samples of a `.vidjil` file: one, or each sample of a fused file. With
+    `unit` MOLECULES, its molecules stand for its reads (sample and clone counts)."""
     doc = read_vidjil(path)
     reads = doc["reads"]
+    if unit == MOLECULES and doc.get("_counts") != MOLECULES:
+        molecules = doc["molecules"]
+        reads = {**reads, "segmented": molecules["segmented"], "germline": molecules.get("germline", {})}
+        for record in doc["clones"]:
+            record["reads"] = record.pop("molecules")
+            record.pop("_umi", None)
+    elif unit == READS and doc.get("_counts") == MOLECULES:
+        raise UserError(f"{path}: a set fused in molecules cannot be fused with samples counted in reads")
     n = len(reads["total"]) if isinstance(reads["total"], list) else 1
     meta = {
         key: list(v) if isinstance(v, list) else [v] for key, v in doc.get("samples", {}).items() if key != "number"
@@ -126,13 +161,17 @@ def _vidjil_samples(path: Path) -> list[tuple[Sample, list[Clone]]]:
     return samples
 
 
-def _airr_sample(path: Path) -> tuple[Sample, list[Clone]]:
-    """Rows of an AIRR Rearrangement TSV; rows sharing a `clone_id` are one clone."""
+def _airr_sample(path: Path, unit: str = READS) -> tuple[Sample, list[Clone]]:
+    """Rows of an AIRR Rearrangement TSV; rows sharing a `clone_id` are one clone
+    (counted in `umi_count` with `unit` MOLECULES)."""
     rows = read_airr(path)
     by_clone: dict[str, Clone] = {}
     for n, row in enumerate(rows, start=2):
         try:
-            count = int(row.get("duplicate_count") or row.get("consensus_count") or 1)
+            if unit == MOLECULES:
+                count = int(row["umi_count"])
+            else:
+                count = int(row.get("duplicate_count") or row.get("consensus_count") or 1)
         except ValueError:
             raise UserError(f"{path}, row {n}: the read count of {row['sequence_id']!r} is not a number") from None
         locus = row.get("locus") or ""
@@ -165,14 +204,15 @@ def _airr_sample(path: Path) -> tuple[Sample, list[Clone]]:
     return sample, clones
 
 
-def read_samples(path: Path) -> list[tuple[Sample, list[Clone]]]:
-    """The samples of a file and their clones, ranked (most reads first): a `.vidjil`
-    sample, each sample of a fused `.vidjil`, or an AIRR TSV sample."""
+def read_samples(path: Path, unit: str = READS) -> list[tuple[Sample, list[Clone]]]:
+    """The samples of a file and their clones, ranked (most reads, or molecules with
+    `unit` MOLECULES, first): a `.vidjil` sample, each sample of a fused `.vidjil`, or
+    an AIRR TSV sample."""
     name = path.name.lower()
     if name.endswith((".tsv", ".tsv.gz")):
-        return [_airr_sample(path)]
+        return [_airr_sample(path, unit)]
     try:
-        return _vidjil_samples(path)
+        return _vidjil_samples(path, unit)
     except (KeyError, IndexError, TypeError, ValueError, AttributeError) as exc:
         # Valid JSON without what a sample needs (reads.total, a clone's id or reads...).
         what = f"no {exc}" if isinstance(exc, KeyError) else str(exc)
@@ -368,9 +408,11 @@ def fuse(paths: list[Path], options: FuseOptions) -> dict[str, Any]:
         if root not in best or (rank, i) < best[root][:2]:
             best[root] = (rank, i, clone.record)
 
+    # Molecules when every sample has them (--umi), else reads.
+    unit = counts_unit(paths)
     # First pass: the clones in some sample's top, and the best-ranked record of each.
     for path in paths:
-        for sample, clones in read_samples(path):
+        for sample, clones in read_samples(path, unit):
             i = len(samples)
             samples.append(sample)
             sources.append(path)
@@ -404,7 +446,7 @@ def fuse(paths: list[Path], options: FuseOptions) -> dict[str, Any]:
     # Second pass: every clone of every sample, followed or counted with the others.
     i = -1
     for path in paths:
-        for _, clones in read_samples(path):
+        for _, clones in read_samples(path, unit):
             i += 1
             segmented = max(1, samples[i].segmented)
             for clone in clones:
@@ -426,6 +468,9 @@ def fuse(paths: list[Path], options: FuseOptions) -> dict[str, Any]:
     if i + 1 != n:
         raise UserError(f"{', '.join(map(str, paths))}: changed while being fused")
     fused = _document(samples, followed, reads, designations, productive, others, profiles, spike_reads, options)
+    if unit == MOLECULES:
+        # Every count of the set (clones, samples, loci, MRD) is of molecules.
+        fused["_counts"] = MOLECULES
     _add_sheet_values(fused, sheet_rows, options.sample_set)
     _add_mrd(fused, diagnosis, options)
     return fused

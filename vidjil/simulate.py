@@ -251,3 +251,122 @@ def write_truth(path: Path, clones: list[SimClone], sizes: list[int]) -> None:
                 f"{c.clone_id}\t{c.locus}\t{c.v_call}\t{c.d_call}\t{c.j_call}\t{c.junction}\t"
                 f"{c.junction_aa}\t{c.productive}\t{n}\t{c.sequence}\n"
             )
+
+
+# UMIs and PCR: each molecule of a clone is tagged with a random UMI, then amplified
+# (PCR errors copied into a share of its copies), then sequenced (sequencing errors
+# per read, errors in the UMI too).
+
+
+@dataclass
+class UmiSpec:
+    umi_length: int = 12
+    # Reads per molecule: 1 + a geometric number of mean `mean_reads - 1`.
+    mean_reads: float = 6.0
+    # PCR errors per base and molecule; each falls at a cycle c (1..10), carried by
+    # about 2^-c of the molecule's copies (a first-cycle error: half of them).
+    pcr_error_rate: float = 0.002
+    # Substitutions per base of the UMI of each read.
+    umi_error_rate: float = 0.002
+
+
+@dataclass
+class UmiRead:
+    name: str
+    seq: str
+    origin: str  # clone id or 'noise'
+    umi: str  # as read (with its errors)
+    molecule: int  # the molecule's number (0.. over the sample)
+
+
+def _geometric(mean: float, rng: random.Random) -> int:
+    """A geometric count >= 0 of the given mean."""
+    if mean <= 0:
+        return 0
+    p = 1.0 / (1.0 + mean)
+    return int(math.log(1.0 - rng.random()) / math.log(1.0 - p))
+
+
+def generate_umi_reads(
+    clones: list[SimClone], molecules: list[int], seed: int, spec: ReadSpec, umi: UmiSpec
+) -> Iterator[UmiRead]:
+    """Reads of `molecules[i]` molecules of each clone i, with their UMIs: PCR errors
+    before sequencing errors, UMI errors, random strand, noise molecules; reads of all
+    molecules interleaved at random. The read's sequence does not hold its UMI."""
+    rng = random.Random(seed)
+    owners: list[int] = [i for i, n in enumerate(molecules) for _ in range(n)]
+    n_noise = round(len(owners) * spec.noise_fraction / max(1e-9, 1 - spec.noise_fraction))
+    owners.extend([-1] * n_noise)
+    reads: list[tuple[str, str, str, int]] = []
+    for m, i in enumerate(owners):
+        tag = noise_read(umi.umi_length, rng)
+        length = rng.randint(spec.min_length, spec.max_length)
+        template = noise_read(length, rng) if i < 0 else cut_read(clones[i], length, rng, spec.amplicon)
+        origin = "noise" if i < 0 else clones[i].clone_id
+        # PCR errors: (position, base, share of the copies carrying it).
+        events = []
+        for p in _substitute(template, umi.pcr_error_rate, rng)[1]:
+            base = rng.choice([b for b in "ACGT" if b != template[p]])
+            events.append((p, base, 0.5 ** rng.randint(1, 10)))
+        for _ in range(1 + _geometric(umi.mean_reads - 1, rng)):
+            chars = list(template)
+            for p, base, share in events:
+                if rng.random() < share:
+                    chars[p] = base
+            seq = _mutate("".join(chars), spec.error_rate, rng)
+            if rng.random() < spec.reverse_fraction:
+                seq = revcomp(seq)
+            reads.append((seq, origin, _mutate(tag, umi.umi_error_rate, rng), m))
+    rng.shuffle(reads)
+    for k, (seq, origin, tag, m) in enumerate(reads):
+        yield UmiRead(f"read{k + 1}", seq, origin, tag, m)
+
+
+def umi_records(reads: Iterator[UmiRead], source: str, spacer: str = "") -> Iterator[tuple[str, str, str]]:
+    """(name, sequence, origin) of single-end reads with their UMI where `source` puts
+    it: 'name' (NAME_UMI, as UMI-tools extract writes), 'illumina' (8th ':' field of an
+    Illumina name), 'r1' (first bases of the read, then `spacer`)."""
+    for r in reads:
+        if source == "name":
+            yield f"{r.name}_{r.umi}", r.seq, r.origin
+        elif source == "illumina":
+            yield f"SIM01:7:FC0001:1:1101:{r.name[4:]}:1000:{r.umi}", r.seq, r.origin
+        elif source == "r1":
+            yield r.name, r.umi + spacer + r.seq, r.origin
+        else:
+            raise ValueError(f"unknown UMI source {source}")
+
+
+def umi_pairs(reads: Iterator[UmiRead], read_length: int, seed: int, mate: str, spacer: str = "") -> Iterator[Pair]:
+    """Pairs of the reads (as molecules: `paired_reads`), the UMI and `spacer` at the
+    start of mate `mate` ('r1' or 'r2'), at quality 40."""
+    by_name = {}
+
+    def molecules() -> Iterator[tuple[str, str, str]]:
+        for r in reads:
+            by_name[r.name] = r.umi + spacer
+            yield r.name, r.seq, r.origin
+
+    for pair in paired_reads(molecules(), read_length, seed):
+        head = by_name.pop(pair.name.split()[0])
+        if mate == "r1":
+            pair.r1, pair.q1 = head + pair.r1, "I" * len(head) + pair.q1
+        else:
+            pair.r2, pair.q2 = head + pair.r2, "I" * len(head) + pair.q2
+        yield pair
+
+
+def write_umi_truth(path: Path, clones: list[SimClone], molecules: list[int], reads: list[UmiRead]) -> None:
+    """The truth of a UMI sample: each clone's molecules (with at least one read) and reads."""
+    seen: dict[str, set[int]] = {}
+    counts: dict[str, int] = {}
+    for r in reads:
+        seen.setdefault(r.origin, set()).add(r.molecule)
+        counts[r.origin] = counts.get(r.origin, 0) + 1
+    with open(path, "w", encoding="ascii") as out:
+        out.write("clone_id\tlocus\tjunction\tmolecules\treads\tsequence\n")
+        for c in clones:
+            out.write(
+                f"{c.clone_id}\t{c.locus}\t{c.junction}\t{len(seen.get(c.clone_id, ()))}\t"
+                f"{counts.get(c.clone_id, 0)}\t{c.sequence}\n"
+            )

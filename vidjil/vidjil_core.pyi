@@ -52,6 +52,10 @@ class RunDefaults(TypedDict):
     max_windows: int
     min_overlap: int
     max_mismatch_rate: float
+    umi: str | None  # None: no UMI (reads counted)
+    umi_spacer: str
+    min_reads_per_umi: int
+    max_umis: int  # (window, UMI) entries kept exactly (16 bytes each)
 
 # Germline description
 
@@ -222,8 +226,42 @@ class Clone(TypedDict):
     merged_windows: list[str]
     average_length: float
     near_duplicate_of: str | None
+    umi: NotRequired[CloneUmi]  # with UMIs
     representative: Representative | None
     designation: NotRequired[Designation | FailedDesignation]  # the top clones (`designate`)
+
+@final
+@type_check_only
+class CloneUmi(TypedDict):
+    molecules: int  # molecules of >= min_reads_per_umi reads (+ those of evicted tables)
+    umis: int  # distinct UMIs seen
+    umis_merged: int  # merged into a more abundant UMI (directional rule)
+    reads_in_molecules: int
+    molecules_dropped: int  # fewer than min_reads_per_umi reads
+    molecules_evicted: int  # counted from UMI tables evicted for memory
+    top_umis: list[tuple[str, int]]  # (UMI, reads) of the largest molecules, at most 5
+
+@final
+@type_check_only
+class UmiRun(TypedDict):
+    source: str  # name, illumina, r1:N, r2:N
+    min_reads_per_umi: int
+    max_umis: int
+    reads_without_umi: Tally  # not detected
+    molecules: int  # over every clone (all windows after merging)
+    molecules_by_system: dict[str, int]
+    reads_in_molecules: int
+    umis: int
+    umis_merged: int
+    molecules_dropped: int
+    reads_in_dropped_molecules: int
+    reads_per_molecule: list[tuple[int, int]]  # (smallest reads of the bin, molecules)
+    molecules_reassigned: int  # of a clone kept apart, to its larger neighbour holding them
+    collisions: int  # UMIs of molecules in two or more reported clones
+    clones_with_collisions: int
+    evicted_tables: int
+    evicted_reads: int
+    peak_entries: int  # most (window, UMI) entries held at once, 16 bytes each
 
 @final
 @type_check_only
@@ -233,6 +271,7 @@ class CloneReads(TypedDict):
     per_clone: list[int]  # reads written per clone, in rank order
     exact: bool  # every compaction of windows (max_windows) recorded: the counts are the clones' reads
     seconds: float
+    molecules: bool  # with UMIs: one consensus read per molecule (reads, per_clone: molecules)
 
 @final
 @type_check_only
@@ -260,6 +299,7 @@ class RunResult(TypedDict):
     clones: list[Clone]
     threads: int
     clone_reads: CloneReads | None  # the second pass of clone_reads (None without it)
+    umi: UmiRun | None  # with UMIs (None without)
 
 @final
 class Germline:
@@ -324,6 +364,10 @@ def detect(
     quiet: bool = True,
     clone_reads: int | None = None,
     clone_reads_path: str | None = None,
+    umi: str | None = None,
+    umi_spacer: str | None = None,
+    min_reads_per_umi: int | None = None,
+    max_umis: int | None = None,
 ) -> RunResult: ...
 def grep_reads(
     germline: Germline,

@@ -58,6 +58,7 @@ UNDETECTED_WORDS = {
     "only-j": "only a J side found",
     "ambiguous": "ambiguous (several loci)",
     "too-short-for-window": "too short for the window",
+    "no-umi": "no valid UMI (--umi)",
     "n-in-window": "N in the window",
 }
 
@@ -234,6 +235,21 @@ def clone_entry(clone: Clone, rank: int, same_as: int | None = None) -> dict[str
     entry: dict[str, Any] = {
         "id": clone["window"],
         "reads": [clone["reads"]],
+    }
+    umi = clone.get("umi")
+    if umi is not None:
+        # Molecules next to reads (with --umi): what clones are ranked on.
+        entry["molecules"] = [umi["molecules"]]
+        entry["_umi"] = [
+            {
+                "reads_in_molecules": umi["reads_in_molecules"],
+                "umis": umi["umis"],
+                "umis_merged": umi["umis_merged"],
+                "molecules_below_min_reads": umi["molecules_dropped"],
+                "top": [list(t) for t in umi["top_umis"]],
+            }
+        ]
+    entry |= {
         "top": rank,
         "germline": clone["system"],
         "sequence": rep["sequence"] if rep else clone["window"],
@@ -294,7 +310,36 @@ def sample_log(result: RunResult) -> str:
     for t in result["reasons"].values():
         if t["reads"]:
             lines.append(f"  {t['label']:<24}->  {t['reads']:>7}  {t['length'] / t['reads']:>6.1f}")
+    umi = result["umi"]
+    if umi is not None:
+        lines.append(
+            f"  ==> UMIs ({umi['source']}): {umi['molecules']} molecules from {umi['reads_in_molecules']} reads, "
+            f"{umi['reads_without_umi']['reads']} reads without UMI, {umi['umis_merged']} UMIs merged"
+        )
     return "\n".join(lines) + "\n"
+
+
+def undetected_counts(result: RunResult) -> dict[str, int]:
+    """Undetected reads per reason; with --umi, the reads without a valid UMI (`no-umi`)."""
+    counts = {key: t["reads"] for key, t in result["reasons"].items()}
+    if result["umi"] is not None:
+        counts["no-umi"] = result["umi"]["reads_without_umi"]["reads"]
+    return counts
+
+
+def molecules_section(result: RunResult) -> dict[str, Any]:
+    """With --umi: `molecules`, the sample's molecules as `reads` gives its reads
+    (`segmented`: every clone, `germline`: per system), and how UMIs were read."""
+    umi = result["umi"]
+    if umi is None:
+        return {}
+    return {
+        "molecules": {
+            "segmented": [umi["molecules"]],
+            "germline": {name: [n] for name, n in umi["molecules_by_system"].items()},
+            "_umi": [{"source": umi["source"], "min_reads_per_umi": umi["min_reads_per_umi"]}],
+        }
+    }
 
 
 def vidjil_document(
@@ -334,9 +379,10 @@ def vidjil_document(
             "total": [total],
             "segmented": [detected],
             "germline": {name: [t["reads"]] for name, t in result["systems"].items()},
-            "_undetected": {key: [t["reads"]] for key, t in result["reasons"].items()},
+            "_undetected": {key: [n] for key, n in undetected_counts(result).items()},
             "_distribution": [{"min_reads": d, "clones": w, "reads": r} for d, w, r in result["distribution"]],
         },
+        **molecules_section(result),
         "germlines": germline,
         "diversity": {
             "index_H_entropy": [div["shannon"]],

@@ -3,16 +3,18 @@
 //! distribution.
 
 use crate::clones::{
-    for_each_variant, may_absorb_variants, merge_far_variants, merge_shifted, merge_shifted_all,
-    merge_variants, shifted_candidates, unpack_window, WindowMap, WindowStat, UNEXPECTED_CODE,
+    for_each_variant, may_absorb_variants, merge_far_variants_with, merge_shifted_all_with,
+    merge_shifted_with, merge_variants_with, shifted_candidates, unpack_window, Counts, MergeJudge,
+    WindowMap, WindowStat, UNEXPECTED_CODE,
 };
 use crate::detect::{Detector, Outcome, Scratch, UNEXPECTED};
 use crate::diversity::Diversity;
 use crate::germline::Germline;
 use crate::params::RunParams;
-use crate::results::{CloneResult, Representative, RunResult, SystemLabel};
+use crate::results::{CloneResult, CloneUmi, Representative, RunResult, SystemLabel, UmiRun};
 use crate::runner::parallel_map;
-use crate::samples::{representative, Sample, SampleStore};
+use crate::samples::{consensus, Sample, SampleStore};
+use crate::umi::{merge_shared_umis, molecules, related_windows, unpack_umi, FastMap, Molecules, UmiTables};
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 /// Non-merged windows, most reads first (ties by key: deterministic).
@@ -33,6 +35,7 @@ fn compute_representatives(
     store: &mut SampleStore,
     detector: &Detector,
     threads: usize,
+    by_molecule: bool,
 ) {
     let work: Vec<(u128, Vec<Sample>)> = keys
         .iter()
@@ -43,7 +46,7 @@ fn compute_representatives(
         let mut samples = samples.clone();
         samples.sort_unstable_by_key(|s| s.hash);
         let window_len = unpack_window(*key).len();
-        let (seq, window_start, coverage) = representative(&samples, window_len)?;
+        let (seq, window_start, coverage) = consensus(&samples, window_len, by_molecule)?;
         let mut scratch = Scratch::default();
         let (evalue, evalue_v, evalue_j) = match detector.detect(&seq, &mut scratch) {
             Outcome::Detected(d) => (Some(d.evalue), Some(d.evalue_v), Some(d.evalue_j)),
@@ -73,6 +76,7 @@ fn merge_every_clone(
     store: &SampleStore,
     top: &[u128],
     params: &RunParams,
+    judge: &mut dyn MergeJudge,
 ) -> Vec<(u128, u128)> {
     let top: HashSet<u128> = top.iter().copied().collect();
     let work: Vec<(u128, u32, &[Sample])> = ranked(stats, 2)
@@ -82,9 +86,10 @@ fn merge_every_clone(
         .collect();
     let (ratio, min_window) = (params.merge_ratio, params.detect.min_window);
     let snapshot = &*stats;
+    let by_molecule = params.umi.source.is_some();
     let candidates = parallel_map(&work, params.worker_threads(), |&(key, reads, samples)| {
         let window_len = unpack_window(key).len();
-        match representative(samples, window_len) {
+        match consensus(samples, window_len, by_molecule) {
             Some((seq, start, _)) => shifted_candidates(
                 snapshot,
                 key,
@@ -97,22 +102,31 @@ fn merge_every_clone(
         }
     });
     let keys: Vec<u128> = work.iter().map(|w| w.0).collect();
-    merge_shifted_all(stats, &keys, &candidates, ratio)
+    merge_shifted_all_with(stats, &keys, &candidates, ratio, judge)
 }
 
 /// The clones of `result` from the window counts and read samples of the first pass.
 /// Returns the merges made, (absorber, absorbed) windows in the order they happened.
+/// With `umis` (the UMI tables of the windows), merges also follow the UMIs
+/// (`MergeJudge`), and clones are ranked and thresholded on their molecules.
 pub fn build_clones(
     result: &mut RunResult,
     mut stats: WindowMap<WindowStat>,
     mut store: SampleStore,
+    mut umis: Option<UmiTables>,
     germline: &Germline,
     detector: &Detector,
     params: &RunParams,
 ) -> Vec<(u128, u128)> {
     result.distinct_windows = stats.len() as u64 + result.dropped_windows;
     result.sample_threshold = store.threshold as f64 / u64::MAX as f64;
-    let mut merges = merge_variants(&mut stats, params.merge_distance, params.merge_ratio);
+    let by_molecule = umis.is_some();
+    let mut counts = Counts;
+    let judge: &mut dyn MergeJudge = match umis.as_mut() {
+        Some(u) => u,
+        None => &mut counts,
+    };
+    let mut merges = merge_variants_with(&mut stats, params.merge_distance, params.merge_ratio, judge);
 
     // Representatives of the largest clones, then the windows they show shifted.
     let mut reps: HashMap<u128, Option<Representative>> = HashMap::new();
@@ -122,7 +136,14 @@ pub fn build_clones(
         .take(n_rep)
         .map(|(k, _)| *k)
         .collect();
-    compute_representatives(&top, &mut reps, &mut store, detector, params.worker_threads());
+    compute_representatives(
+        &top,
+        &mut reps,
+        &mut store,
+        detector,
+        params.worker_threads(),
+        by_molecule,
+    );
     if params.merge_distance > 0 {
         let with_rep: Vec<(u128, Vec<u8>, usize)> = top
             .iter()
@@ -132,15 +153,19 @@ pub fn build_clones(
                     .map(|r| (*k, r.sequence.as_bytes().to_vec(), r.window_start))
             })
             .collect();
-        merges.extend(merge_shifted(
+        merges.extend(merge_shifted_with(
             &mut stats,
             &with_rep,
             params.merge_ratio,
             params.detect.min_window,
             params.merge_distance > 0,
+            judge,
         ));
-        merges.extend(merge_every_clone(&mut stats, &store, &top, params));
-        merges.extend(merge_far_variants(&mut stats, &with_rep));
+        merges.extend(merge_every_clone(&mut stats, &store, &top, params, judge));
+        merges.extend(merge_far_variants_with(&mut stats, &with_rep, judge));
+        if let Some(tables) = umis.as_mut() {
+            merges.extend(merge_shared_umis(&mut stats, tables));
+        }
     }
     result.merged_windows = merges.len() as u64;
     let mut absorbed: HashMap<u128, Vec<u128>> = HashMap::new();
@@ -148,7 +173,54 @@ pub fn build_clones(
         absorbed.entry(into).or_default().push(from);
     }
 
-    let all = ranked(&stats, 1);
+    let mut all = ranked(&stats, 1);
+    // With UMIs: the molecules of every clone, then clones ranked on them.
+    let mols: FastMap<u128, Molecules> = match &umis {
+        Some(tables) => {
+            let keys: Vec<u128> = all.iter().map(|(k, _)| *k).collect();
+            let min = params.umi.min_reads_per_umi;
+            let found = parallel_map(&keys, params.worker_threads(), |k| {
+                molecules(tables.tables.get(k).map_or(&[][..], |t| t.as_slice()), min)
+            });
+            keys.into_iter().zip(found).collect()
+        }
+        None => FastMap::default(),
+    };
+    let mut mols = mols;
+    let reassigned = if by_molecule {
+        reassign_molecules(&all, &mut mols)
+    } else {
+        0
+    };
+    let molecule_count = |k: &u128, s: &WindowStat| {
+        let m = mols.get(k);
+        let counted = m.map_or(0, |m| m.molecules.len() as u64);
+        // Reads outside any table (their window's table was evicted): molecules at the
+        // ratio of the evicted tables.
+        let outside = (s.reads as u64).saturating_sub(m.map_or(0, |m| m.reads));
+        let estimated = if s.umi_lost_reads > 0 {
+            (outside as f64 * s.umi_lost as f64 / s.umi_lost_reads as f64).round() as u64
+        } else {
+            0
+        };
+        counted + estimated
+    };
+    if by_molecule {
+        all.sort_by_cached_key(|(k, s)| {
+            (
+                std::cmp::Reverse(molecule_count(k, s)),
+                std::cmp::Reverse(s.reads),
+                *k,
+            )
+        });
+    }
+    let size = |k: &u128, s: &WindowStat| {
+        if by_molecule {
+            molecule_count(k, s)
+        } else {
+            s.reads as u64
+        }
+    };
     let mut decades: BTreeMap<u64, (u64, u64)> = BTreeMap::new();
     for (_, s) in &all {
         let decade = 10u64.pow((s.reads as f64).log10().floor() as u32);
@@ -169,9 +241,15 @@ pub fn build_clones(
             (name.clone(), Diversity::of(sizes))
         })
         .collect();
+    if let Some(tables) = &umis {
+        result.umi = Some(umi_run(&all, &mols, tables, result, params, &molecule_count));
+        if let Some(u) = result.umi.as_mut() {
+            u.molecules_reassigned = reassigned;
+        }
+    }
     let mut kept: Vec<(u128, WindowStat)> = all
         .into_iter()
-        .filter(|(_, s)| s.reads >= params.min_reads)
+        .filter(|(k, s)| size(k, s) >= params.min_reads as u64)
         .collect();
     result.clones_above_min = kept.len() as u64;
     result.reads_in_clones_above_min = kept.iter().map(|(_, s)| s.reads as u64).sum();
@@ -179,8 +257,19 @@ pub fn build_clones(
         kept.truncate(params.max_clones);
     }
     let top: Vec<u128> = kept.iter().take(n_rep).map(|(k, _)| *k).collect();
-    compute_representatives(&top, &mut reps, &mut store, detector, params.worker_threads());
+    compute_representatives(
+        &top,
+        &mut reps,
+        &mut store,
+        detector,
+        params.worker_threads(),
+        by_molecule,
+    );
     drop(store);
+    if let Some(u) = result.umi.as_mut() {
+        let keys: Vec<u128> = kept.iter().map(|(k, _)| *k).collect();
+        (u.collisions, u.clones_with_collisions) = collisions(&keys, &mols);
+    }
 
     let to_string = |k: u128| String::from_utf8(unpack_window(k)).expect("ASCII");
     result.clones = kept
@@ -225,9 +314,155 @@ pub fn build_clones(
                     None
                 },
                 near_duplicate_of: near.map(|(_, k)| to_string(k)),
+                umi: by_molecule.then(|| {
+                    let m = mols.get(key).cloned().unwrap_or_default();
+                    CloneUmi {
+                        molecules: molecule_count(key, s),
+                        umis: m.umis as u64,
+                        umis_merged: m.umis_merged as u64,
+                        reads_in_molecules: m.molecules.iter().map(|x| x.1 as u64).sum(),
+                        molecules_dropped: m.dropped as u64,
+                        molecules_evicted: molecule_count(key, s) - m.molecules.len() as u64,
+                        top_umis: (m.molecules.iter().take(5))
+                            .map(|&(u, r)| (String::from_utf8(unpack_umi(u)).expect("ASCII"), r as u64))
+                            .collect(),
+                    }
+                }),
                 designation: None,
             }
         })
         .collect();
     merges
+}
+
+/// A clone kept apart from a larger neighbouring clone (its own UMIs) still gets
+/// the reads of that clone's molecules that carry an error right where they differ:
+/// a molecule (UMI) found in two clones whose windows are alike (`related_windows`:
+/// two substitutions at most, shifted by up to `MAX_SHIFT`) belongs to the clone with
+/// more reads when that clone has it with at least as many reads, and leaves the
+/// other one. UMIs shared by unrelated clones (collisions, chimeras) are left alone.
+/// Decided on the molecules before any change (deterministic). Returns the molecules moved.
+fn reassign_molecules(all: &[(u128, WindowStat)], mols: &mut FastMap<u128, Molecules>) -> u64 {
+    // (UMI, rank of the clone, reads of the molecule there), sorted by UMI.
+    let mut holders: Vec<(u64, usize, u32)> = all
+        .iter()
+        .enumerate()
+        .flat_map(|(rank, (k, _))| {
+            let m = mols.get(k).map_or(&[][..], |m| m.molecules.as_slice());
+            m.iter().map(move |&(u, r)| (u, rank, r))
+        })
+        .collect();
+    holders.sort_unstable();
+    let mut gone: Vec<(usize, u64)> = Vec::new();
+    for h in holders.chunk_by(|a, b| a.0 == b.0).filter(|h| h.len() >= 2) {
+        // The owner: most reads of this molecule, then the larger clone (`all` is ranked).
+        let &(u, owner, owner_reads) = h
+            .iter()
+            .min_by(|a, b| b.2.cmp(&a.2).then(a.1.cmp(&b.1)))
+            .expect("two holders");
+        let owner_window = unpack_window(all[owner].0);
+        for &(_, rank, reads) in h {
+            if rank != owner
+                && all[owner].1.reads > all[rank].1.reads
+                && owner_reads >= reads
+                && related_windows(
+                    &unpack_window(all[rank].0),
+                    &owner_window,
+                    crate::clones::MAX_SHIFT,
+                )
+            {
+                gone.push((rank, u));
+            }
+        }
+    }
+    gone.sort_unstable();
+    for &(rank, u) in &gone {
+        if let Some(m) = mols.get_mut(&all[rank].0) {
+            m.molecules.retain(|x| x.0 != u);
+        }
+    }
+    gone.len() as u64
+}
+
+/// Smallest number of reads of each bin of the reads-per-molecule histogram.
+const MOLECULE_BINS: [u64; 15] = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 20, 50, 100, 1000, 10000];
+
+/// The UMI summary of a run from the molecules of every clone (`all`, ranked).
+fn umi_run(
+    all: &[(u128, WindowStat)],
+    mols: &FastMap<u128, Molecules>,
+    tables: &UmiTables,
+    result: &RunResult,
+    params: &RunParams,
+    molecule_count: &dyn Fn(&u128, &WindowStat) -> u64,
+) -> UmiRun {
+    let mut run = UmiRun {
+        source: params.umi.source.as_ref().map(|s| s.key()).unwrap_or_default(),
+        min_reads_per_umi: params.umi.min_reads_per_umi,
+        max_umis: params.umi.max_umis as u64,
+        evicted_tables: tables.evicted_tables,
+        evicted_reads: tables.evicted_reads,
+        peak_entries: tables.peak_entries as u64,
+        ..Default::default()
+    };
+    let mut bins = vec![0u64; MOLECULE_BINS.len()];
+    let n_systems = result.systems.len() - 1;
+    let mut by_system = vec![0u64; n_systems + 1];
+    for (k, s) in all {
+        let n = molecule_count(k, s);
+        run.molecules += n;
+        let slot = if s.system == UNEXPECTED_CODE {
+            n_systems
+        } else {
+            s.system as usize
+        };
+        by_system[slot] += n;
+        if let Some(m) = mols.get(k) {
+            run.umis += m.umis as u64;
+            run.umis_merged += m.umis_merged as u64;
+            run.molecules_dropped += m.dropped as u64;
+            run.reads_in_dropped_molecules += m.dropped_reads;
+            for &(_, reads) in &m.molecules {
+                let bin = MOLECULE_BINS
+                    .iter()
+                    .rposition(|&b| b <= reads as u64)
+                    .unwrap_or(0);
+                bins[bin] += 1;
+                run.reads_in_molecules += reads as u64;
+            }
+        }
+    }
+    run.reads_per_molecule = MOLECULE_BINS
+        .iter()
+        .zip(bins)
+        .filter(|(_, n)| *n > 0)
+        .map(|(&b, n)| (b, n))
+        .collect();
+    run.molecules_by_system = result
+        .systems
+        .iter()
+        .map(|(name, _)| name.clone())
+        .zip(by_system)
+        .collect();
+    run
+}
+
+/// UMIs (of molecules) found in two or more of the reported `clones`, and the
+/// clones holding one: collisions of UMIs, or chimeras.
+fn collisions(clones: &[u128], mols: &FastMap<u128, Molecules>) -> (u64, u64) {
+    let mut seen: FastMap<u64, u32> = FastMap::default();
+    for k in clones {
+        for &(u, _) in mols.get(k).map_or(&[][..], |m| m.molecules.as_slice()) {
+            *seen.entry(u).or_default() += 1;
+        }
+    }
+    let colliding: HashSet<u64> = seen.iter().filter(|(_, &n)| n >= 2).map(|(u, _)| *u).collect();
+    let clones_hit = clones
+        .iter()
+        .filter(|k| {
+            mols.get(k)
+                .is_some_and(|m| m.molecules.iter().any(|(u, _)| colliding.contains(u)))
+        })
+        .count();
+    (colliding.len() as u64, clones_hit as u64)
 }

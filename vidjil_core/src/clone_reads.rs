@@ -24,13 +24,13 @@ use std::time::Instant;
 /// `sequences` (either strand); each names its target (header `clone=RANK window=WINDOW`).
 #[derive(Debug, Default, Clone)]
 pub struct ReadQuery {
-    windows: WindowMap<u32>,
+    pub(crate) windows: WindowMap<u32>,
     /// (sequence, its reverse complement, target)
     sequences: Vec<(Vec<u8>, Vec<u8>, u32)>,
     /// (rank, window) of each target.
-    targets: Vec<(usize, String)>,
+    pub(crate) targets: Vec<(usize, String)>,
     /// What compactions of the first pass did to windows (empty: none happened).
-    history: History,
+    pub(crate) history: History,
 }
 
 /// What the compactions of the first pass (`max_windows`) did to windows, so that
@@ -187,7 +187,7 @@ impl ReadQuery {
 
 /// zlib-rs level 5: measured on clone reads, a third of level 6's time for 15% more
 /// bytes (level 1 writes three times as many).
-const GZIP_LEVEL: u32 = 5;
+pub(crate) const GZIP_LEVEL: u32 = 5;
 
 /// What the pass wrote.
 #[derive(Clone, Debug, Default, serde::Serialize)]
@@ -245,13 +245,19 @@ pub fn write_reads(
         reader,
         params.worker_threads(),
         |batch, scratch, _| {
-            let (batch, _) = resolve_pairs(batch, &detector, &params.mates, scratch);
+            // The reads as the first pass detected them: UMIs trimmed, pairs resolved.
+            let (batch, umis) = crate::umi::extract(batch, &params.umi);
+            let (batch, _) = resolve_pairs(batch.as_ref(), &detector, &params.mates, scratch);
             let batch = batch.as_ref();
+            let with_umi = params.umi.source.is_some();
             let mut text = Vec::new();
             let mut hits: Vec<u32> = Vec::new();
             let mut upper = Vec::new();
-            for i in 0..batch.len() {
+            for (i, umi) in umis.iter().enumerate() {
                 let read = batch.seq(i);
+                if with_umi && umi.is_none() {
+                    continue;
+                }
                 let mut target = None;
                 if !query.sequences.is_empty() {
                     upper.clear();

@@ -77,6 +77,12 @@ pub struct WindowStat {
     pub merged_reads: u32,
     /// Merged into a larger window (its reads are counted there).
     pub merged: bool,
+    /// Molecules (distinct UMIs) and reads of the UMI table evicted for memory
+    /// (`umi::UmiTables`): the reads of the window outside any table count as
+    /// molecules at that ratio (not carried by a merge: a window merged into a
+    /// clone is taken as made of that clone's molecules).
+    pub umi_lost: u32,
+    pub umi_lost_reads: u32,
 }
 
 impl WindowStat {
@@ -151,10 +157,57 @@ fn is_error_variant(small: u32, large: u32, ratio: f64) -> bool {
     (small as f64) * ratio <= large as f64 || (small == 1 && large >= SINGLETON_ABSORBER)
 }
 
+/// What else decides the merge of a window one or two substitutions from a larger
+/// one, and follows the merges made: with UMIs, a window whose reads carry the UMIs
+/// of the larger one is its PCR or sequencing errors, one with UMIs of its own is a
+/// neighbouring clone (`umi::UmiTables`). `Counts`: the read counts alone.
+pub trait MergeJudge {
+    /// Some(true): `small` is made of `large`'s molecules; Some(false): of its own; None: cannot tell.
+    fn shared(&self, _small: u128, _large: u128) -> Option<bool> {
+        None
+    }
+    /// `from` was merged into `into`.
+    fn merged(&mut self, _into: u128, _from: u128) {}
+    /// `window` was dropped (memory).
+    fn dropped(&mut self, _window: u128) {}
+}
+
+/// The read counts alone decide.
+pub struct Counts;
+impl MergeJudge for Counts {}
+
+/// A variant of `small` reads next to a window of `large` reads (`small_key`,
+/// `large_key`): the counts rule, unless the UMIs tell otherwise (a variant made of
+/// the larger window's molecules merges whenever it has fewer reads).
+fn variant_merges(
+    judge: &dyn MergeJudge,
+    small_key: u128,
+    small: u32,
+    large_key: u128,
+    large: u32,
+    ratio: f64,
+) -> bool {
+    match judge.shared(small_key, large_key) {
+        Some(true) => small < large || is_error_variant(small, large, ratio),
+        Some(false) => false,
+        None => is_error_variant(small, large, ratio),
+    }
+}
+
 /// Merge each window into a window of the same system that differs by at most
 /// `distance` substitutions and has at least `ratio` times its reads. Larger
 /// windows absorb first; ties by key. Returns (absorber, absorbed) pairs.
 pub fn merge_variants(stats: &mut WindowMap<WindowStat>, distance: usize, ratio: f64) -> Vec<(u128, u128)> {
+    merge_variants_with(stats, distance, ratio, &mut Counts)
+}
+
+/// `merge_variants`, with `judge` deciding too and told of every merge.
+pub fn merge_variants_with(
+    stats: &mut WindowMap<WindowStat>,
+    distance: usize,
+    ratio: f64,
+    judge: &mut dyn MergeJudge,
+) -> Vec<(u128, u128)> {
     let mut merges = Vec::new();
     if distance == 0 {
         return merges;
@@ -177,7 +230,7 @@ pub fn merge_variants(stats: &mut WindowMap<WindowStat>, distance: usize, ratio:
                 if !other.merged
                     && other.system == me.system
                     && other.pair == me.pair
-                    && is_error_variant(other.reads, me.reads, ratio)
+                    && variant_merges(&*judge, v, other.reads, key, me.reads, ratio)
                 {
                     absorbed.push(v);
                 }
@@ -187,6 +240,7 @@ pub fn merge_variants(stats: &mut WindowMap<WindowStat>, distance: usize, ratio:
         absorbed.dedup();
         for v in absorbed {
             absorb(stats, key, v);
+            judge.merged(key, v);
             merges.push((key, v));
         }
     }
@@ -194,9 +248,11 @@ pub fn merge_variants(stats: &mut WindowMap<WindowStat>, distance: usize, ratio:
 }
 
 /// Move the reads of window `from` into window `into`.
-fn absorb(stats: &mut WindowMap<WindowStat>, into: u128, from: u128) {
+pub fn absorb(stats: &mut WindowMap<WindowStat>, into: u128, from: u128) {
     let other = stats.get_mut(&from).expect("absorbed window exists");
     other.merged = true;
+    // (The molecules of an evicted UMI table, `umi_lost`, stay with the absorbed
+    // window: a window merged into a clone is made of its molecules.)
     let (reads, shifted, length) = (other.reads, other.shifted, other.length_sum);
     let me = stats.get_mut(&into).expect("absorbing window exists");
     me.reads += reads;
@@ -270,6 +326,7 @@ fn shifted_turn(
     ratio: f64,
     join_larger: bool,
     merges: &mut Vec<(u128, u128)>,
+    judge: &mut dyn MergeJudge,
 ) {
     let Some(me) = stats.get(&key).copied() else {
         return;
@@ -286,6 +343,7 @@ fn shifted_turn(
             .max_by(|a, b| a.0.reads.cmp(&b.0.reads).then(b.1.cmp(&a.1)));
         if let Some((_, into)) = larger {
             absorb(stats, into, key);
+            judge.merged(into, key);
             merges.push((into, key));
             return;
         }
@@ -296,7 +354,7 @@ fn shifted_turn(
         let enough = if exact {
             other.reads < me.reads || (other.reads == me.reads && v > key)
         } else {
-            is_error_variant(other.reads, me.reads, ratio)
+            variant_merges(&*judge, v, other.reads, key, me.reads, ratio)
         };
         if !other.merged && enough {
             taken.push(v);
@@ -306,6 +364,7 @@ fn shifted_turn(
     for v in taken {
         if !stats[&v].merged {
             absorb(stats, key, v);
+            judge.merged(key, v);
             merges.push((key, v));
         }
     }
@@ -323,13 +382,32 @@ pub fn merge_shifted(
     min_window: usize,
     substitutions: bool,
 ) -> Vec<(u128, u128)> {
+    merge_shifted_with(
+        stats,
+        representatives,
+        ratio,
+        min_window,
+        substitutions,
+        &mut Counts,
+    )
+}
+
+/// `merge_shifted` with a judge (see `MergeJudge`).
+pub fn merge_shifted_with(
+    stats: &mut WindowMap<WindowStat>,
+    representatives: &[(u128, Vec<u8>, usize)],
+    ratio: f64,
+    min_window: usize,
+    substitutions: bool,
+    judge: &mut dyn MergeJudge,
+) -> Vec<(u128, u128)> {
     let mut merges = Vec::new();
     for (key, seq, window_start) in representatives {
         if stats.get(key).is_none_or(|s| s.merged) {
             continue;
         }
         let candidates = shifted_candidates(stats, *key, seq, *window_start, min_window, substitutions);
-        shifted_turn(stats, *key, &candidates, ratio, false, &mut merges);
+        shifted_turn(stats, *key, &candidates, ratio, false, &mut merges, judge);
     }
     merges
 }
@@ -352,9 +430,20 @@ pub fn merge_shifted_all(
     candidates: &[Vec<(u128, bool)>],
     ratio: f64,
 ) -> Vec<(u128, u128)> {
+    merge_shifted_all_with(stats, sequences, candidates, ratio, &mut Counts)
+}
+
+/// `merge_shifted_all` with a judge (see `MergeJudge`).
+pub fn merge_shifted_all_with(
+    stats: &mut WindowMap<WindowStat>,
+    sequences: &[u128],
+    candidates: &[Vec<(u128, bool)>],
+    ratio: f64,
+    judge: &mut dyn MergeJudge,
+) -> Vec<(u128, u128)> {
     let mut merges = Vec::new();
     for (key, found) in sequences.iter().zip(candidates) {
-        shifted_turn(stats, *key, found, ratio, true, &mut merges);
+        shifted_turn(stats, *key, found, ratio, true, &mut merges, judge);
     }
     merges
 }
@@ -376,6 +465,15 @@ pub const FAR_VARIANT_RATIO: u32 = 100;
 pub fn merge_far_variants(
     stats: &mut WindowMap<WindowStat>,
     representatives: &[(u128, Vec<u8>, usize)],
+) -> Vec<(u128, u128)> {
+    merge_far_variants_with(stats, representatives, &mut Counts)
+}
+
+/// `merge_far_variants`, telling `judge` of the merges (1-2 reads: the counts decide).
+pub fn merge_far_variants_with(
+    stats: &mut WindowMap<WindowStat>,
+    representatives: &[(u128, Vec<u8>, usize)],
+    judge: &mut dyn MergeJudge,
 ) -> Vec<(u128, u128)> {
     let mut parents: Vec<(u32, u128, &[u8], usize)> = representatives
         .iter()
@@ -429,6 +527,7 @@ pub fn merge_far_variants(
             .min();
         if let Some(rank) = best {
             absorb(stats, parents[rank].1, key);
+            judge.merged(parents[rank].1, key);
             merges.push((parents[rank].1, key));
         }
     }
@@ -465,10 +564,22 @@ pub fn compact_logged(
     ratio: f64,
     log: &mut dyn FnMut(u128, u128),
 ) -> (u64, u64) {
+    compact_with(stats, max, distance, ratio, log, &mut Counts)
+}
+
+/// `compact_logged` with a judge (see `MergeJudge`), told of merges and drops.
+pub fn compact_with(
+    stats: &mut WindowMap<WindowStat>,
+    max: usize,
+    distance: usize,
+    ratio: f64,
+    log: &mut dyn FnMut(u128, u128),
+    judge: &mut dyn MergeJudge,
+) -> (u64, u64) {
     if stats.len() <= max {
         return (0, 0);
     }
-    for (into, from) in merge_variants(stats, distance, ratio) {
+    for (into, from) in merge_variants_with(stats, distance, ratio, judge) {
         log(from, into);
     }
     stats.retain(|_, s| !s.merged);
@@ -482,6 +593,7 @@ pub fn compact_logged(
                 windows += 1;
                 reads += s.reads as u64;
                 log(k, 0);
+                judge.dropped(k);
             }
             keep
         });

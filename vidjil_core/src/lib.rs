@@ -13,6 +13,7 @@ pub mod evalue;
 pub mod germline;
 pub mod index;
 pub mod mates;
+pub mod molecule_reads;
 pub mod nuc;
 pub mod pairs;
 pub mod params;
@@ -24,6 +25,7 @@ pub mod runner;
 pub mod samples;
 pub mod seed;
 pub mod table_out;
+pub mod umi;
 
 #[cfg(feature = "python")]
 mod python;

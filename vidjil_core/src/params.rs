@@ -6,6 +6,7 @@ use crate::clones::MAX_WINDOW;
 use crate::designate::DesignParams;
 use crate::detect::DetectParams;
 use crate::mates::MateParams;
+use crate::umi::{UmiParams, UmiSource};
 use serde::Serialize;
 use std::fmt;
 
@@ -33,6 +34,8 @@ pub struct RunParams {
     pub max_windows: usize,
     /// Overlap of paired-end mates.
     pub mates: MateParams,
+    /// UMIs: where they are, and how molecules are counted.
+    pub umi: UmiParams,
     pub quiet: bool,
 }
 
@@ -51,6 +54,7 @@ impl Default for RunParams {
             sample_budget_bytes: 32 << 20,
             max_windows: 1 << 20,
             mates: MateParams::default(),
+            umi: UmiParams::default(),
             quiet: true,
         }
     }
@@ -103,6 +107,11 @@ pub struct Keywords {
     pub max_windows: usize,
     pub min_overlap: usize,
     pub max_mismatch_rate: f64,
+    /// None: no UMI.
+    pub umi: Option<String>,
+    pub umi_spacer: String,
+    pub min_reads_per_umi: u32,
+    pub max_umis: usize,
 }
 
 /// Values given for some keywords, the others keeping their default. Integers are
@@ -126,7 +135,14 @@ pub struct Overrides {
     pub max_windows: Option<i64>,
     pub min_overlap: Option<i64>,
     pub max_mismatch_rate: Option<f64>,
+    pub umi: Option<String>,
+    pub umi_spacer: Option<String>,
+    pub min_reads_per_umi: Option<i64>,
+    pub max_umis: Option<i64>,
 }
+
+/// What `umi` must be.
+const UMI_SOURCES: &str = "name, illumina, r1:N or r2:N (N from 1 to 31)";
 
 impl RunParams {
     /// The defaults with `overrides` applied, checked.
@@ -190,6 +206,21 @@ impl RunParams {
         if let Some(v) = o.max_mismatch_rate {
             p.mates.max_mismatch_rate = v;
         }
+        if let Some(v) = &o.umi {
+            p.umi.source = Some(UmiSource::parse(v).ok_or_else(|| ParamError {
+                field: "umi",
+                bound: UMI_SOURCES.to_string(),
+            })?);
+        }
+        if let Some(v) = &o.umi_spacer {
+            p.umi.spacer = v.as_bytes().to_ascii_uppercase();
+        }
+        if let Some(v) = o.min_reads_per_umi {
+            p.umi.min_reads_per_umi = count("min_reads_per_umi", v, &p)? as u32;
+        }
+        if let Some(v) = o.max_umis {
+            p.umi.max_umis = count("max_umis", v, &p)?;
+        }
         p.validate()?;
         Ok(p)
     }
@@ -203,6 +234,8 @@ impl RunParams {
             "merge_distance" => (0, 2),
             "max_windows" => (100, usize::MAX),
             "min_overlap" => (5, usize::MAX),
+            "min_reads_per_umi" => (1, u32::MAX as usize),
+            "max_umis" => (1000, usize::MAX),
             _ => (0, usize::MAX),
         }
     }
@@ -211,6 +244,7 @@ impl RunParams {
         let bound = match self.int_bounds(field) {
             (0, 2) => "0, 1 or 2".to_string(),
             (min, usize::MAX) => format!("at least {min}"),
+            (1, max) if max == u32::MAX as usize => "at least 1".to_string(),
             (min, max) => format!("between {min} and {max}"),
         };
         ParamError { field, bound }
@@ -238,6 +272,19 @@ impl RunParams {
         check(self.design.max_evalue_d > 0.0, "e_value_d", "positive")?;
         self.check_int("threads", self.threads)?;
         self.check_int("min_overlap", self.mates.min_overlap)?;
+        self.check_int("min_reads_per_umi", self.umi.min_reads_per_umi as usize)?;
+        self.check_int("max_umis", self.umi.max_umis)?;
+        check(
+            self.umi.spacer.iter().all(|b| b"ACGT".contains(b)),
+            "umi_spacer",
+            "A, C, G, T only",
+        )?;
+        check(
+            self.umi.spacer.is_empty()
+                || matches!(self.umi.source, Some(UmiSource::R1(_) | UmiSource::R2(_))),
+            "umi_spacer",
+            "given with umi r1:N or r2:N only",
+        )?;
         let rate = self.mates.max_mismatch_rate;
         check(
             (0.0..0.5).contains(&rate),
@@ -273,6 +320,10 @@ impl RunParams {
             max_windows: self.max_windows,
             min_overlap: self.mates.min_overlap,
             max_mismatch_rate: self.mates.max_mismatch_rate,
+            umi: self.umi.source.as_ref().map(|s| s.key()),
+            umi_spacer: String::from_utf8_lossy(&self.umi.spacer).into_owned(),
+            min_reads_per_umi: self.umi.min_reads_per_umi,
+            max_umis: self.umi.max_umis,
         }
     }
 }
@@ -351,6 +402,38 @@ mod tests {
             ..Default::default()
         });
         assert_eq!(e, s("max_mismatch_rate", "at least 0 and below 0.5"));
+        let e = error(Overrides {
+            umi: Some("r1:40".into()),
+            ..Default::default()
+        });
+        assert_eq!(e, s("umi", UMI_SOURCES));
+        let e = error(Overrides {
+            umi: Some("name".into()),
+            umi_spacer: Some("GG".into()),
+            ..Default::default()
+        });
+        assert_eq!(e, s("umi_spacer", "given with umi r1:N or r2:N only"));
+        let e = error(Overrides {
+            umi: Some("r1:8".into()),
+            umi_spacer: Some("GNG".into()),
+            ..Default::default()
+        });
+        assert_eq!(e, s("umi_spacer", "A, C, G, T only"));
+        let e = error(Overrides {
+            min_reads_per_umi: Some(0),
+            ..Default::default()
+        });
+        assert_eq!(e, s("min_reads_per_umi", "at least 1"));
+        let ok = RunParams::with(&Overrides {
+            umi: Some("r2:12".into()),
+            umi_spacer: Some("tgg".into()),
+            ..Default::default()
+        })
+        .unwrap();
+        assert_eq!(
+            (ok.umi.source, ok.umi.spacer),
+            (Some(UmiSource::R2(12)), b"TGG".to_vec())
+        );
         let e = RunParams::with(&w(10)).unwrap_err();
         assert_eq!(e.to_string(), "window must be between 30 and 63");
     }

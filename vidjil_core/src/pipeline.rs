@@ -5,18 +5,20 @@
 
 use crate::clone_build::build_clones;
 use crate::clone_reads::{write_reads, History, ReadQuery};
-use crate::clones::{compact_logged, mix64, WindowMap, WindowStat, UNEXPECTED_CODE};
+use crate::clones::{compact_with, mix64, Counts, MergeJudge, WindowMap, WindowStat, UNEXPECTED_CODE};
 use crate::designate::Designer;
 use crate::detect::{orient, window_key, Detector, Outcome, Scratch, N_REASONS, UNEXPECTED};
 use crate::error::{InputError, RunError};
 use crate::germline::Germline;
 use crate::index::KmerIndex;
+use crate::molecule_reads::{window_offsets, write_molecules};
 use crate::pairs::{resolve_pairs, PairTally};
 use crate::params::RunParams;
 use crate::reader::{Batch, BatchReader, Input};
 use crate::results::{slot_names, CloneReads, CloneResult, DesignationRecord, RunResult, Tally};
 use crate::runner::{parallel_map, progress, run_batches, StopProbe};
 use crate::samples::SampleStore;
+use crate::umi::{self, UmiSource, UmiTables};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
@@ -42,7 +44,8 @@ pub struct Run {
 }
 
 /// `run()`, then a second pass over the inputs that writes the reads of the top
-/// `clone_reads` clones to `out` (gzip): FASTA, input order (see `clone_reads`).
+/// `clone_reads` clones to `out` (gzip): FASTA, input order (see `clone_reads`);
+/// with UMIs, one consensus read per molecule (see `molecule_reads`).
 pub fn run_with_clone_reads(
     germline: &Germline,
     index: &KmerIndex,
@@ -68,6 +71,27 @@ pub fn run_with_clone_reads(
     if !params.quiet {
         eprintln!("  writing the reads of the top {n} clones (second pass)");
     }
+    if params.umi.source.is_some() {
+        // With UMIs: one consensus read per molecule.
+        let sequences: Vec<Option<(String, usize)>> = (result.clones.iter().take(n))
+            .map(|c| {
+                c.representative
+                    .as_ref()
+                    .map(|r| (r.sequence.clone(), r.window_start))
+            })
+            .collect();
+        let offsets = window_offsets(&query, &sequences);
+        let written = write_molecules(germline, index, inputs, params, &query, &offsets, out, stop)?;
+        result.clone_reads = Some(CloneReads {
+            clones: n,
+            reads: written.per_target.iter().sum(),
+            per_clone: written.per_target,
+            exact: query.exact(),
+            seconds: started.elapsed().as_secs_f64(),
+            molecules: true,
+        });
+        return Ok(result);
+    }
     let written = write_reads(germline, index, inputs, params, &query, true, out, stop)?;
     result.clone_reads = Some(CloneReads {
         clones: n,
@@ -75,6 +99,7 @@ pub fn run_with_clone_reads(
         per_clone: written.per_target,
         exact: query.exact(),
         seconds: started.elapsed().as_secs_f64(),
+        molecules: false,
     });
     Ok(result)
 }
@@ -103,6 +128,7 @@ pub fn run_clones(
     let started = Instant::now();
     let detector = Detector::new(index, germline, params.detect.clone());
     let n_systems = germline.systems.len();
+    check_umi_inputs(&inputs, params)?;
     let reader = BatchReader::with_inputs(inputs);
     reader.check_inputs()?;
     let threshold = AtomicU64::new(u64::MAX);
@@ -123,6 +149,12 @@ pub fn run_clones(
         } else {
             0
         }),
+        umis: params
+            .umi
+            .source
+            .as_ref()
+            .map(|_| UmiTables::new(params.umi.max_umis)),
+        no_umi: Tally::default(),
     };
     let mut last = Instant::now();
     let reads_per_file = run_batches(
@@ -165,8 +197,12 @@ pub fn run_clones(
     result.seconds_detection = started.elapsed().as_secs_f64();
     let clones_started = Instant::now();
     let (stats, store, mut history) = (collector.stats, collector.store, collector.history);
+    let (umis, no_umi) = (collector.umis, collector.no_umi);
     history.finish();
-    let merges = build_clones(&mut result, stats, store, germline, &detector, params);
+    let merges = build_clones(&mut result, stats, store, umis, germline, &detector, params);
+    if let Some(u) = result.umi.as_mut() {
+        u.reads_without_umi = no_umi;
+    }
     result.seconds_clones = clones_started.elapsed().as_secs_f64();
     if stop() {
         return Err(RunError::Interrupted);
@@ -192,6 +228,9 @@ struct BatchOut {
     systems: Vec<Tally>,
     shifted: u64,
     windows: Vec<(u128, WindowStat)>,
+    /// With UMIs: sorted (window, UMI, reads), and the reads without a valid UMI.
+    umis: Vec<(u128, u64, u32)>,
+    no_umi: Tally,
     pairs: PairTally,
     /// Reads that may be sampled, on the V->J strand, concatenated in `sample_bases`.
     samples: Vec<SampleRef>,
@@ -201,6 +240,7 @@ struct BatchOut {
 struct SampleRef {
     key: u128,
     hash: u64,
+    umi: u64,
     window_start: u32,
     range: (u32, u32),
 }
@@ -213,8 +253,11 @@ fn process_batch(
     n_systems: usize,
     scratch: &mut Scratch,
 ) -> BatchOut {
-    let (batch, pairs) = resolve_pairs(batch, detector, &params.mates, scratch);
+    let (batch, umis) = umi::extract(batch, &params.umi);
+    let with_umi = params.umi.source.is_some();
+    let (batch, pairs) = resolve_pairs(batch.as_ref(), detector, &params.mates, scratch);
     let batch = batch.as_ref();
+    let mut umi_pairs: Vec<(u128, u64)> = Vec::new();
     let mut out = BatchOut {
         pairs,
         reads: batch.len() as u64,
@@ -223,12 +266,18 @@ fn process_batch(
         systems: vec![Tally::default(); n_systems + 1],
         shifted: 0,
         windows: Vec::new(),
+        umis: Vec::new(),
+        no_umi: Tally::default(),
         samples: Vec::new(),
         sample_bases: Vec::new(),
     };
     let mut windows: WindowMap<WindowStat> = WindowMap::default();
-    for i in 0..batch.len() {
+    for (i, &umi) in umis.iter().enumerate() {
         let read = batch.seq(i);
+        if with_umi && umi.is_none() {
+            out.no_umi.add(read.len() as u64);
+            continue;
+        }
         match detector.detect(read, scratch) {
             Outcome::Undetected(reason) => out.reasons[reason as usize].add(read.len() as u64),
             Outcome::Detected(d) => {
@@ -242,6 +291,7 @@ fn process_batch(
                     out.samples.push(SampleRef {
                         key,
                         hash,
+                        umi: umi.unwrap_or(0),
                         window_start: d.window_start as u32,
                         range,
                     });
@@ -259,6 +309,9 @@ fn process_batch(
                 }]
                 .add(read.len() as u64);
                 out.shifted += d.shifted as u64;
+                if let Some(u) = umi {
+                    umi_pairs.push((key, u));
+                }
                 windows
                     .entry(key)
                     .or_default()
@@ -267,7 +320,21 @@ fn process_batch(
         }
     }
     out.windows = windows.into_iter().collect();
+    out.umis = umi::batch_counts(umi_pairs);
     out
+}
+
+/// `r2:N` needs the second mate of every read: refuse single-end inputs.
+fn check_umi_inputs(inputs: &[Input], params: &RunParams) -> Result<(), InputError> {
+    if let Some(UmiSource::R2(_)) = params.umi.source {
+        if let Some(Input::Single(path)) = inputs.iter().find(|i| matches!(i, Input::Single(_))) {
+            return Err(InputError::new(
+                path,
+                "single-end reads have no second mate: --umi r2:N needs paired-end inputs (--r1/--r2)",
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Adds up the batch outputs, in input order.
@@ -278,6 +345,9 @@ struct BatchCollector<'a> {
     params: &'a RunParams,
     /// Fates of the windows compactions removed (kept for `--clone-reads` only).
     history: History,
+    /// The UMI tables of the windows (with UMIs only).
+    umis: Option<UmiTables>,
+    no_umi: Tally,
 }
 
 impl BatchCollector<'_> {
@@ -297,9 +367,14 @@ impl BatchCollector<'_> {
         for (key, window) in out.windows {
             self.stats.entry(key).or_default().absorb(&window);
         }
+        self.no_umi.absorb(out.no_umi);
+        if let Some(umis) = self.umis.as_mut() {
+            umis.add(&out.umis);
+            umis.enforce_budget(&mut self.stats);
+        }
         for s in out.samples {
             let seq = &out.sample_bases[s.range.0 as usize..s.range.1 as usize];
-            self.store.offer(s.key, s.hash, s.window_start, seq);
+            self.store.offer(s.key, s.hash, s.window_start, s.umi, seq);
         }
         self.store.enforce_budget();
         if self.stats.len() > self.params.max_windows {
@@ -307,12 +382,17 @@ impl BatchCollector<'_> {
             let history = &mut self.history;
             history.start_compaction(self.result.total.reads);
             let mut log = |window, into| history.record(window, into);
-            let (windows, reads) = compact_logged(
+            let judge: &mut dyn MergeJudge = match self.umis.as_mut() {
+                Some(u) => u,
+                None => &mut Counts,
+            };
+            let (windows, reads) = compact_with(
                 &mut self.stats,
                 p.max_windows,
                 p.merge_distance,
                 p.merge_ratio,
                 &mut log,
+                judge,
             );
             self.result.dropped_windows += windows;
             self.result.dropped_reads += reads;

@@ -288,7 +288,8 @@ fn default_params(py: Python<'_>) -> PyResult<Bound<'_, PyAny>> {
 #[pyo3(signature = (germline, paths, *, pairs=Vec::new(), window=None, e_value=None, unexpected=None,
     threads=None, min_reads=None, max_clones=None, designate=None, e_value_d=None, several_d=None,
     alternatives=None, merge_distance=None, merge_ratio=None, max_windows=None, min_overlap=None,
-    max_mismatch_rate=None, rescue=None, quiet=true, clone_reads=None, clone_reads_path=None))]
+    max_mismatch_rate=None, rescue=None, quiet=true, clone_reads=None, clone_reads_path=None, umi=None,
+    umi_spacer=None, min_reads_per_umi=None, max_umis=None))]
 #[allow(clippy::too_many_arguments)]
 fn detect<'py>(
     py: Python<'py>,
@@ -314,6 +315,10 @@ fn detect<'py>(
     quiet: bool,
     clone_reads: Option<Int>,
     clone_reads_path: Option<String>,
+    umi: Option<String>,
+    umi_spacer: Option<String>,
+    min_reads_per_umi: Option<Int>,
+    max_umis: Option<Int>,
 ) -> PyResult<Bound<'py, PyAny>> {
     let params = RunParams {
         quiet,
@@ -334,6 +339,10 @@ fn detect<'py>(
             min_overlap: int(min_overlap),
             max_mismatch_rate,
             rescue,
+            umi,
+            umi_spacer,
+            min_reads_per_umi: int(min_reads_per_umi),
+            max_umis: int(max_umis),
         })?
     };
     let (g, i) = (germline.germline.clone(), germline.index.clone());

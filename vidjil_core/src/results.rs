@@ -97,6 +97,9 @@ pub struct CloneResult {
     pub average_length: f64,
     /// A larger clone one substitution away that this one was not merged into (W53).
     pub near_duplicate_of: Option<String>,
+    /// With UMIs: its molecules.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub umi: Option<CloneUmi>,
     pub representative: Option<Representative>,
     /// Of the representative (the top clones only); W68 when it failed.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -140,6 +143,59 @@ pub struct RunResult {
     pub threads: usize,
     /// What the second pass of `--clone-reads` wrote (None without it).
     pub clone_reads: Option<CloneReads>,
+    /// With UMIs: molecules, reads per molecule, UMIs merged, collisions (None without).
+    pub umi: Option<UmiRun>,
+}
+
+/// The molecules of a clone (with UMIs).
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct CloneUmi {
+    /// Molecules of at least `min_reads_per_umi` reads (plus those of evicted UMI tables).
+    pub molecules: u64,
+    /// Distinct UMIs seen, and those merged into a more abundant one (directional rule).
+    pub umis: u64,
+    pub umis_merged: u64,
+    /// Reads of the molecules counted.
+    pub reads_in_molecules: u64,
+    /// Molecules of fewer than `min_reads_per_umi` reads.
+    pub molecules_dropped: u64,
+    /// Molecules counted from UMI tables evicted for memory (not deduplicated).
+    pub molecules_evicted: u64,
+    /// The most abundant molecules: (UMI, reads), at most 5.
+    pub top_umis: Vec<(String, u64)>,
+}
+
+/// The UMIs of a run.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct UmiRun {
+    /// `name`, `illumina`, `r1:N` or `r2:N`.
+    pub source: String,
+    pub min_reads_per_umi: u32,
+    pub max_umis: u64,
+    /// Reads (or pairs) without a valid UMI: not detected.
+    pub reads_without_umi: Tally,
+    /// Over every clone (all windows after merging): molecules, per system slot too.
+    pub molecules: u64,
+    #[serde(serialize_with = "by_name")]
+    pub molecules_by_system: Vec<(String, u64)>,
+    pub reads_in_molecules: u64,
+    pub umis: u64,
+    pub umis_merged: u64,
+    pub molecules_dropped: u64,
+    pub reads_in_dropped_molecules: u64,
+    /// (smallest reads of the bin, molecules): 1, 2, ... 10, 20, 50, 100, 1000, 10000.
+    pub reads_per_molecule: Vec<(u64, u64)>,
+    /// Molecules of a clone kept apart from a larger clone one substitution away that
+    /// the larger one has with at least as many reads: counted there only.
+    pub molecules_reassigned: u64,
+    /// UMIs of molecules found in two or more reported clones, and those clones.
+    pub collisions: u64,
+    pub clones_with_collisions: u64,
+    /// UMI tables evicted to stay within `max_umis` entries, and their reads.
+    pub evicted_tables: u64,
+    pub evicted_reads: u64,
+    /// Most (window, UMI) entries held at once (16 bytes each).
+    pub peak_entries: u64,
 }
 
 /// The reads of the top clones written by a second pass.
@@ -153,6 +209,8 @@ pub struct CloneReads {
     /// Every window compaction (`max_windows`) was recorded: the counts are those of the clones.
     pub exact: bool,
     pub seconds: f64,
+    /// With UMIs: one consensus read per molecule (`reads`, `per_clone`: molecules).
+    pub molecules: bool,
 }
 
 /// (name, value) pairs as a map, in their order.
@@ -454,7 +512,7 @@ mod tests {
         let expected = "total detected systems reasons shifted_reads distinct_windows merged_windows \
             dropped_windows dropped_reads clones_above_min reads_in_clones_above_min distribution reads_per_file \
             pairs seconds_detection seconds_clones seconds_designation sample_threshold diversity \
-            diversity_by_system clones threads clone_reads";
+            diversity_by_system clones threads clone_reads umi";
         assert_eq!(keys(&json), expected.split_whitespace().collect::<Vec<_>>());
         assert!(json.contains(r#""systems":{"TRG":{"reads":2,"length":300}}"#));
         assert!(json.contains(r#""too-short":{"reads":0,"length":0,"label":"UNSEG too short"}"#));
@@ -475,6 +533,7 @@ mod tests {
             merged_windows: vec![],
             average_length: 250.0,
             near_duplicate_of: None,
+            umi: None,
             representative: None,
             designation: None,
         };

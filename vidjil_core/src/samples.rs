@@ -8,6 +8,8 @@ use crate::clones::WindowMap;
 pub struct Sample {
     pub hash: u64,
     pub window_start: u32,
+    /// The read's UMI (0: none).
+    pub umi: u64,
     pub seq: Box<[u8]>,
 }
 
@@ -41,7 +43,7 @@ impl SampleStore {
 
     /// Keep this read if it is among the `per_window` lowest hashes of its window
     /// (the sequence is copied only then).
-    pub fn offer(&mut self, key: u128, hash: u64, window_start: u32, seq: &[u8]) {
+    pub fn offer(&mut self, key: u128, hash: u64, window_start: u32, umi: u64, seq: &[u8]) {
         if !self.wants(hash) {
             return;
         }
@@ -49,6 +51,7 @@ impl SampleStore {
         let sample = || Sample {
             hash,
             window_start,
+            umi,
             seq: seq.into(),
         };
         // samples[0] always holds the largest hash of the window.
@@ -112,25 +115,48 @@ impl SampleStore {
 /// longest stretch around the window covered by a strict majority of them.
 /// Returns (sequence, window start in it, fraction of samples covering it all).
 pub fn representative(samples: &[Sample], window_len: usize) -> Option<(Vec<u8>, usize, f64)> {
+    consensus(samples, window_len, false)
+}
+
+/// `representative`, each molecule (the samples of one UMI) voting once when
+/// `by_molecule`: a PCR error copied into many reads of one molecule stays one vote.
+pub fn consensus(samples: &[Sample], window_len: usize, by_molecule: bool) -> Option<(Vec<u8>, usize, f64)> {
     if samples.is_empty() {
         return None;
     }
+    let mut per_umi: std::collections::HashMap<u64, u32> = std::collections::HashMap::new();
+    if by_molecule {
+        for s in samples {
+            *per_umi.entry(s.umi).or_default() += 1;
+        }
+    }
+    // Each read weighs 1, or 1 / (reads of its molecule among the samples).
+    let weight = |s: &Sample| {
+        if by_molecule {
+            1.0 / per_umi[&s.umi] as f64
+        } else {
+            1.0
+        }
+    };
     let left = samples.iter().map(|s| s.window_start as usize).max()?;
     let right = samples
         .iter()
         .map(|s| s.seq.len() - s.window_start as usize)
         .max()?;
     let width = left + right;
-    let mut counts = vec![[0u32; 5]; width];
+    let mut counts = vec![[0f64; 5]; width];
+    let mut total = 0.0;
     for s in samples {
         let offset = left - s.window_start as usize;
+        let w = weight(s);
+        total += w;
         for (i, &b) in s.seq.iter().enumerate() {
             let code = crate::nuc::CODES[b as usize].min(4) as usize;
-            counts[offset + i][code] += 1;
+            counts[offset + i][code] += w;
         }
     }
-    let need = samples.len() as u32 / 2 + 1;
-    let covered = |c: &[u32; 5]| c.iter().sum::<u32>() >= need;
+    // A strict majority of the weight (of the samples, without UMIs).
+    let covered = |c: &[f64; 5]| 2.0 * c.iter().sum::<f64>() > total + 1e-9;
     let mut start = left;
     while start > 0 && covered(&counts[start - 1]) {
         start -= 1;
@@ -145,9 +171,9 @@ pub fn representative(samples: &[Sample], window_len: usize) -> Option<(Vec<u8>,
             let (best, n) = c[..4]
                 .iter()
                 .enumerate()
-                .max_by(|a, b| a.1.cmp(b.1).then(b.0.cmp(&a.0)))
+                .max_by(|a, b| a.1.total_cmp(b.1).then(b.0.cmp(&a.0)))
                 .unwrap();
-            if *n == 0 {
+            if *n == 0.0 {
                 b'N'
             } else {
                 b"ACGT"[best]
@@ -173,14 +199,14 @@ mod tests {
     fn sample_store_is_bounded_and_keeps_lowest_hashes() {
         let mut store = SampleStore::new(3, 10_000);
         for h in [50u64, 10, 40, 30, 20] {
-            store.offer(7, h, 0, &[b'A'; 10]);
+            store.offer(7, h, 0, 0, &[b'A'; 10]);
         }
         let mut hashes: Vec<u64> = store.windows[&7].iter().map(|s| s.hash).collect();
         hashes.sort();
         assert_eq!(hashes, vec![10, 20, 30]);
         let mut small = SampleStore::new(100, 2_000);
         for h in 0..1000u64 {
-            small.offer(h as u128, mix64(h), 0, &[b'C'; 50]);
+            small.offer(h as u128, mix64(h), 0, 0, &[b'C'; 50]);
             small.enforce_budget();
         }
         assert!(small.bytes <= 2_000);
@@ -194,6 +220,7 @@ mod tests {
         let mk = |from: usize, to: usize, hash: u64| Sample {
             hash,
             window_start: (5 - from) as u32,
+            umi: hash,
             seq: truth[from..to].to_vec().into(),
         };
         let mut with_error = mk(0, 20, 4);

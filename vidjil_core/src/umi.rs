@@ -1,0 +1,789 @@
+//! UMIs (unique molecular identifiers): where a read's UMI is (its name, or the
+//! first bases of a mate, trimmed before detection), the UMI tables of windows under
+//! a memory budget, and the molecules of a clone (UMIs one substitution from a much
+//! more abundant UMI merged into it: the directional rule of UMI-tools).
+
+use crate::clones::{absorb, unpack_window, MergeJudge, WindowMap, WindowStat, MAX_SHIFT};
+use crate::reader::Batch;
+use std::borrow::Cow;
+use std::collections::HashMap;
+
+/// Longest UMI: packed 2 bits per base below a sentinel bit in a `u64`.
+pub const MAX_UMI: usize = 31;
+
+/// Where the UMI of a read is.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum UmiSource {
+    /// The last `_` field of the read name (UMI-tools extract: `READ_UMI`).
+    Name,
+    /// The 8th `:` field of an Illumina read name (`+` between two UMIs dropped).
+    Illumina,
+    /// The first N bases of the first mate (or of a single read).
+    R1(usize),
+    /// The first N bases of the second mate.
+    R2(usize),
+}
+
+impl UmiSource {
+    /// `name`, `illumina`, `r1:N` or `r2:N` (1 <= N <= `MAX_UMI`).
+    pub fn parse(text: &str) -> Option<UmiSource> {
+        match text {
+            "name" => return Some(UmiSource::Name),
+            "illumina" => return Some(UmiSource::Illumina),
+            _ => {}
+        }
+        let (mate, n) = text.split_once(':')?;
+        let n: usize = n.parse().ok().filter(|n| (1..=MAX_UMI).contains(n))?;
+        match mate {
+            "r1" => Some(UmiSource::R1(n)),
+            "r2" => Some(UmiSource::R2(n)),
+            _ => None,
+        }
+    }
+
+    pub fn key(&self) -> String {
+        match self {
+            UmiSource::Name => "name".into(),
+            UmiSource::Illumina => "illumina".into(),
+            UmiSource::R1(n) => format!("r1:{n}"),
+            UmiSource::R2(n) => format!("r2:{n}"),
+        }
+    }
+}
+
+/// The UMI options of a run.
+#[derive(Clone, Debug)]
+pub struct UmiParams {
+    /// None: no UMI (reads are counted).
+    pub source: Option<UmiSource>,
+    /// Checked and trimmed after an `r1:N` / `r2:N` UMI.
+    pub spacer: Vec<u8>,
+    /// Molecules seen in fewer reads are dropped.
+    pub min_reads_per_umi: u32,
+    /// (window, UMI) entries kept in the UMI tables (16 bytes each); past it the
+    /// tables of the windows with the fewest reads are evicted.
+    pub max_umis: usize,
+}
+
+impl Default for UmiParams {
+    fn default() -> Self {
+        UmiParams {
+            source: None,
+            spacer: Vec::new(),
+            min_reads_per_umi: 1,
+            max_umis: 1 << 22,
+        }
+    }
+}
+
+/// A UMI packed 2 bits per base below a sentinel bit; None unless 1..=`MAX_UMI` of A/C/G/T.
+pub fn pack_umi(seq: &[u8]) -> Option<u64> {
+    if seq.is_empty() || seq.len() > MAX_UMI {
+        return None;
+    }
+    let mut key: u64 = 1;
+    for &b in seq {
+        let code = crate::nuc::CODES[b as usize];
+        if code > 3 {
+            return None;
+        }
+        key = (key << 2) | code as u64;
+    }
+    Some(key)
+}
+
+pub fn unpack_umi(mut key: u64) -> Vec<u8> {
+    let len = (63 - key.leading_zeros() as usize) / 2;
+    let mut out = vec![b'A'; len];
+    for i in (0..len).rev() {
+        out[i] = b"ACGT"[(key & 3) as usize];
+        key >>= 2;
+    }
+    out
+}
+
+/// The UMIs one substitution from `key`.
+pub fn umi_neighbours(key: u64, f: &mut impl FnMut(u64)) {
+    let len = (63 - key.leading_zeros() as usize) / 2;
+    for i in 0..len {
+        let shift = 2 * i;
+        let orig = (key >> shift) & 3;
+        let cleared = key & !(3u64 << shift);
+        for code in 0..4u64 {
+            if code != orig {
+                f(cleared | code << shift);
+            }
+        }
+    }
+}
+
+/// The read id: the name up to its first blank.
+fn read_id(name: &[u8]) -> &[u8] {
+    let end = name
+        .iter()
+        .position(|&b| b == b' ' || b == b'\t')
+        .unwrap_or(name.len());
+    &name[..end]
+}
+
+/// The UMI written in a read name, by `source` (`Name` or `Illumina`).
+pub fn umi_of_name(name: &[u8], source: &UmiSource) -> Option<u64> {
+    let id = read_id(name);
+    match source {
+        UmiSource::Name => {
+            let at = id.iter().rposition(|&b| b == b'_')?;
+            pack_umi(&id[at + 1..])
+        }
+        UmiSource::Illumina => {
+            let field = id.split(|&b| b == b':').nth(7)?;
+            if field.contains(&b'+') {
+                let joined: Vec<u8> = field.iter().copied().filter(|&b| b != b'+').collect();
+                pack_umi(&joined)
+            } else {
+                pack_umi(field)
+            }
+        }
+        _ => None,
+    }
+}
+
+/// The UMI at the start of `seq` (`n` bases, then `spacer`) and the bases to trim.
+fn umi_of_bases(seq: &[u8], n: usize, spacer: &[u8]) -> Option<(u64, usize)> {
+    let trim = n + spacer.len();
+    if seq.len() < trim || !seq[n..trim].eq_ignore_ascii_case(spacer) {
+        return None;
+    }
+    pack_umi(&seq[..n]).map(|u| (u, trim))
+}
+
+/// The UMI of each read (or pair) of `batch`, None when it has no valid one, and the
+/// batch to detect: for `r1:N` / `r2:N`, that mate without its UMI and spacer.
+/// A pair takes its UMI once: from R1's name, or from the mate named.
+pub fn extract<'b>(batch: &'b Batch, p: &UmiParams) -> (Cow<'b, Batch>, Vec<Option<u64>>) {
+    let Some(source) = &p.source else {
+        return (Cow::Borrowed(batch), vec![None; batch.len()]);
+    };
+    match source {
+        UmiSource::Name | UmiSource::Illumina => {
+            let umis = (0..batch.len())
+                .map(|i| umi_of_name(batch.name(i), source))
+                .collect();
+            (Cow::Borrowed(batch), umis)
+        }
+        &UmiSource::R1(n) | &UmiSource::R2(n) => {
+            let on_r2 = matches!(source, UmiSource::R2(_));
+            let mates = batch.mates.as_deref();
+            let mut umis = Vec::with_capacity(batch.len());
+            let trim_of = |b: &Batch, i: usize, umis: &mut Vec<Option<u64>>| {
+                let found = umi_of_bases(b.seq(i), n, &p.spacer);
+                umis.push(found.map(|f| f.0));
+                found.map_or(0, |f| f.1)
+            };
+            let copy = |b: &Batch, trims: &[usize]| {
+                let mut out = Batch {
+                    number: b.number,
+                    first_ordinal: b.first_ordinal,
+                    ..Default::default()
+                };
+                for (i, &t) in trims.iter().enumerate() {
+                    let qual = b.qual(i);
+                    out.push(
+                        b.name(i),
+                        &b.seq(i)[t..],
+                        if qual.is_empty() { qual } else { &qual[t..] },
+                    );
+                }
+                out
+            };
+            match (on_r2, mates) {
+                (false, _) => {
+                    let trims: Vec<usize> = (0..batch.len()).map(|i| trim_of(batch, i, &mut umis)).collect();
+                    let mut out = copy(batch, &trims);
+                    out.mates = batch.mates.clone();
+                    (Cow::Owned(out), umis)
+                }
+                (true, Some(m)) => {
+                    let trims: Vec<usize> = (0..m.len()).map(|i| trim_of(m, i, &mut umis)).collect();
+                    let mut out = batch.clone();
+                    out.mates = Some(Box::new(copy(m, &trims)));
+                    (Cow::Owned(out), umis)
+                }
+                // A single-end read has no second mate (refused before the run).
+                (true, None) => (Cow::Borrowed(batch), vec![None; batch.len()]),
+            }
+        }
+    }
+}
+
+/// The UMIs of each window, sorted (UMI, reads), under a budget of entries.
+#[derive(Debug, Default)]
+pub struct UmiTables {
+    pub tables: WindowMap<Vec<(u64, u32)>>,
+    pub entries: usize,
+    pub budget: usize,
+    /// Tables evicted to keep `budget`, and their reads.
+    pub evicted_tables: u64,
+    pub evicted_reads: u64,
+    /// Windows whose table was evicted: no new table (their later reads are
+    /// estimated, see `WindowStat::umi_lost`). At most one per window kept.
+    pub evicted: FastMap<u128, ()>,
+    /// Most entries held at once.
+    pub peak_entries: usize,
+    next_check: usize,
+}
+
+/// Only the tables of windows of at most this many reads are evicted: the UMIs of
+/// larger clones stay exact (past the budget, memory grows with their molecules).
+pub const EVICT_MAX_READS: u32 = 4;
+
+/// Bytes per entry of a UMI table (the bound stated in the README).
+pub const ENTRY_BYTES: usize = 16;
+
+/// Add the sorted entries `b` into the sorted table `a`: in place for a few entries
+/// (a binary search and a move each), else by a merge into a new table.
+fn add_sorted(a: &mut Vec<(u64, u32)>, b: &[(u64, u32)]) {
+    if a.is_empty() {
+        a.extend_from_slice(b);
+    } else if b.len() <= 16 {
+        for &(u, n) in b {
+            match a.binary_search_by_key(&u, |e| e.0) {
+                Ok(i) => a[i].1 += n,
+                Err(i) => a.insert(i, (u, n)),
+            }
+        }
+    } else {
+        *a = merge_sorted(a, b);
+    }
+}
+
+fn merge_sorted(a: &[(u64, u32)], b: &[(u64, u32)]) -> Vec<(u64, u32)> {
+    let mut out = Vec::with_capacity(a.len() + b.len());
+    let (mut i, mut j) = (0, 0);
+    while i < a.len() && j < b.len() {
+        match a[i].0.cmp(&b[j].0) {
+            std::cmp::Ordering::Less => {
+                out.push(a[i]);
+                i += 1;
+            }
+            std::cmp::Ordering::Greater => {
+                out.push(b[j]);
+                j += 1;
+            }
+            std::cmp::Ordering::Equal => {
+                out.push((a[i].0, a[i].1 + b[j].1));
+                i += 1;
+                j += 1;
+            }
+        }
+    }
+    out.extend_from_slice(&a[i..]);
+    out.extend_from_slice(&b[j..]);
+    out
+}
+
+/// `(window, UMI)` of a batch, one per read, as sorted (window, UMI, reads) runs.
+pub fn batch_counts(mut pairs: Vec<(u128, u64)>) -> Vec<(u128, u64, u32)> {
+    pairs.sort_unstable();
+    let mut out: Vec<(u128, u64, u32)> = Vec::new();
+    for (w, u) in pairs {
+        match out.last_mut() {
+            Some(last) if last.0 == w && last.1 == u => last.2 += 1,
+            _ => out.push((w, u, 1)),
+        }
+    }
+    out
+}
+
+impl UmiTables {
+    pub fn new(budget: usize) -> UmiTables {
+        UmiTables {
+            budget,
+            ..Default::default()
+        }
+    }
+
+    /// Add a batch's counts (`batch_counts`), but to windows whose table was evicted.
+    pub fn add(&mut self, counts: &[(u128, u64, u32)]) {
+        let mut start = 0;
+        while start < counts.len() {
+            let w = counts[start].0;
+            let end = start + counts[start..].iter().take_while(|c| c.0 == w).count();
+            if self.evicted.contains_key(&w) {
+                start = end;
+                continue;
+            }
+            let run: Vec<(u64, u32)> = counts[start..end].iter().map(|c| (c.1, c.2)).collect();
+            let table = self.tables.entry(w).or_default();
+            let before = table.len();
+            add_sorted(table, &run);
+            self.entries += table.len() - before;
+            start = end;
+        }
+    }
+
+    /// The UMIs of window `from` join those of `into`.
+    pub fn absorb(&mut self, into: u128, from: u128) {
+        let Some(moved) = self.tables.remove(&from) else {
+            return;
+        };
+        self.entries -= moved.len();
+        let table = self.tables.entry(into).or_default();
+        let before = table.len();
+        add_sorted(table, &moved);
+        self.entries += table.len() - before;
+    }
+
+    pub fn remove(&mut self, window: u128) {
+        if let Some(t) = self.tables.remove(&window) {
+            self.entries -= t.len();
+        }
+        self.evicted.remove(&window);
+    }
+
+    /// Past the budget, evict the tables of the windows with the fewest reads (1,
+    /// then 2, 3, 4: `EVICT_MAX_READS`) down to 3/4 of it; their distinct UMIs and reads are kept
+    /// (`WindowStat::umi_lost`, `umi_lost_reads`), and the window gets no table again:
+    /// its other reads count as molecules at that ratio. Called between batches in
+    /// input order.
+    pub fn enforce_budget(&mut self, stats: &mut WindowMap<WindowStat>) {
+        self.peak_entries = self.peak_entries.max(self.entries);
+        if self.entries <= self.budget.max(self.next_check) {
+            return;
+        }
+        let target = self.budget * 3 / 4;
+        let mut limit = 1u32;
+        while self.entries > target && limit <= EVICT_MAX_READS {
+            let (entries, tables, reads) = (
+                &mut self.entries,
+                &mut self.evicted_tables,
+                &mut self.evicted_reads,
+            );
+            let evicted = &mut self.evicted;
+            self.tables.retain(|w, table| {
+                let n: u32 = table.iter().map(|e| e.1).sum();
+                if n > limit {
+                    return true;
+                }
+                *entries -= table.len();
+                *tables += 1;
+                *reads += n as u64;
+                if let Some(s) = stats.get_mut(w) {
+                    s.umi_lost += table.len() as u32;
+                    s.umi_lost_reads += n;
+                }
+                evicted.insert(*w, ());
+                false
+            });
+            limit += 1;
+        }
+        // Windows of more reads keep their tables: past the budget, look again only
+        // once the tables have grown by a quarter of it.
+        self.next_check = if self.entries > target {
+            self.entries + self.budget / 4
+        } else {
+            0
+        };
+    }
+
+    /// Whether the UMIs of `small` are mostly those of `large` (PCR or sequencing
+    /// errors of its molecules: Some(true)), its own (two UMIs or more, fewer than
+    /// half in `large`: a neighbouring clone, Some(false)), or cannot tell (None).
+    pub fn shares(&self, small: u128, large: u128) -> Option<bool> {
+        let (s, l) = (self.tables.get(&small)?, self.tables.get(&large)?);
+        let found = s
+            .iter()
+            .filter(|(u, _)| l.binary_search_by_key(u, |e| e.0).is_ok())
+            .count();
+        if 2 * found >= s.len() && !s.is_empty() {
+            Some(true)
+        } else if s.len() >= 2 {
+            Some(false)
+        } else {
+            None
+        }
+    }
+}
+
+impl MergeJudge for UmiTables {
+    fn shared(&self, small: u128, large: u128) -> Option<bool> {
+        self.shares(small, large)
+    }
+    fn merged(&mut self, into: u128, from: u128) {
+        self.absorb(into, from);
+    }
+    fn dropped(&mut self, window: u128) {
+        self.remove(window);
+    }
+}
+
+/// Multiply-fold hasher for UMIs and windows (keys already well spread; std's SipHash
+/// is several times slower on the molecule tables).
+#[derive(Default)]
+pub struct UmiHasher(u64);
+
+impl std::hash::Hasher for UmiHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0.rotate_left(5) ^ b as u64).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+        }
+    }
+    fn write_u64(&mut self, k: u64) {
+        self.0 = (self.0 ^ k).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        self.0 ^= self.0 >> 29;
+    }
+    fn write_u128(&mut self, k: u128) {
+        self.write_u64(k as u64 ^ ((k >> 64) as u64).wrapping_mul(0xbf58_476d_1ce4_e5b9));
+    }
+    fn write_usize(&mut self, k: usize) {
+        self.write_u64(k as u64);
+    }
+}
+
+/// A map keyed by UMI or window, with `UmiHasher`.
+pub type FastMap<K, V> = HashMap<K, V, std::hash::BuildHasherDefault<UmiHasher>>;
+
+/// A window needs this many reads to absorb windows made of its molecules.
+pub const UMI_ABSORBER_READS: u32 = 10;
+
+/// Windows made of the molecules of a larger clone (more than twice their reads, the
+/// same system, at least half of their UMIs in it) whose window is alike
+/// (`related_windows`, shifted by up to `2 * MAX_SHIFT`: an error near the junction can
+/// move the breakpoint that far) join it: reads of its molecules whose errors put
+/// them in another window. Windows of their own UMIs stay apart. Candidates are
+/// judged against the tables as they are at the start (smallest windows first, then
+/// by key): deterministic. Returns (absorber, absorbed) pairs.
+pub fn merge_shared_umis(stats: &mut WindowMap<WindowStat>, tables: &mut UmiTables) -> Vec<(u128, u128)> {
+    let mut by_umi: FastMap<u64, Vec<u128>> = FastMap::default();
+    let mut absorbers: Vec<(u128, u32)> = stats
+        .iter()
+        .filter(|(k, s)| !s.merged && s.reads >= UMI_ABSORBER_READS && tables.tables.contains_key(k))
+        .map(|(&k, s)| (k, s.reads))
+        .collect();
+    absorbers.sort_unstable_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+    for &(k, _) in &absorbers {
+        for &(u, _) in &tables.tables[&k] {
+            by_umi.entry(u).or_default().push(k);
+        }
+    }
+    let mut small: Vec<(u32, u128)> = stats
+        .iter()
+        .filter(|(k, s)| !s.merged && tables.tables.contains_key(k))
+        .map(|(&k, s)| (s.reads, k))
+        .collect();
+    small.sort_unstable();
+    let mut merges = Vec::new();
+    let mut shared: FastMap<u128, usize> = FastMap::default();
+    for (reads, key) in small {
+        let me = stats[&key];
+        if me.merged {
+            continue;
+        }
+        shared.clear();
+        let table = &tables.tables[&key];
+        for (u, _) in table {
+            for &k in by_umi.get(u).map_or(&[][..], |v| v.as_slice()) {
+                if k != key {
+                    *shared.entry(k).or_default() += 1;
+                }
+            }
+        }
+        let window = unpack_window(key);
+        let best = shared
+            .iter()
+            .filter(|&(_, &n)| 2 * n >= table.len())
+            .filter_map(|(&k, &n)| stats.get(&k).map(|s| (k, n, s)))
+            .filter(|(_, _, s)| {
+                !s.merged && s.reads > 2 * reads && s.system == me.system && s.pair == me.pair
+            })
+            .filter(|(k, _, _)| related_windows(&window, &unpack_window(*k), 2 * MAX_SHIFT))
+            .max_by(|a, b| a.1.cmp(&b.1).then(a.2.reads.cmp(&b.2.reads)).then(b.0.cmp(&a.0)));
+        if let Some((into, _, _)) = best {
+            absorb(stats, into, key);
+            tables.absorb(into, key);
+            merges.push((into, key));
+        }
+    }
+    merges
+}
+
+/// Two windows of one clone, or of two clones one or two substitutions apart: at
+/// most two mismatches where they overlap, shifted by up to `max_shift` nt (an
+/// overlap of at least the shorter window's length minus `max_shift`).
+pub fn related_windows(a: &[u8], b: &[u8], max_shift: usize) -> bool {
+    let shift = max_shift as isize;
+    (-shift..=shift).any(|d| {
+        let (mut overlap, mut mismatches) = (0usize, 0usize);
+        for (i, &x) in a.iter().enumerate() {
+            let j = i as isize + d;
+            if j >= 0 && (j as usize) < b.len() {
+                overlap += 1;
+                mismatches += (x != b[j as usize]) as usize;
+            }
+        }
+        overlap + max_shift >= a.len().min(b.len()) && mismatches <= 2
+    })
+}
+
+/// The molecules of one table: UMIs grouped by the directional rule.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Molecules {
+    /// (UMI of the molecule, its reads), most reads first, at least `min_reads` reads.
+    pub molecules: Vec<(u64, u32)>,
+    /// Distinct UMIs seen, and those merged into a more abundant one.
+    pub umis: usize,
+    pub umis_merged: usize,
+    /// Molecules of fewer than `min_reads` reads, dropped, and their reads.
+    pub dropped: usize,
+    pub dropped_reads: u64,
+    /// Reads of the table.
+    pub reads: u64,
+}
+
+/// The directional groups of a sorted table (see `molecules`): (index of the most
+/// abundant UMI, indices of the group's UMIs, reads), most abundant roots first.
+pub fn groups(table: &[(u64, u32)]) -> Vec<(usize, Vec<usize>, u32)> {
+    let mut order: Vec<usize> = (0..table.len()).collect();
+    order.sort_unstable_by(|&a, &b| table[b].1.cmp(&table[a].1).then(table[a].0.cmp(&table[b].0)));
+    let mut taken = vec![false; table.len()];
+    let mut out = Vec::new();
+    for &root in &order {
+        if taken[root] {
+            continue;
+        }
+        taken[root] = true;
+        let mut members = vec![root];
+        let mut reads = table[root].1;
+        let mut next = 0;
+        while next < members.len() {
+            let a = members[next];
+            next += 1;
+            let count_a = table[a].1 as u64;
+            umi_neighbours(table[a].0, &mut |v| {
+                if let Ok(b) = table.binary_search_by_key(&v, |e| e.0) {
+                    if !taken[b] && count_a + 1 >= 2 * table[b].1 as u64 {
+                        taken[b] = true;
+                        reads += table[b].1;
+                        members.push(b);
+                    }
+                }
+            });
+        }
+        out.push((root, members, reads));
+    }
+    out
+}
+
+/// Directional grouping (UMI-tools): from the most abundant UMI, a UMI b one
+/// substitution from a UMI a of the group with count(a) >= 2 count(b) - 1 joins it.
+/// Each group is a molecule named by its most abundant UMI. Deterministic (ties by UMI).
+pub fn molecules(table: &[(u64, u32)], min_reads: u32) -> Molecules {
+    if let [(u, reads)] = table {
+        let kept = *reads >= min_reads;
+        return Molecules {
+            molecules: if kept { vec![(*u, *reads)] } else { Vec::new() },
+            umis: 1,
+            umis_merged: 0,
+            dropped: !kept as usize,
+            dropped_reads: if kept { 0 } else { *reads as u64 },
+            reads: *reads as u64,
+        };
+    }
+    let mut order: Vec<usize> = (0..table.len()).collect();
+    order.sort_unstable_by(|&a, &b| table[b].1.cmp(&table[a].1).then(table[a].0.cmp(&table[b].0)));
+    let mut taken = vec![false; table.len()];
+    let mut result = Molecules {
+        umis: table.len(),
+        reads: table.iter().map(|e| e.1 as u64).sum(),
+        ..Default::default()
+    };
+    let mut queue: Vec<usize> = Vec::new();
+    for &root in &order {
+        if taken[root] {
+            continue;
+        }
+        taken[root] = true;
+        let mut reads = table[root].1;
+        queue.clear();
+        queue.push(root);
+        while let Some(a) = queue.pop() {
+            let count_a = table[a].1 as u64;
+            umi_neighbours(table[a].0, &mut |v| {
+                if let Ok(b) = table.binary_search_by_key(&v, |e| e.0) {
+                    if !taken[b] && count_a + 1 >= 2 * table[b].1 as u64 {
+                        taken[b] = true;
+                        reads += table[b].1;
+                        result.umis_merged += 1;
+                        queue.push(b);
+                    }
+                }
+            });
+        }
+        if reads >= min_reads {
+            result.molecules.push((table[root].0, reads));
+        } else {
+            result.dropped += 1;
+            result.dropped_reads += reads as u64;
+        }
+    }
+    result
+        .molecules
+        .sort_unstable_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+    result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn u(s: &str) -> u64 {
+        pack_umi(s.as_bytes()).unwrap()
+    }
+
+    #[test]
+    fn sources_parse_and_umis_pack() {
+        assert_eq!(UmiSource::parse("r1:12"), Some(UmiSource::R1(12)));
+        assert_eq!(UmiSource::parse("r2:8").unwrap().key(), "r2:8");
+        for bad in ["r1:0", "r1:32", "r3:8", "r1", "names", "r1:x"] {
+            assert_eq!(UmiSource::parse(bad), None, "{bad}");
+        }
+        assert_eq!(unpack_umi(u("ACGTTGCA")), b"ACGTTGCA".to_vec());
+        assert_ne!(u("AAC"), u("AC"));
+        assert_eq!(pack_umi(b"ACNT"), None);
+        assert_eq!(pack_umi(&[b'A'; 32]), None);
+        assert_eq!(unpack_umi(u(&"T".repeat(31))).len(), 31);
+        let mut n = 0;
+        umi_neighbours(u("ACG"), &mut |v| {
+            n += 1;
+            assert_eq!(unpack_umi(v).len(), 3);
+        });
+        assert_eq!(n, 9);
+    }
+
+    #[test]
+    fn umis_are_read_from_names() {
+        let name = UmiSource::Name;
+        assert_eq!(umi_of_name(b"SRR1.7_ACGTAC 1:N:0:1", &name), Some(u("ACGTAC")));
+        assert_eq!(umi_of_name(b"read_1_GGTT", &name), Some(u("GGTT")));
+        assert_eq!(umi_of_name(b"read1 x_ACGT", &name), None);
+        assert_eq!(umi_of_name(b"read_ACNT", &name), None);
+        let ill = UmiSource::Illumina;
+        let id = b"M001:12:000-AB:1:1101:1558:1332:TTACGGAC 1:N:0:ATCACG";
+        assert_eq!(umi_of_name(id, &ill), Some(u("TTACGGAC")));
+        assert_eq!(
+            umi_of_name(b"M001:12:000-AB:1:1101:1558:1332:AC+GT", &ill),
+            Some(u("ACGT"))
+        );
+        assert_eq!(
+            umi_of_name(b"M001:12:000-AB:1:1101:1558:1332 1:N:0:1", &ill),
+            None
+        );
+    }
+
+    #[test]
+    fn bases_of_a_mate_are_the_umi_and_trimmed_with_the_spacer() {
+        let mut batch = Batch::default();
+        batch.push(b"a", b"ACGTTTGGGCCCAAA", b"IIIIIIIIIIIIIII");
+        batch.push(b"b", b"ACGTAAGGGCCC", b"IIIIIIIIIIII"); // spacer mismatch
+        batch.push(b"c", b"ACG", b"III"); // too short
+        let p = UmiParams {
+            source: Some(UmiSource::R1(4)),
+            spacer: b"TT".to_vec(),
+            ..Default::default()
+        };
+        let (out, umis) = extract(&batch, &p);
+        assert_eq!(umis, vec![Some(u("ACGT")), None, None]);
+        assert_eq!(out.seq(0), b"GGGCCCAAA");
+        assert_eq!(out.qual(0).len(), 9);
+        assert_eq!(out.seq(1), b"ACGTAAGGGCCC");
+        // r2: the second mate is trimmed, the UMI taken once per pair.
+        let mut pair = Batch::default();
+        pair.push(b"p", b"CCCCCC", b"IIIIII");
+        let mut mates = Batch::default();
+        mates.push(b"p", b"GGATTTAAAA", b"IIIIIIIIII");
+        pair.mates = Some(Box::new(mates));
+        let p2 = UmiParams {
+            source: Some(UmiSource::R2(4)),
+            ..p
+        };
+        let (out, umis) = extract(&pair, &p2);
+        assert_eq!(umis, vec![Some(u("GGAT"))]);
+        assert_eq!(out.seq(0), b"CCCCCC");
+        assert_eq!(out.mates.as_ref().unwrap().seq(0), b"AAAA");
+    }
+
+    #[test]
+    fn directional_grouping_merges_umi_errors_into_abundant_umis_only() {
+        // AAAA 10 reads; AAAC 1 read (error of AAAA: 10 >= 2*1-1); AAGA 6 reads (not: 10 < 11);
+        // AAGC 3 reads (error of AAGA: 6 >= 5); CCCC 1 read.
+        let mut table = vec![
+            (u("AAAA"), 10),
+            (u("AAAC"), 1),
+            (u("AAGA"), 6),
+            (u("AAGC"), 3),
+            (u("CCCC"), 1),
+        ];
+        table.sort();
+        let m = molecules(&table, 1);
+        assert_eq!(m.molecules, vec![(u("AAAA"), 11), (u("AAGA"), 9), (u("CCCC"), 1)]);
+        assert_eq!((m.umis, m.umis_merged, m.dropped), (5, 2, 0));
+        let m = molecules(&table, 2);
+        assert_eq!(m.molecules.len(), 2);
+        assert_eq!((m.dropped, m.dropped_reads), (1, 1));
+        // The groups behind them: the same molecules, with their UMIs.
+        let g = groups(&table);
+        let named: Vec<(u64, usize, u32)> = g.iter().map(|(r, m, n)| (table[*r].0, m.len(), *n)).collect();
+        assert_eq!(
+            named,
+            vec![(u("AAAA"), 2, 11), (u("AAGA"), 2, 9), (u("CCCC"), 1, 1)]
+        );
+    }
+
+    #[test]
+    fn tables_merge_share_and_stay_under_budget() {
+        let (a, b, c) = (1u128, 2u128, 3u128);
+        let mut t = UmiTables::new(8);
+        t.add(&batch_counts(vec![
+            (a, u("AAAA")),
+            (a, u("AAAA")),
+            (a, u("CCCC")),
+            (b, u("AAAA")),
+            (c, u("GGGG")),
+            (c, u("TTTT")),
+        ]));
+        t.add(&batch_counts(vec![(a, u("GGGG")), (a, u("AAAA"))]));
+        assert_eq!(t.tables[&a], vec![(u("AAAA"), 3), (u("CCCC"), 1), (u("GGGG"), 1)]);
+        assert_eq!(t.entries, 6);
+        assert_eq!(t.shares(b, a), Some(true));
+        assert_eq!(t.shares(c, a), Some(true)); // GGGG shared, TTTT not: half counts as shared
+        t.add(&batch_counts(vec![(c, u("ACAC")), (c, u("CACA"))]));
+        assert_eq!(t.shares(c, a), Some(false));
+        t.absorb(a, b);
+        assert_eq!(t.tables[&a][0], (u("AAAA"), 4));
+        assert!(!t.tables.contains_key(&b));
+        let mut stats: WindowMap<WindowStat> = WindowMap::default();
+        for w in [a, c] {
+            stats.insert(
+                w,
+                WindowStat {
+                    reads: 1,
+                    ..Default::default()
+                },
+            );
+        }
+        t.add(&batch_counts(
+            (0..6).map(|k| (10 + k as u128, u("ACGT"))).collect(),
+        ));
+        t.enforce_budget(&mut stats);
+        assert!(t.entries <= 6, "{}", t.entries);
+        assert!(t.tables.contains_key(&a));
+        assert!(t.evicted_tables >= 6);
+        // An evicted window gets no table again; its stats keep what the table held.
+        assert!(!t.tables.contains_key(&10) && t.evicted.contains_key(&10));
+        t.add(&batch_counts(vec![(10, u("ACGT")), (a, u("TTTT"))]));
+        assert!(!t.tables.contains_key(&10) && t.tables[&a].len() == 4);
+        assert_eq!((stats[&c].umi_lost, stats[&c].umi_lost_reads), (4, 4));
+    }
+}
