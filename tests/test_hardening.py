@@ -342,13 +342,22 @@ def test_an_empty_sample_sheet_records_no_run(demo: Path, tmp_path: Path) -> Non
     assert files_under(results) == []
 
 
-def test_a_sheet_with_a_column_given_twice_is_one_line(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        ("sample\treads\tsample\nA\ta.fastq.gz\tB\n", "row 1: column 'sample' given twice"),
+        ("sample\treads\t\nA\ta.fastq.gz\t\nB\tb.fastq.gz\tX\n", "row 3: a cell under a column without a name"),
+    ],
+)
+def test_a_sheet_with_a_column_given_twice_or_without_a_name_is_one_line(
+    tmp_path: Path, text: str, problem: str
+) -> None:
     sheet = tmp_path / "samples.tsv"
-    sheet.write_text("sample\treads\tsample\nA\ta.fastq.gz\tB\n")
+    sheet.write_text(text)
     results = tmp_path / "results"
     results.mkdir()
     run = run_vidjil("index", "add", str(results), "--run", "r1", "--samples", str(sheet))
-    assert run.returncode == 2 and run.stderr == f"vidjil: error: {sheet}, row 1: column 'sample' given twice\n"
+    assert run.returncode == 2 and run.stderr == f"vidjil: error: {sheet}, {problem}\n"
     assert files_under(results) == []
 
 

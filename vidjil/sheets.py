@@ -39,6 +39,13 @@ def read_sheet(path: Path) -> pd.DataFrame:
         raise UserError(f"{path}, row 1: column {', '.join(repr(c) for c in repeated)} given twice")
     table = table.apply(lambda column: column.str.strip())
     table.index = pd.RangeIndex(2, 2 + len(table))
+    # Columns without a name (trailing tabs of the header) hold nothing: a cell there is an error.
+    unnamed = [k for k, c in enumerate(table.columns) if not c]
+    for k in unnamed:
+        filled = table.iloc[:, k] != ""
+        if filled.any():
+            raise UserError(f"{path}, row {int(filled.idxmax())}: a cell under a column without a name")
+    table = table.iloc[:, [k for k in range(len(table.columns)) if k not in unnamed]]
     return table
 
 
