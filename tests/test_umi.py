@@ -325,3 +325,12 @@ def test_workflow_counts_molecules_and_fuses_them_when_every_sample_has_them(sam
         n[0] for system, n in docs["A"]["molecules"]["germline"].items() if system.startswith(marker["locus"])
     )
     assert int(marker["locus_reads"]) == locus_molecules
+    # The report and the viewer say which: molecules for P, reads for Q.
+    report_p = (results / "sets/P/P.report.html").read_text()
+    assert "<th>molecules</th>" in report_p and "Counts are molecules (UMIs)" in report_p
+    report_q = (results / "sets/Q/Q.report.html").read_text()
+    assert "<th>reads</th>" in report_q and "<th>molecules</th>" not in report_q
+    from webui import create_app
+
+    page = create_app(tmp_path / "results").test_client().get("/set/P").data.decode()
+    assert "<th>molecules</th>" in page and "detected molecules of the marker" in page

@@ -90,6 +90,12 @@ class SampleMRD(TypedDict):
     markers: list[MarkerMRD]
 
 
+def count_unit(fused: dict[str, Any]) -> str:
+    """What the counts of a fused set are: `molecules` when it was fused in molecules
+    (every sample with UMIs), else `reads`."""
+    return "molecules" if fused.get("_counts") == "molecules" else "reads"
+
+
 def per_sample(value: Any, n: int, default: Any = None) -> list[Any]:
     """A per-sample field as a list of `n` values (a scalar is one sample's value)."""
     values = value if isinstance(value, list) else [value]

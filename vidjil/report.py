@@ -31,6 +31,7 @@ from .mrd import (
     MARKER_FRACTION,
     MarkerMRD,
     SampleMRD,
+    count_unit,
     format_percent,
     marker_clones,
     marker_values,
@@ -214,7 +215,7 @@ def _sample_heading(s: SampleMRD) -> str:
     return f"<th class=l scope=row>{escape(s['sample'])}</th>"
 
 
-def _mrd_table(summary: list[SampleMRD], markers: list[dict[str, Any]]) -> str:
+def _mrd_table(summary: list[SampleMRD], markers: list[dict[str, Any]], unit: str) -> str:
     if not markers:
         return "<p id=mrd-none>No marker clone: no clone has the marker share of its locus at diagnosis.</p>"
     spike = any(m["spike_copies"] is not None for s in summary for m in s["markers"])
@@ -224,7 +225,7 @@ def _mrd_table(summary: list[SampleMRD], markers: list[dict[str, Any]]) -> str:
     top_row += "".join(_marker_heading(clone, spike) for clone in markers)
     sub = ""
     for value in summary[0]["markers"]:
-        sub += f"<th>reads</th><th>% of {escape(value['locus'])} detected reads</th><th>LoD / LoQ</th>"
+        sub += f"<th>{unit}</th><th>% of {escape(value['locus'])} detected {unit}</th><th>LoD / LoQ</th>"
         sub += "<th class=l>status</th>" + ("<th>spike-normalised copies</th>" if spike else "")
     body = ""
     for s in table_rows(summary):
@@ -246,19 +247,21 @@ def _mrd_table(summary: list[SampleMRD], markers: list[dict[str, Any]]) -> str:
 
 def _mrd_section(doc: dict[str, Any], summary: list[SampleMRD], markers: list[dict[str, Any]]) -> str:
     set_type = str((doc.get("_set") or {}).get("type", ""))
+    unit = count_unit(doc)
+    counted = " Counts are molecules (UMIs): every sample of the set has them." if unit == "molecules" else ""
     run = " This set is a sequencing run: its samples may come from different patients." if set_type == "run" else ""
     fraction = (doc.get("_mrd") or {}).get("marker_fraction", MARKER_FRACTION)
     rule = (
         f"Marker clones (★): the clones the sets sheet lists, else those with {100 * fraction:g}% or more of"
-        " their locus's detected reads at diagnosis. Values are % of the clone's locus's detected reads."
-        f" LoD (limit of detection): the larger of {LOD_READS} reads (or the fewest reads a sample lists) and"
-        f" {LOD_CELLS} cells over the reads and cells analysed; LoQ (limit of quantification): {LOQ_READS} reads"
+        f" their locus's detected {unit} at diagnosis. Values are % of the clone's locus's detected {unit}."
+        f" LoD (limit of detection): the larger of {LOD_READS} {unit} (or the fewest {unit} a sample lists) and"
+        f" {LOD_CELLS} cells over the {unit} and cells analysed; LoQ (limit of quantification): {LOQ_READS} {unit}"
         f" and {LOQ_CELLS} cells. Positive: at or above the LoQ; positive below quantification: detected under"
         " the LoQ; negative: not detected, below the LoD (shown as &lt; LoD). Replicates are pooled for the status."
     )
     return (
-        f"<h2 id=mrd>MRD summary</h2><p class=note>{rule}{run}</p>"
-        + _mrd_table(summary, markers)
+        f"<h2 id=mrd>MRD summary</h2><p class=note>{rule}{counted}{run}</p>"
+        + _mrd_table(summary, markers, unit)
         + _markers_section(doc)
     )
 
