@@ -55,6 +55,10 @@ def _mrd_rows(con: sqlite3.Connection) -> list[dict[str, Any]]:
     return [dict(r) for r in con.execute("SELECT * FROM mrd_followup ORDER BY analysis, run, sample_set, marker")]
 
 
+def _clone_table_path(results: Path, row: dict[str, Any]) -> Path:
+    return results / layout.sample_file(row["analysis"], row["sample"], "parquet")
+
+
 def _digest(parts: list[str]) -> bytes:
     return hashlib.sha256("\n".join(parts).encode()).hexdigest().encode()
 
@@ -92,7 +96,7 @@ def _clone_table(results: Path, rows: list[dict[str, Any]]) -> pa.Table:
     import pyarrow.parquet as pq
 
     def read(row: dict[str, Any]) -> pa.Table:
-        path = results / str(Path(row["vidjil"]).with_suffix(".clones.parquet"))
+        path = _clone_table_path(results, row)
         try:
             return pq.read_table(path)
         except (OSError, ValueError) as exc:
@@ -130,7 +134,7 @@ def rebuild(results: Path, db: Path | None = None) -> dict[str, int]:
     wanted: dict[Path, tuple[bytes, Any]] = {}
     by_partition: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
     for row in samples:
-        if (results / str(Path(row["vidjil"]).with_suffix(".clones.parquet"))).is_file():
+        if _clone_table_path(results, row).is_file():
             by_partition[(row["analysis"], row["run"])].append(row)
     for (analysis, run), rows in by_partition.items():
         digest = _digest([f"{r['sample']}\t{r['vidjil_sha256']}\t{r['date']}\t{r['patient']}" for r in rows])

@@ -16,7 +16,6 @@ everything. The viewer, `vidjil index list/show/search --group` and
 
 from __future__ import annotations
 
-import json
 import sqlite3
 from collections import defaultdict
 from collections.abc import Iterable
@@ -69,12 +68,7 @@ def set_groups(results: Path, from_runs: dict[str, str | None]) -> dict[str, str
 
 def recorded_groups(results: Path) -> dict[str, str]:
     """set -> group of every set a results folder describes (as the index would say)."""
-    runs = []
-    for path in layout.run_descriptions(results):
-        try:
-            runs.append(json.loads(path.read_text()))
-        except (OSError, json.JSONDecodeError) as exc:
-            raise UserError(f"{path}: unreadable run description ({exc})") from None
+    runs = layout.read_run_descriptions(results)
     runs = [r for r in runs if isinstance(r, dict)]
     runs.sort(key=lambda r: (str(r.get("finished") or ""), str(r.get("id", ""))))
     described: dict[str, str | None] = {}

@@ -452,12 +452,7 @@ def index_rows(
     known_ids = known_ids or {}
     result_ids, fused_ids = _Ids(dict(known_ids.get("results", {}))), _Ids(dict(known_ids.get("fused", {})))
     rows: dict[str, list[tuple[Any, ...]]] = {t: [] for t in TABLES}
-    runs = []
-    for path in layout.run_descriptions(results):
-        try:
-            runs.append(json.loads(path.read_text()))
-        except (OSError, json.JSONDecodeError) as exc:
-            raise UserError(f"{path}: unreadable run description ({exc})") from None
+    runs = layout.read_run_descriptions(results)
     runs.sort(key=lambda r: (r.get("finished") or "", r["id"]))
     sample_run: dict[str, str] = {}
     set_run: dict[str, str] = {}

@@ -20,9 +20,13 @@ workflow passes wildcards (`"{sample}"`) as names."""
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterator
 from pathlib import Path, PurePosixPath
+from typing import Any
+
+from .errors import UserError
 
 INDEX = "index.sqlite"
 RUNS = ".runs"
@@ -146,6 +150,18 @@ def index_db(results: Path) -> Path:
 
 def run_descriptions(results: Path) -> list[Path]:
     return sorted(results.glob(run_description("*")))
+
+
+def read_run_descriptions(results: Path) -> list[Any]:
+    """The parsed run descriptions of a results folder, in path order; an unreadable
+    one is one error line naming it."""
+    runs = []
+    for path in run_descriptions(results):
+        try:
+            runs.append(json.loads(path.read_text()))
+        except (OSError, json.JSONDecodeError) as exc:
+            raise UserError(f"{path}: unreadable run description ({exc})") from None
+    return runs
 
 
 def sample_stats(results: Path) -> Iterator[tuple[str, str, Path]]:

@@ -351,7 +351,7 @@ def fused_row(fused_id: int) -> dict[str, Any]:
 
 def _has_parquet(row: dict[str, Any]) -> bool:
     """Whether a sample's clone table is there for this requester (not for an anonymous token)."""
-    path = results().resolve(str(Path(row["vidjil"]).with_suffix(".clones.parquet")))
+    path = results().resolve(layout.sample_file(row["analysis"], row["sample"], "parquet"))
     return access.serves(path.name) and path.is_file()
 
 
