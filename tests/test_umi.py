@@ -126,7 +126,9 @@ def test_molecules_per_clone_are_those_of_the_truth(
     assert doc["reads"]["_undetected"]["no-umi"] == [NO_UMI_READS]
     # Every UMI error merged: as many UMIs merged as there are reads with a UMI error, about.
     assert umi["umis_merged"] > 100
-    assert sum(b["molecules"] for b in umi["reads_per_molecule_histogram"]) == umi["molecules"]
+    # The histogram holds the molecules seen; the count adds those hidden by collisions.
+    seen = sum(b["molecules"] for b in umi["reads_per_molecule_histogram"])
+    assert seen + umi["molecules_hidden_by_umi_collisions"] == umi["molecules"]
     assert umi["collisions"] <= 5  # 12-nt UMIs: hardly any by chance
     # Clones are ranked on molecules.
     sizes = [c["molecules"][0] for c in doc["clones"]]
@@ -245,13 +247,15 @@ def test_outputs_and_threads(sample: UmiSample, by_name: tuple[dict[str, Any], d
     # --clone-reads with --umi: one consensus read per molecule of the top clones.
     written = stats["clone_reads"]
     assert written["consensus_per_molecule"]
-    assert written["molecules_per_clone"] == [c["molecules"][0] for c in doc["clones"][:5]]
+    # (one per molecule seen: the count adds those hidden by UMI collisions)
+    seen = [c["molecules"][0] - c["_umi"][0]["molecules_hidden_by_umi_collisions"] for c in doc["clones"][:5]]
+    assert written["molecules_per_clone"] == seen
     with gzip.open(tmp_path / "s.clone-reads.fa.gz", "rt") as handle:
         records = list(zip(handle, handle, strict=True))
     assert len(records) == written["molecules"]
     top = doc["clones"][0]
     first = [(h, s.strip()) for h, s in records if " clone=1 " in h]
-    assert len(first) == top["molecules"][0]
+    assert len(first) == seen[0]
     assert sum(int(h.split("reads=")[1]) for h, _ in first) == top["_umi"][0]["reads_in_molecules"]
     # PCR and sequencing errors outvoted: the molecules of 3 reads or more of the top
     # clone hold its representative's window and junction, nearly all of them exactly.
