@@ -509,11 +509,16 @@ pub fn merge_shared_umis(stats: &mut WindowMap<WindowStat>, tables: &mut UmiTabl
     merges
 }
 
+/// A window of one molecule has few distinct UMIs (its errors): past this many, not
+/// looked at as one.
+const ONE_MOLECULE_MAX_UMIS: usize = 16;
+
 /// Bases of the pieces of windows that find the clones a single read may join.
 const PIECE: usize = 12;
 
-/// Windows of a single read (a molecule seen once, or one read of a molecule) alike
-/// the window of a clone of at least `UMI_ABSORBER_READS` reads of the same system
+/// Windows of a single read (a molecule seen once, or one read of a molecule), or of
+/// the reads of one molecule (a PCR error early in its amplification), alike the window of a clone of at least `UMI_ABSORBER_READS` reads
+/// (and more than twice theirs) of the same system
 /// (two substitutions at most, shifted by up to `MAX_SHIFT`: `related_windows`) join
 /// the closest such clone (fewest mismatches, then least shift, then most reads): a
 /// read with two errors in its window, or with an error that moved its window. With
@@ -538,9 +543,15 @@ pub fn merge_single_reads(stats: &mut WindowMap<WindowStat>, tables: &mut UmiTab
                 .push((a as u32, at as u32));
         }
     }
+    let one_molecule = |k: &u128| {
+        tables
+            .tables
+            .get(k)
+            .is_some_and(|t| !t.is_empty() && t.len() <= ONE_MOLECULE_MAX_UMIS && directional(t).len() == 1)
+    };
     let mut singles: Vec<u128> = stats
         .iter()
-        .filter(|(_, s)| !s.merged && s.reads == 1)
+        .filter(|(k, s)| !s.merged && (s.reads == 1 || one_molecule(k)))
         .map(|(&k, _)| k)
         .collect();
     singles.sort_unstable();
@@ -566,7 +577,7 @@ pub fn merge_single_reads(stats: &mut WindowMap<WindowStat>, tables: &mut UmiTab
             .filter_map(|&(a, shift)| {
                 let (k, other) = &absorbers[a as usize];
                 let s = &stats[k];
-                if s.merged || s.system != me.system || s.pair != me.pair {
+                if s.merged || s.system != me.system || s.pair != me.pair || s.reads <= 2 * me.reads {
                     return None;
                 }
                 let mismatches = shifted_mismatches(&window, other, shift, MAX_SHIFT)?;
@@ -1196,6 +1207,25 @@ mod tests {
         assert_eq!(merges, vec![(key(clone), key(&near))]);
         assert_eq!(stats[&key(clone)].reads, 21);
         assert!(!stats[&key(&far)].merged);
+        // Three reads of one molecule (a PCR error early on) join it too; three reads
+        // of three molecules (a clone of its own) do not.
+        let pcr: Vec<u8> = clone
+            .iter()
+            .enumerate()
+            .map(|(i, &b)| if i == 25 { b'N' } else { b })
+            .collect();
+        let pcr: Vec<u8> = pcr.iter().map(|&b| if b == b'N' { b'A' } else { b }).collect();
+        let mut other = pcr.clone();
+        other[40] = if other[40] == b'A' { b'C' } else { b'A' };
+        for (w, umis) in [
+            (&pcr, ["ACGTACGTACGT"; 3]),
+            (&other, ["ACGTACGTACGT", "TTTTGGGGCCCC", "GAGAGAGATCTC"]),
+        ] {
+            stats.insert(key(w), stat(3));
+            tables.add(&batch_counts(umis.iter().map(|x| (key(w), u(x))).collect()));
+        }
+        let merges = merge_single_reads(&mut stats, &mut tables);
+        assert_eq!(merges, vec![(key(clone), key(&pcr))]);
         // A clone of fewer reads absorbs nothing.
         let mut small: WindowMap<WindowStat> = WindowMap::default();
         small.insert(key(clone), stat(UMI_ABSORBER_READS - 1));
