@@ -1209,12 +1209,8 @@ mod tests {
         assert!(!stats[&key(&far)].merged);
         // Three reads of one molecule (a PCR error early on) join it too; three reads
         // of three molecules (a clone of its own) do not.
-        let pcr: Vec<u8> = clone
-            .iter()
-            .enumerate()
-            .map(|(i, &b)| if i == 25 { b'N' } else { b })
-            .collect();
-        let pcr: Vec<u8> = pcr.iter().map(|&b| if b == b'N' { b'A' } else { b }).collect();
+        let mut pcr = clone.to_vec();
+        pcr[25] = b'A'; // a T in the clone
         let mut other = pcr.clone();
         other[40] = if other[40] == b'A' { b'C' } else { b'A' };
         for (w, umis) in [
