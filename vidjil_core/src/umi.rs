@@ -702,11 +702,14 @@ impl UmiModel {
             t.group_reads.len() as f64 * 3.0 * t.umi_length as f64 / n <= SPARSE
         };
         let rate = |ts: &mut dyn Iterator<Item = &TableSummary>| {
+            // An error is seen only in a molecule of two reads or more (alone, an erred
+            // UMI is a molecule of one read): over the reads of those molecules.
             let (mut merged, mut bases, mut reads) = (0u64, 0f64, 0u64);
             for t in ts {
+                let seen: u64 = t.group_reads.iter().filter(|&&r| r >= 2).map(|&r| r as u64).sum();
                 merged += t.merged_reads;
                 reads += t.reads;
-                bases += t.reads as f64 * t.umi_length as f64;
+                bases += seen as f64 * t.umi_length as f64;
             }
             (if bases > 0.0 { merged as f64 / bases } else { 0.0 }, reads)
         };
