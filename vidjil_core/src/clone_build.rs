@@ -108,8 +108,16 @@ fn merge_every_clone(
     merge_shifted_all_with(stats, &keys, &candidates, ratio, judge)
 }
 
+/// What building the clones did beyond `result`.
+#[derive(Debug, Default)]
+pub struct CloneBuild {
+    /// (absorber, absorbed) windows in the order they were merged.
+    pub merges: Vec<(u128, u128)>,
+    /// With UMIs: the molecules (UMIs) that left a clone for a neighbour holding them.
+    pub moved_molecules: FastMap<u128, Vec<u64>>,
+}
+
 /// The clones of `result` from the window counts and read samples of the first pass.
-/// Returns the merges made, (absorber, absorbed) windows in the order they happened.
 /// With `umis` (the UMI tables of the windows), merges also follow the UMIs
 /// (`MergeJudge`), and clones are ranked and thresholded on their molecules.
 pub fn build_clones(
@@ -120,7 +128,7 @@ pub fn build_clones(
     germline: &Germline,
     detector: &Detector,
     params: &RunParams,
-) -> Vec<(u128, u128)> {
+) -> CloneBuild {
     result.distinct_windows = stats.len() as u64 + result.dropped_windows;
     result.sample_threshold = store.threshold as f64 / u64::MAX as f64;
     let by_molecule = umis.is_some();
@@ -195,10 +203,10 @@ pub fn build_clones(
         None => FastMap::default(),
     };
     let mut mols = mols;
-    let reassigned = if by_molecule {
+    let moved = if by_molecule {
         reassign_molecules(&all, &mut mols)
     } else {
-        0
+        FastMap::default()
     };
     let molecule_count = |k: &u128, s: &WindowStat| {
         let m = mols.get(k);
@@ -244,7 +252,7 @@ pub fn build_clones(
     if let Some(tables) = &umis {
         result.umi = Some(umi_run(&all, &mols, tables, result, params, &molecule_count));
         if let Some(u) = result.umi.as_mut() {
-            u.molecules_reassigned = reassigned;
+            u.molecules_reassigned = moved.values().map(|v| v.len() as u64).sum();
             u.model = umi_model;
         }
     }
@@ -335,7 +343,10 @@ pub fn build_clones(
             }
         })
         .collect();
-    merges
+    CloneBuild {
+        merges,
+        moved_molecules: moved,
+    }
 }
 
 /// Molecules of a clone's reads outside any table (their window's table was evicted
@@ -349,14 +360,18 @@ fn evicted_molecules(m: Option<&Molecules>, s: &WindowStat) -> u64 {
     }
 }
 
-/// A clone kept apart from a larger neighbouring clone (its own UMIs) still gets
-/// the reads of that clone's molecules that carry an error right where they differ:
-/// a molecule (UMI) found in two clones whose windows are alike (`related_windows`:
-/// two substitutions at most, shifted by up to `MAX_SHIFT`) belongs to the clone with
-/// more reads when that clone has it with at least as many reads, and leaves the
-/// other one. UMIs shared by unrelated clones (collisions, chimeras) are left alone.
-/// Decided on the molecules before any change (deterministic). Returns the molecules moved.
-fn reassign_molecules(all: &[(u128, WindowStat)], mols: &mut FastMap<u128, Molecules>) -> u64 {
+/// A clone kept apart from a neighbouring clone (its own UMIs) still gets the reads
+/// of that clone's molecules that carry an error right where they differ: a molecule
+/// (UMI) found in two clones whose windows are alike (`related_windows`: two
+/// substitutions at most, shifted by up to `MAX_SHIFT`) belongs to the clone with more
+/// reads when that clone has it with at least as many reads, or to the clone having
+/// it with twice the reads of the other, and leaves the other one. UMIs shared by unrelated clones (collisions, chimeras) are left alone.
+/// Decided on the molecules before any change (deterministic). Returns the UMIs of
+/// the molecules that left each window.
+fn reassign_molecules(
+    all: &[(u128, WindowStat)],
+    mols: &mut FastMap<u128, Molecules>,
+) -> FastMap<u128, Vec<u64>> {
     // (UMI, rank of the clone, reads of the molecule there), sorted by UMI.
     let mut holders: Vec<(u64, usize, u32)> = all
         .iter()
@@ -376,9 +391,12 @@ fn reassign_molecules(all: &[(u128, WindowStat)], mols: &mut FastMap<u128, Molec
             .expect("two holders");
         let owner_window = unpack_window(all[owner].0);
         for &(_, rank, reads) in h {
+            // The owner's molecule: a larger clone's with at least as many reads here,
+            // or any clone's with twice the reads (the other reads carry an error).
+            let dominant =
+                owner_reads >= 2 * reads || (all[owner].1.reads > all[rank].1.reads && owner_reads >= reads);
             if rank != owner
-                && all[owner].1.reads > all[rank].1.reads
-                && owner_reads >= reads
+                && dominant
                 && related_windows(
                     &unpack_window(all[rank].0),
                     &owner_window,
@@ -390,12 +408,14 @@ fn reassign_molecules(all: &[(u128, WindowStat)], mols: &mut FastMap<u128, Molec
         }
     }
     gone.sort_unstable();
+    let mut moved: FastMap<u128, Vec<u64>> = FastMap::default();
     for &(rank, u) in &gone {
         if let Some(m) = mols.get_mut(&all[rank].0) {
             m.molecules.retain(|x| x.0 != u);
         }
+        moved.entry(all[rank].0).or_default().push(u);
     }
-    gone.len() as u64
+    moved
 }
 
 /// Smallest number of reads of each bin of the reads-per-molecule histogram.

@@ -103,6 +103,13 @@ pub fn window_offsets(query: &ReadQuery, sequences: &[Option<(String, usize)>]) 
     offsets
 }
 
+/// How the first pass grouped UMIs into molecules: the run's UMI model, and the
+/// molecules that left a clone's window for a neighbour's (`reassign_molecules`).
+pub struct MoleculeModel<'a> {
+    pub umis: UmiModel,
+    pub moved: &'a FastMap<u128, Vec<u64>>,
+}
+
 /// What the pass wrote: reads (or pairs) read, reads piled up, molecules per target.
 #[derive(Clone, Debug, Default)]
 pub struct MoleculesWritten {
@@ -123,7 +130,7 @@ pub fn write_molecules(
     params: &RunParams,
     query: &ReadQuery,
     offsets: &FastMap<u128, isize>,
-    model: &UmiModel,
+    molecules_of: &MoleculeModel,
     out: &mut dyn Write,
     stop: StopProbe,
 ) -> Result<MoleculesWritten, RunError> {
@@ -178,8 +185,12 @@ pub fn write_molecules(
         let mut table: Vec<(u64, u32)> = umis.iter().map(|(&u, p)| (u, p.reads)).collect();
         table.sort_unstable();
         let mut molecules: Vec<(u32, u64, Vec<u8>)> = Vec::new();
-        for (root, members, reads) in group_umis(&table, model).0 {
-            if reads < params.umi.min_reads_per_umi {
+        let moved = (molecules_of
+            .moved
+            .get(&crate::clones::pack_window(window.as_bytes())))
+        .map_or(&[][..], |v| v.as_slice());
+        for (root, members, reads) in group_umis(&table, &molecules_of.umis).0 {
+            if reads < params.umi.min_reads_per_umi || moved.contains(&table[root].0) {
                 continue;
             }
             let mut pile = Pileup::default();

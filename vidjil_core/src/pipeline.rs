@@ -11,14 +11,14 @@ use crate::detect::{orient, window_key, Detector, Outcome, Scratch, N_REASONS, U
 use crate::error::{InputError, RunError};
 use crate::germline::Germline;
 use crate::index::KmerIndex;
-use crate::molecule_reads::{window_offsets, write_molecules};
+use crate::molecule_reads::{window_offsets, write_molecules, MoleculeModel};
 use crate::pairs::{resolve_pairs, PairTally};
 use crate::params::RunParams;
 use crate::reader::{Batch, BatchReader, Input};
 use crate::results::{slot_names, CloneReads, CloneResult, DesignationRecord, RunResult, Tally};
 use crate::runner::{parallel_map, progress, run_batches, StopProbe};
 use crate::samples::SampleStore;
-use crate::umi::{self, UmiSource, UmiTables};
+use crate::umi::{self, FastMap, UmiSource, UmiTables};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
@@ -41,6 +41,8 @@ pub struct Run {
     /// (absorber, absorbed) windows of the clone building, in order.
     pub merges: Vec<(u128, u128)>,
     pub history: History,
+    /// With UMIs: the molecules (UMIs) that left a clone's window for a neighbour's.
+    pub moved_molecules: FastMap<u128, Vec<u64>>,
 }
 
 /// `run()`, then a second pass over the inputs that writes the reads of the top
@@ -63,7 +65,7 @@ pub fn run_with_clone_reads(
         .into());
     }
     let run = run_clones(germline, index, inputs.clone(), params, true, stop)?;
-    let mut result = run.result;
+    let (mut result, moved_molecules) = (run.result, run.moved_molecules);
     let started = Instant::now();
     let n = clone_reads.min(result.clones.len());
     let windows = result.clones.iter().map(|c| c.window.as_str());
@@ -81,9 +83,12 @@ pub fn run_with_clone_reads(
             })
             .collect();
         let offsets = window_offsets(&query, &sequences);
-        let model = result.umi.as_ref().map(|u| u.model).unwrap_or_default();
+        let molecules = MoleculeModel {
+            umis: result.umi.as_ref().map(|u| u.model).unwrap_or_default(),
+            moved: &moved_molecules,
+        };
         let written = write_molecules(
-            germline, index, inputs, params, &query, &offsets, &model, out, stop,
+            germline, index, inputs, params, &query, &offsets, &molecules, out, stop,
         )?;
         result.clone_reads = Some(CloneReads {
             clones: n,
@@ -202,7 +207,7 @@ pub fn run_clones(
     let (stats, store, mut history) = (collector.stats, collector.store, collector.history);
     let (umis, no_umi) = (collector.umis, collector.no_umi);
     history.finish();
-    let merges = build_clones(&mut result, stats, store, umis, germline, &detector, params);
+    let built = build_clones(&mut result, stats, store, umis, germline, &detector, params);
     if let Some(u) = result.umi.as_mut() {
         u.reads_without_umi = no_umi;
     }
@@ -216,8 +221,9 @@ pub fn run_clones(
     result.seconds_designation = designation_started.elapsed().as_secs_f64();
     Ok(Run {
         result,
-        merges,
+        merges: built.merges,
         history,
+        moved_molecules: built.moved_molecules,
     })
 }
 
