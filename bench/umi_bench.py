@@ -66,9 +66,9 @@ def detect(fastq: Path, out: Path, *extra: str) -> tuple[float, float, dict, dic
     return wall, rss, stats, json.loads((out / "s.vidjil").read_text())
 
 
-def accuracy(doc: dict, truth: Path) -> tuple[int, int, int, float, int]:
+def accuracy(doc: dict, truth: Path) -> tuple[int, int, int, tuple[float, str], int]:
     """Clones of >= 10 molecules: how many, within 2%, within 2% or one molecule,
-    the largest relative error, and the total molecules counted for them. A reported
+    the largest relative error (and its clone), and the total molecules counted for them. A reported
     clone counts for the true clone whose sequence holds its window (clones past the
     top -z have no representative to hold the junction)."""
     rows = [r for r in csv.DictReader(truth.open(), delimiter="\t") if int(r["molecules"]) >= 10]
@@ -78,12 +78,12 @@ def accuracy(doc: dict, truth: Path) -> tuple[int, int, int, float, int]:
         if len(owners) == 1:
             counted[owners[0]] += clone["molecules"][0]
     within = close = 0
-    worst = 0.0
+    worst = (0.0, "")
     for r in rows:
         n, got = int(r["molecules"]), counted[r["clone_id"]]
         within += abs(got - n) <= 0.02 * n
         close += abs(got - n) <= max(1, 0.02 * n)
-        worst = max(worst, abs(got - n) / n)
+        worst = max(worst, (abs(got - n) / n, f"{r['clone_id']}: {got} for {n}"))
     return len(rows), within, close, worst, sum(counted.values())
 
 
@@ -148,10 +148,13 @@ def main() -> None:
         f"{umi['umis_merged']:,} / "
         f"{best['umi'][2]['umi']['reads_per_molecule']} |",
         f"| true clones of >= 10 molecules: within 2% / within 2% or 1 molecule | | {within} / {close} of {n} "
-        f"(largest error {100 * worst:.1f}%) |",
+        f"(largest error {100 * worst[0]:.1f}%, {worst[1]}) |",
         f"| their molecules, counted / true | | {counted:,} / {true_total:,} "
         f"({100 * (counted - true_total) / true_total:+.2f}%) |",
-        f"| UMI collisions (in two reported clones) / molecules moved to a larger neighbour | | {umi['collisions']} / "
+        f"| UMI error rate per base: estimated / simulated | | {umi['umi_error_rate']:.5f} / {UMI.umi_error_rate:g} |",
+        f"| single-read UMIs two substitutions away merged / molecules hidden by UMI collisions (counted) | | "
+        f"{umi['umis_merged_two_substitutions_away']:,} / {umi['molecules_hidden_by_umi_collisions']:,} |",
+        f"| UMI collisions (in two reported clones) / molecules moved to a neighbour | | {umi['collisions']} / "
         f"{umi['molecules_reassigned_to_a_larger_neighbour']} |",
         f"| UMI tables evicted (budget {umi['max_umis']:,} entries, 64 MB) | | {umi['evicted_tables']} |",
         f"| `--max-umis 100000` (1.6 MB): tables evicted (reads) / peak RSS | | {small[2]['umi']['evicted_tables']:,} "

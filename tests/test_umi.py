@@ -265,6 +265,35 @@ def test_outputs_and_threads(sample: UmiSample, by_name: tuple[dict[str, Any], d
     assert exact >= 0.95 * len(large) > 100
 
 
+def test_per_read_gives_each_read_its_umi_and_designates_it_without_the_umi_bases(
+    sample: UmiSample, tmp_path: Path
+) -> None:
+    """`--per-read --umi r1:12 --umi-spacer`: the UMI bases are trimmed before
+    designation (the same lines as the reads without them), a last column holds the
+    UMI, and a read with a broken spacer is `no-umi`."""
+    reads = sample.reads[:150]
+    bad = UmiRead("bad", reads[0].seq, reads[0].origin, "ACGTACGTACGT", -1)
+    write_fastq(tmp_path / "plain.fastq", ((r.name, r.seq, r.origin) for r in reads))
+    with_umi = [*umi_records(iter(reads), "r1", SPACER)]
+    broken = [(n, s[:12] + "CCCCC" + s[17:], o) for n, s, o in umi_records(iter([bad]), "r1", SPACER)]
+    write_fastq(tmp_path / "umi.fastq", iter(with_umi + broken))
+    plain = run_vidjil("detect", "--per-read", str(tmp_path / "plain.fastq"), "-q")
+    umi = run_vidjil("detect", "--per-read", str(tmp_path / "umi.fastq"), "-q", "--umi", "r1:12", "--umi-spacer", SPACER)
+    assert plain.returncode == umi.returncode == 0, umi.stderr
+    plain_rows = list(csv.DictReader(plain.stdout.splitlines(), delimiter="\t"))
+    umi_rows = list(csv.DictReader(umi.stdout.splitlines(), delimiter="\t"))
+    assert list(umi_rows[0])[-1] == "umi" and "umi" not in plain_rows[0]
+    assert len(umi_rows) == len(reads) + 1
+    assert sum(r["junction"] != "-" for r in plain_rows) > 100
+    for read, before, after in zip(reads, plain_rows, umi_rows, strict=False):
+        assert after["umi"] == read.umi
+        assert {k: v for k, v in after.items() if k != "umi"} == before
+    assert umi_rows[-1]["note"] == "no-umi" and umi_rows[-1]["umi"] == "-"
+    # Molecule options have no meaning read by read.
+    run = run_vidjil("detect", "--per-read", str(tmp_path / "umi.fastq"), "--umi", "r1:12", "--max-umis", "10")
+    assert run.returncode == 2 and "--max-umis counts the molecules of clones: not with --per-read" in run.stderr
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [

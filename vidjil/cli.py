@@ -197,7 +197,7 @@ def add_detect(commands: Commands) -> None:
         "--per-read",
         action="store_true",
         help="designate every read on its own and write one TSV line per read (read, system, "
-        "designation, junction) to standard output, or to OUTPUT_DIR/NAME.reads.tsv with -o",
+        "designation, junction; with --umi, its UMI) to standard output, or to OUTPUT_DIR/NAME.reads.tsv with -o",
     )
     p.add_argument(
         "--clone-reads",
@@ -236,8 +236,10 @@ def detect_options(args: argparse.Namespace) -> Any:
         raise UserError("detect: no reads given (files, or --r1 and --r2)")
     if args.clone_reads is not None and args.per_read:
         raise UserError("detect: --clone-reads writes the reads of clones: not with --per-read")
-    if args.per_read and args.umi is not None:
-        raise UserError("detect: --umi counts the molecules of clones: not with --per-read")
+    per_read_umi = ("--min-reads-per-umi", "--max-umis")
+    given = [o.flags[0] for o in ENGINE_OPTIONS if o.flags[0] in per_read_umi and getattr(args, o.field) is not None]
+    if args.per_read and given:
+        raise UserError(f"detect: {given[0]} counts the molecules of clones: not with --per-read")
     umi_only = [o.flags[0] for o in ENGINE_OPTIONS if o.key in UMI_SUBOPTIONS and getattr(args, o.field) is not None]
     if args.umi is None and umi_only:
         raise UserError(f"detect: {umi_only[0]} needs --umi")

@@ -158,7 +158,8 @@ def designation_summary(clones: list[Clone]) -> dict[str, int]:
 
 
 def run_per_read(opts: DetectOptions) -> tuple[int, int, int]:
-    """`--per-read`: one TSV line per read, to stdout or OUTPUT_DIR/NAME.reads.tsv.
+    """`--per-read`: one TSV line per read, to stdout or OUTPUT_DIR/NAME.reads.tsv
+    (with --umi, a last column `umi`; reads without one noted `no-umi`).
     Returns (reads, detected, designated)."""
     _input_files(opts)
     if opts.output_dir is not None:
@@ -174,6 +175,9 @@ def run_per_read(opts: DetectOptions) -> tuple[int, int, int]:
         "several_d": opts.several_d,
         "alternatives": opts.alternative_genes,
         "quiet": opts.quiet,
+        # With --umi: the UMI in a last column, its bases trimmed from the read.
+        "umi": opts.umi,
+        "umi_spacer": opts.umi_spacer,
     } | mate_options(opts)
     try:
         if opts.output_dir is None:

@@ -418,4 +418,6 @@ def per_read(
     max_mismatch_rate: float | None = None,
     rescue: bool | None = None,
     quiet: bool = True,
+    umi: str | None = None,
+    umi_spacer: str | None = None,
 ) -> tuple[int, int, int]: ...

@@ -10,6 +10,7 @@ use crate::pairs::resolve_pairs;
 use crate::params::RunParams;
 use crate::reader::{BatchReader, Input};
 use crate::runner::{progress, run_batches, StopProbe};
+use crate::umi::unpack_umi;
 use std::io::Write;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
@@ -25,6 +26,11 @@ pub struct PerReadSummary {
 /// Columns of the per-read mode's TSV.
 pub const PER_READ_HEADER: &str = "read\tsystem\tname\tjunction\tjunction_aa\tproductive\tevalue\tnote";
 
+/// A read's name as a TSV cell.
+fn label_of(name: &[u8]) -> String {
+    String::from_utf8_lossy(name).replace(['\t', '\n', '\r'], " ")
+}
+
 /// One TSV line: the read's label, its system, designation and junction, or why
 /// it was not detected or designated.
 fn per_read_line(
@@ -33,7 +39,7 @@ fn per_read_line(
     designation: Option<&Result<Designation, String>>,
     germline: &Germline,
 ) -> String {
-    let label = String::from_utf8_lossy(name).replace(['\t', '\n', '\r'], " ");
+    let label = label_of(name);
     let d = match outcome {
         Outcome::Undetected(reason) => return format!("{label}\t-\t-\t-\t-\t-\t-\t{}\n", reason.key()),
         Outcome::Detected(d) => d,
@@ -92,7 +98,10 @@ pub fn per_read(
     let reader = BatchReader::with_inputs(inputs);
     reader.check_inputs()?;
     let write_error = |e: std::io::Error| InputError::new("output", format!("cannot write: {e}"));
-    writeln!(out, "{PER_READ_HEADER}").map_err(write_error)?;
+    // With UMIs: a last column, the read's UMI (its bases trimmed from the read).
+    let with_umi = params.umi.source.is_some();
+    let header = if with_umi { "\tumi" } else { "" };
+    writeln!(out, "{PER_READ_HEADER}{header}").map_err(write_error)?;
     let mut summary = PerReadSummary::default();
     let mut failed: Option<std::io::Error> = None;
     let mut last = Instant::now();
@@ -100,13 +109,23 @@ pub fn per_read(
         reader,
         params.worker_threads(),
         |batch, scratch, cancelled| {
-            let (batch, _) = resolve_pairs(batch, &detector, &params.mates, scratch);
+            let (batch, umis) = crate::umi::extract(batch, &params.umi);
+            let (batch, _) = resolve_pairs(batch.as_ref(), &detector, &params.mates, scratch);
             let batch = batch.as_ref();
             let mut text = String::new();
             let mut counts = PerReadSummary::default();
-            for i in 0..batch.len() {
+            for (i, read_umi) in umis.iter().enumerate() {
                 if cancelled.load(Ordering::Relaxed) {
                     break; // the run is stopping: this batch is not written
+                }
+                let umi =
+                    with_umi.then(|| read_umi.map(|u| String::from_utf8(unpack_umi(u)).expect("ASCII")));
+                if let Some(None) = umi {
+                    text.push_str(&format!(
+                        "{}\t-\t-\t-\t-\t-\t-\tno-umi\t-\n",
+                        label_of(batch.name(i))
+                    ));
+                    continue;
                 }
                 let outcome = detector.detect(batch.seq(i), scratch);
                 let designation = match &outcome {
@@ -124,6 +143,9 @@ pub fn per_read(
                     designation.as_ref(),
                     germline,
                 ));
+                if let Some(Some(umi)) = umi {
+                    text.insert_str(text.len() - 1, &format!("\t{umi}"));
+                }
             }
             counts.reads = batch.len() as u64;
             (text, counts)

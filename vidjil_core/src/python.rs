@@ -444,7 +444,7 @@ fn grep_reads(
 #[pyfunction]
 #[pyo3(signature = (germline, paths, output, *, pairs=Vec::new(), window=None, e_value=None,
     unexpected=None, threads=None, e_value_d=None, several_d=None, alternatives=None, min_overlap=None,
-    max_mismatch_rate=None, rescue=None, quiet=true))]
+    max_mismatch_rate=None, rescue=None, quiet=true, umi=None, umi_spacer=None))]
 #[allow(clippy::too_many_arguments)]
 fn per_read(
     py: Python<'_>,
@@ -463,6 +463,8 @@ fn per_read(
     max_mismatch_rate: Option<f64>,
     rescue: Option<bool>,
     quiet: bool,
+    umi: Option<String>,
+    umi_spacer: Option<String>,
 ) -> PyResult<(u64, u64, u64)> {
     let params = RunParams {
         quiet,
@@ -477,6 +479,8 @@ fn per_read(
             min_overlap: int(min_overlap),
             max_mismatch_rate,
             rescue,
+            umi,
+            umi_spacer,
             ..Default::default()
         })?
     };
