@@ -596,3 +596,25 @@ def test_an_index_of_schema_5_is_rebuilt_with_the_count_units(workflow: Path, tm
         assert con.execute("SELECT value FROM meta").fetchall() == [(str(SCHEMA_VERSION),)] == [("6",)]
         units = con.execute("SELECT DISTINCT count_unit FROM mrd_followup ORDER BY 1").fetchall()
     assert units == [("molecules",), ("reads",)]
+
+
+def test_a_set_fused_in_reads_by_an_earlier_version_is_still_read(workflow: Path, tmp_path: Path) -> None:
+    """Before this check, `vidjil fuse` copied the best sample's `molecules` (one count)
+    into the clones of a set fused in reads (Q: A with UMIs, C without): such a file
+    is read without them, not refused."""
+    doc = json.loads((workflow / "results/multi/sets/Q/Q.fused.vidjil").read_text())
+    for clone in doc["clones"]:
+        clone["molecules"] = [3]
+    old = tmp_path / "Q.fused.vidjil"
+    old.write_text(json.dumps(doc))
+    report = run_vidjil("report", str(old), "-o", str(tmp_path / "Q.report.html"))
+    assert report.returncode == 0, report.stderr
+    fused = run_vidjil("fuse", str(old), "-o", str(tmp_path / "again.vidjil"), "--mrd-tsv", str(tmp_path / "m.tsv"))
+    assert fused.returncode == 0, fused.stderr
+    assert list(tsv_rows(tmp_path / "m.tsv")[0]) == MRD_FIELDS
+    # A sample's molecules of the wrong length stay an error.
+    sample = json.loads((workflow / "results/multi/samples/A/A.vidjil").read_text())
+    sample["clones"][0]["molecules"] = [3, 3]
+    (tmp_path / "A.vidjil").write_text(json.dumps(sample))
+    refused = run_vidjil("report", str(tmp_path / "A.vidjil"), "-o", str(tmp_path / "A.html"))
+    assert refused.returncode == 2 and "clone 1: 'molecules' is not a list of 1" in refused.stderr, refused.stderr
