@@ -107,23 +107,20 @@ def counted(doc: dict[str, Any], junction: str, key: str = "molecules") -> int:
 def test_molecules_per_clone_are_those_of_the_truth(
     sample: UmiSample, by_name: tuple[dict[str, Any], dict[str, Any]]
 ) -> None:
-    """Clones of >= 10 molecules: within 2% (or one molecule: two errors in one UMI
-    make two molecules, as with UMI-tools), most of them exactly; the total within 1%."""
+    """Clones of >= 10 molecules: within 2% of the truth (UMI errors merged, two errors
+    in one UMI too where the clone's UMIs are sparse); the total within 1%."""
     doc, stats = by_name
     large = [t for t in sample.clones if int(t["molecules"]) >= 10 and t["clone_id"] != "neighbour"]
     assert len(large) >= 30
-    exact = 0
     total = total_truth = 0
     for t in large:
         truth = int(t["molecules"])
         got = counted(doc, t["junction"])
-        assert abs(got - truth) <= max(1, 0.02 * truth), (t["clone_id"], got, truth)
-        exact += abs(got - truth) <= 0.02 * truth
+        assert abs(got - truth) <= 0.02 * truth, (t["clone_id"], got, truth)
         total, total_truth = total + got, total_truth + truth
         # Reads are not molecules: about 6 reads per molecule.
         assert counted(doc, t["junction"], "reads") > 3 * truth
-    print(f"{exact} of {len(large)} clones within 2%, total {total} molecules for {total_truth}")
-    assert exact >= 0.9 * len(large)
+    print(f"{len(large)} clones within 2%, total {total} molecules for {total_truth}")
     assert abs(total - total_truth) <= 0.01 * total_truth
     umi = stats["umi"]
     assert umi["source"] == "name" and umi["exact"]
@@ -131,8 +128,12 @@ def test_molecules_per_clone_are_those_of_the_truth(
     assert doc["reads"]["_undetected"]["no-umi"] == [NO_UMI_READS]
     # Every UMI error merged: as many UMIs merged as there are reads with a UMI error, about.
     assert umi["umis_merged"] > 100
-    assert sum(b["molecules"] for b in umi["reads_per_molecule_histogram"]) == umi["molecules"]
+    # The histogram holds the molecules seen; the count adds those hidden by collisions.
+    seen = sum(b["molecules"] for b in umi["reads_per_molecule_histogram"])
+    assert seen + umi["molecules_hidden_by_umi_collisions"] == umi["molecules"]
     assert umi["collisions"] <= 5  # 12-nt UMIs: hardly any by chance
+    # The UMI error rate, estimated from the run, is the simulation's (0.002 per base).
+    assert 0.0015 <= umi["umi_error_rate"] <= 0.0025
     # Clones are ranked on molecules.
     sizes = [c["molecules"][0] for c in doc["clones"]]
     assert sizes == sorted(sizes, reverse=True)
@@ -250,13 +251,15 @@ def test_outputs_and_threads(sample: UmiSample, by_name: tuple[dict[str, Any], d
     # --clone-reads with --umi: one consensus read per molecule of the top clones.
     written = stats["clone_reads"]
     assert written["consensus_per_molecule"]
-    assert written["molecules_per_clone"] == [c["molecules"][0] for c in doc["clones"][:5]]
+    # (one per molecule seen: the count adds those hidden by UMI collisions)
+    seen = [c["molecules"][0] - c["_umi"][0]["molecules_hidden_by_umi_collisions"] for c in doc["clones"][:5]]
+    assert written["molecules_per_clone"] == seen
     with gzip.open(tmp_path / "s.clone-reads.fa.gz", "rt") as handle:
         records = list(zip(handle, handle, strict=True))
     assert len(records) == written["molecules"]
     top = doc["clones"][0]
     first = [(h, s.strip()) for h, s in records if " clone=1 " in h]
-    assert len(first) == top["molecules"][0]
+    assert len(first) == seen[0]
     assert sum(int(h.split("reads=")[1]) for h, _ in first) == top["_umi"][0]["reads_in_molecules"]
     # PCR and sequencing errors outvoted: the molecules of 3 reads or more of the top
     # clone hold its representative's window and junction, nearly all of them exactly.

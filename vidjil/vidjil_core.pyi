@@ -235,9 +235,11 @@ class Clone(TypedDict):
 class CloneUmi(TypedDict):
     molecules: int  # molecules of >= min_reads_per_umi reads (+ those of evicted tables)
     umis: int  # distinct UMIs seen
-    umis_merged: int  # merged into a more abundant UMI (directional rule)
+    umis_merged: int  # merged into a more abundant UMI (directional rule, or two substitutions away)
+    umis_merged_far: int  # single-read UMIs two substitutions from an abundant UMI
     reads_in_molecules: int
     molecules_dropped: int  # fewer than min_reads_per_umi reads
+    molecules_hidden: int  # expected hidden by UMI collisions, counted in molecules
     molecules_evicted: int  # counted from UMI tables evicted for memory
     top_umis: list[tuple[str, int]]  # (UMI, reads) of the largest molecules, at most 5
 
@@ -253,8 +255,11 @@ class UmiRun(TypedDict):
     reads_in_molecules: int
     umis: int
     umis_merged: int
+    umis_merged_far: int
+    molecules_hidden: int  # expected hidden by UMI collisions (same or neighbouring UMIs)
     molecules_dropped: int
     reads_in_dropped_molecules: int
+    model: UmiModel  # estimated from the run
     reads_per_molecule: list[tuple[int, int]]  # (smallest reads of the bin, molecules)
     molecules_reassigned: int  # of a clone kept apart, to its larger neighbour holding them
     collisions: int  # UMIs of molecules in two or more reported clones
@@ -262,6 +267,13 @@ class UmiRun(TypedDict):
     evicted_tables: int
     evicted_reads: int
     peak_entries: int  # most (window, UMI) entries held at once, 16 bytes each
+
+@final
+@type_check_only
+class UmiModel(TypedDict):
+    error_rate: float  # chance that a read's UMI carries an error at a given base
+    single_read_share: float  # share of the molecules seen in one read
+    neighbour_loss: float  # chance that two molecules one UMI substitution apart are grouped as one
 
 @final
 @type_check_only

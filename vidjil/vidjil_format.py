@@ -299,6 +299,7 @@ def clone_entry(clone: Clone, rank: int, same_as: int | None = None) -> dict[str
                 "umis": umi["umis"],
                 "umis_merged": umi["umis_merged"],
                 "molecules_below_min_reads": umi["molecules_dropped"],
+                "molecules_hidden_by_umi_collisions": umi["molecules_hidden"],
                 "top": [list(t) for t in umi["top_umis"]],
             }
         ]
@@ -441,6 +442,8 @@ def vidjil_document(
             "index_H_entropy": [div["shannon"]],
             "index_E_equitability": [div["evenness"]],
             "index_Ds_diversity": [div["simpson"]],
+            # What the indices count clones in: molecules with --umi.
+            "_counts": ["molecules" if result["umi"] is not None else "reads"],
             # Per system, over all clones (windows) whatever their size: what fusing
             # cannot recompute from the reported clones (>= -r reads).
             "_by_system": [

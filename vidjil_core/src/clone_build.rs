@@ -14,7 +14,10 @@ use crate::params::RunParams;
 use crate::results::{CloneResult, CloneUmi, Representative, RunResult, SystemLabel, UmiRun};
 use crate::runner::parallel_map;
 use crate::samples::{consensus, Sample, SampleStore};
-use crate::umi::{merge_shared_umis, molecules, related_windows, unpack_umi, FastMap, Molecules, UmiTables};
+use crate::umi::{
+    merge_shared_umis, merge_single_reads, molecules, related_windows, unpack_umi, FastMap, Molecules,
+    TableSummary, UmiModel, UmiTables,
+};
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 /// Non-merged windows, most reads first (ties by key: deterministic).
@@ -165,6 +168,7 @@ pub fn build_clones(
         merges.extend(merge_far_variants_with(&mut stats, &with_rep, judge));
         if let Some(tables) = umis.as_mut() {
             merges.extend(merge_shared_umis(&mut stats, tables));
+            merges.extend(merge_single_reads(&mut stats, tables));
         }
     }
     result.merged_windows = merges.len() as u64;
@@ -175,12 +179,16 @@ pub fn build_clones(
 
     let mut all = ranked(&stats, 1);
     // With UMIs: the molecules of every clone, then clones ranked on them.
+    let mut umi_model = UmiModel::default();
     let mols: FastMap<u128, Molecules> = match &umis {
         Some(tables) => {
             let keys: Vec<u128> = all.iter().map(|(k, _)| *k).collect();
             let min = params.umi.min_reads_per_umi;
+            let table = |k: &u128| tables.tables.get(k).map_or(&[][..], |t| t.as_slice());
+            let summaries = parallel_map(&keys, params.worker_threads(), |k| TableSummary::of(table(k)));
+            umi_model = UmiModel::estimate(&summaries);
             let found = parallel_map(&keys, params.worker_threads(), |k| {
-                molecules(tables.tables.get(k).map_or(&[][..], |t| t.as_slice()), min)
+                molecules(table(k), min, &umi_model)
             });
             keys.into_iter().zip(found).collect()
         }
@@ -194,16 +202,7 @@ pub fn build_clones(
     };
     let molecule_count = |k: &u128, s: &WindowStat| {
         let m = mols.get(k);
-        let counted = m.map_or(0, |m| m.molecules.len() as u64);
-        // Reads outside any table (their window's table was evicted): molecules at the
-        // ratio of the evicted tables.
-        let outside = (s.reads as u64).saturating_sub(m.map_or(0, |m| m.reads));
-        let estimated = if s.umi_lost_reads > 0 {
-            (outside as f64 * s.umi_lost as f64 / s.umi_lost_reads as f64).round() as u64
-        } else {
-            0
-        };
-        counted + estimated
+        m.map_or(0, |m| m.count()) + evicted_molecules(m, s)
     };
     if by_molecule {
         all.sort_by_cached_key(|(k, s)| {
@@ -229,7 +228,8 @@ pub fn build_clones(
         e.1 += s.reads as u64;
     }
     result.distribution = decades.into_iter().map(|(d, (w, r))| (d, w, r)).collect();
-    result.diversity = Diversity::of(all.iter().map(|(_, s)| s.reads as u64));
+    // Diversity on what clones are counted in: molecules with UMIs (PCR bias removed).
+    result.diversity = Diversity::of(all.iter().map(|(k, s)| size(k, s)));
     let n_systems = result.systems.len() - 1;
     result.diversity_by_system = (result.systems.iter().enumerate())
         .map(|(k, (name, _))| {
@@ -237,7 +237,7 @@ pub fn build_clones(
             let sizes = all
                 .iter()
                 .filter(|(_, s)| s.system == code)
-                .map(|(_, s)| s.reads as u64);
+                .map(|(k, s)| size(k, s));
             (name.clone(), Diversity::of(sizes))
         })
         .collect();
@@ -245,6 +245,7 @@ pub fn build_clones(
         result.umi = Some(umi_run(&all, &mols, tables, result, params, &molecule_count));
         if let Some(u) = result.umi.as_mut() {
             u.molecules_reassigned = reassigned;
+            u.model = umi_model;
         }
     }
     let mut kept: Vec<(u128, WindowStat)> = all
@@ -320,9 +321,11 @@ pub fn build_clones(
                         molecules: molecule_count(key, s),
                         umis: m.umis as u64,
                         umis_merged: m.umis_merged as u64,
+                        umis_merged_far: m.umis_merged_far as u64,
                         reads_in_molecules: m.molecules.iter().map(|x| x.1 as u64).sum(),
                         molecules_dropped: m.dropped as u64,
-                        molecules_evicted: molecule_count(key, s) - m.molecules.len() as u64,
+                        molecules_hidden: m.hidden.round() as u64,
+                        molecules_evicted: evicted_molecules(Some(&m), s),
                         top_umis: (m.molecules.iter().take(5))
                             .map(|&(u, r)| (String::from_utf8(unpack_umi(u)).expect("ASCII"), r as u64))
                             .collect(),
@@ -333,6 +336,17 @@ pub fn build_clones(
         })
         .collect();
     merges
+}
+
+/// Molecules of a clone's reads outside any table (their window's table was evicted
+/// for memory): at the ratio of molecules to reads of the evicted tables.
+fn evicted_molecules(m: Option<&Molecules>, s: &WindowStat) -> u64 {
+    let outside = (s.reads as u64).saturating_sub(m.map_or(0, |m| m.reads));
+    if s.umi_lost_reads > 0 {
+        (outside as f64 * s.umi_lost as f64 / s.umi_lost_reads as f64).round() as u64
+    } else {
+        0
+    }
 }
 
 /// A clone kept apart from a larger neighbouring clone (its own UMIs) still gets
@@ -420,6 +434,8 @@ fn umi_run(
         if let Some(m) = mols.get(k) {
             run.umis += m.umis as u64;
             run.umis_merged += m.umis_merged as u64;
+            run.umis_merged_far += m.umis_merged_far as u64;
+            run.molecules_hidden += m.hidden.round() as u64;
             run.molecules_dropped += m.dropped as u64;
             run.reads_in_dropped_molecules += m.dropped_reads;
             for &(_, reads) in &m.molecules {

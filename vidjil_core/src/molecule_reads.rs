@@ -18,7 +18,7 @@ use crate::pairs::resolve_pairs;
 use crate::params::RunParams;
 use crate::reader::{BatchReader, Input};
 use crate::runner::{progress, run_batches, StopProbe};
-use crate::umi::{groups, unpack_umi, FastMap};
+use crate::umi::{group_umis, unpack_umi, FastMap, UmiModel};
 use flate2::write::GzEncoder;
 use flate2::Compression;
 use std::io::Write;
@@ -123,6 +123,7 @@ pub fn write_molecules(
     params: &RunParams,
     query: &ReadQuery,
     offsets: &FastMap<u128, isize>,
+    model: &UmiModel,
     out: &mut dyn Write,
     stop: StopProbe,
 ) -> Result<MoleculesWritten, RunError> {
@@ -177,7 +178,7 @@ pub fn write_molecules(
         let mut table: Vec<(u64, u32)> = umis.iter().map(|(&u, p)| (u, p.reads)).collect();
         table.sort_unstable();
         let mut molecules: Vec<(u32, u64, Vec<u8>)> = Vec::new();
-        for (root, members, reads) in groups(&table) {
+        for (root, members, reads) in group_umis(&table, model).0 {
             if reads < params.umi.min_reads_per_umi {
                 continue;
             }

@@ -81,7 +81,10 @@ pub fn run_with_clone_reads(
             })
             .collect();
         let offsets = window_offsets(&query, &sequences);
-        let written = write_molecules(germline, index, inputs, params, &query, &offsets, out, stop)?;
+        let model = result.umi.as_ref().map(|u| u.model).unwrap_or_default();
+        let written = write_molecules(
+            germline, index, inputs, params, &query, &offsets, &model, out, stop,
+        )?;
         result.clone_reads = Some(CloneReads {
             clones: n,
             reads: written.per_target.iter().sum(),

@@ -133,7 +133,8 @@ pub struct RunResult {
     pub seconds_clones: f64,
     pub seconds_designation: f64,
     pub sample_threshold: f64,
-    /// Over all clones (windows after merging), whatever their size.
+    /// Over all clones (windows after merging), whatever their size, on their reads
+    /// (on their molecules with UMIs).
     pub diversity: Diversity,
     /// The same per system slot.
     #[serde(serialize_with = "by_name")]
@@ -155,10 +156,14 @@ pub struct CloneUmi {
     /// Distinct UMIs seen, and those merged into a more abundant one (directional rule).
     pub umis: u64,
     pub umis_merged: u64,
+    /// Of those, single-read UMIs two substitutions from an abundant UMI.
+    pub umis_merged_far: u64,
     /// Reads of the molecules counted.
     pub reads_in_molecules: u64,
     /// Molecules of fewer than `min_reads_per_umi` reads.
     pub molecules_dropped: u64,
+    /// Molecules expected hidden by UMI collisions, counted in `molecules`.
+    pub molecules_hidden: u64,
     /// Molecules counted from UMI tables evicted for memory (not deduplicated).
     pub molecules_evicted: u64,
     /// The most abundant molecules: (UMI, reads), at most 5.
@@ -181,8 +186,13 @@ pub struct UmiRun {
     pub reads_in_molecules: u64,
     pub umis: u64,
     pub umis_merged: u64,
+    pub umis_merged_far: u64,
+    /// Molecules expected hidden by UMI collisions (same or neighbouring UMIs), counted.
+    pub molecules_hidden: u64,
     pub molecules_dropped: u64,
     pub reads_in_dropped_molecules: u64,
+    /// UMI error rate and reads per molecule, estimated from the run.
+    pub model: crate::umi::UmiModel,
     /// (smallest reads of the bin, molecules): 1, 2, ... 10, 20, 50, 100, 1000, 10000.
     pub reads_per_molecule: Vec<(u64, u64)>,
     /// Molecules of a clone kept apart from a larger clone one substitution away that

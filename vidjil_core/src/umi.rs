@@ -509,42 +509,301 @@ pub fn merge_shared_umis(stats: &mut WindowMap<WindowStat>, tables: &mut UmiTabl
     merges
 }
 
+/// A window of one molecule has few distinct UMIs (its errors): past this many, not
+/// looked at as one.
+const ONE_MOLECULE_MAX_UMIS: usize = 16;
+
+/// Bases of the pieces of windows that find the clones a single read may join.
+const PIECE: usize = 12;
+
+/// Windows of a single read (a molecule seen once, or one read of a molecule), or of
+/// the reads of one molecule (a PCR error early in its amplification), alike the window of a clone of at least `UMI_ABSORBER_READS` reads
+/// (and more than twice theirs) of the same system
+/// (two substitutions at most, shifted by up to `MAX_SHIFT`: `related_windows`) join
+/// the closest such clone (fewest mismatches, then least shift, then most reads): a
+/// read with two errors in its window, or with an error that moved its window. With
+/// UMIs this matters: such a read is a whole molecule of a small clone (the same read
+/// without UMIs is one read of many, and is left to `merge_far_variants`). Candidates
+/// come from pieces of `PIECE` bases (with two mismatches over an overlap of at least
+/// 3 pieces, one is intact). Deterministic: windows in key order. Returns (absorber,
+/// absorbed) pairs.
+pub fn merge_single_reads(stats: &mut WindowMap<WindowStat>, tables: &mut UmiTables) -> Vec<(u128, u128)> {
+    let mut absorbers: Vec<(u128, Vec<u8>)> = stats
+        .iter()
+        .filter(|(_, s)| !s.merged && s.reads >= UMI_ABSORBER_READS)
+        .map(|(&k, _)| (k, unpack_window(k)))
+        .collect();
+    absorbers.sort_unstable_by_key(|a| a.0);
+    let mut pieces: FastMap<u128, Vec<(u32, u32)>> = FastMap::default();
+    for (a, (_, window)) in absorbers.iter().enumerate() {
+        for (at, piece) in window.windows(PIECE).enumerate() {
+            pieces
+                .entry(crate::clones::pack_window(piece))
+                .or_default()
+                .push((a as u32, at as u32));
+        }
+    }
+    let one_molecule = |k: &u128| {
+        tables
+            .tables
+            .get(k)
+            .is_some_and(|t| !t.is_empty() && t.len() <= ONE_MOLECULE_MAX_UMIS && directional(t).len() == 1)
+    };
+    let mut singles: Vec<u128> = stats
+        .iter()
+        .filter(|(k, s)| !s.merged && (s.reads == 1 || one_molecule(k)))
+        .map(|(&k, _)| k)
+        .collect();
+    singles.sort_unstable();
+    let mut merges = Vec::new();
+    let mut candidates: Vec<(u32, isize)> = Vec::new();
+    for key in singles {
+        let me = stats[&key];
+        let window = unpack_window(key);
+        candidates.clear();
+        for from in (0..window.len().saturating_sub(PIECE - 1)).step_by(PIECE) {
+            let piece = crate::clones::pack_window(&window[from..from + PIECE]);
+            for &(a, at) in pieces.get(&piece).map_or(&[][..], |v| v.as_slice()) {
+                let shift = at as isize - from as isize;
+                if shift.unsigned_abs() <= MAX_SHIFT {
+                    candidates.push((a, shift));
+                }
+            }
+        }
+        candidates.sort_unstable();
+        candidates.dedup();
+        let best = candidates
+            .iter()
+            .filter_map(|&(a, shift)| {
+                let (k, other) = &absorbers[a as usize];
+                let s = &stats[k];
+                if s.merged || s.system != me.system || s.pair != me.pair || s.reads <= 2 * me.reads {
+                    return None;
+                }
+                let mismatches = shifted_mismatches(&window, other, shift, MAX_SHIFT)?;
+                Some((
+                    (mismatches, shift.unsigned_abs(), std::cmp::Reverse(s.reads), *k),
+                    *k,
+                ))
+            })
+            .min();
+        if let Some((_, into)) = best {
+            absorb(stats, into, key);
+            tables.absorb(into, key);
+            merges.push((into, key));
+        }
+    }
+    merges
+}
+
+/// Mismatches of window `a` against `b` read `shift` bases further, when they are at
+/// most two over an overlap of at least the shorter length minus `max_shift`.
+fn shifted_mismatches(a: &[u8], b: &[u8], shift: isize, max_shift: usize) -> Option<usize> {
+    let (mut overlap, mut mismatches) = (0usize, 0usize);
+    for (i, &x) in a.iter().enumerate() {
+        let j = i as isize + shift;
+        if j >= 0 && (j as usize) < b.len() {
+            overlap += 1;
+            mismatches += (x != b[j as usize]) as usize;
+        }
+    }
+    (overlap + max_shift >= a.len().min(b.len()) && mismatches <= 2).then_some(mismatches)
+}
+
 /// Two windows of one clone, or of two clones one or two substitutions apart: at
 /// most two mismatches where they overlap, shifted by up to `max_shift` nt (an
 /// overlap of at least the shorter window's length minus `max_shift`).
 pub fn related_windows(a: &[u8], b: &[u8], max_shift: usize) -> bool {
     let shift = max_shift as isize;
-    (-shift..=shift).any(|d| {
-        let (mut overlap, mut mismatches) = (0usize, 0usize);
-        for (i, &x) in a.iter().enumerate() {
-            let j = i as isize + d;
-            if j >= 0 && (j as usize) < b.len() {
-                overlap += 1;
-                mismatches += (x != b[j as usize]) as usize;
-            }
-        }
-        overlap + max_shift >= a.len().min(b.len()) && mismatches <= 2
-    })
+    (-shift..=shift).any(|d| shifted_mismatches(a, b, d, max_shift).is_some())
 }
 
-/// The molecules of one table: UMIs grouped by the directional rule.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+/// The molecules of one table: UMIs grouped (`group_umis`).
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct Molecules {
     /// (UMI of the molecule, its reads), most reads first, at least `min_reads` reads.
     pub molecules: Vec<(u64, u32)>,
-    /// Distinct UMIs seen, and those merged into a more abundant one.
+    /// Distinct UMIs seen, those merged into a more abundant one (one or two
+    /// substitutions away), and of those the ones two substitutions away.
     pub umis: usize,
     pub umis_merged: usize,
+    pub umis_merged_far: usize,
     /// Molecules of fewer than `min_reads` reads, dropped, and their reads.
     pub dropped: usize,
     pub dropped_reads: u64,
     /// Reads of the table.
     pub reads: u64,
+    /// Molecules expected behind the groups but hidden by UMI collisions (two molecules
+    /// of the clone with the same UMI, or neighbouring UMIs grouped as one): see
+    /// `UmiModel::hidden_molecules`.
+    pub hidden: f64,
 }
 
-/// The directional groups of a sorted table (see `molecules`): (index of the most
-/// abundant UMI, indices of the group's UMIs, reads), most abundant roots first.
-pub fn groups(table: &[(u64, u32)]) -> Vec<(usize, Vec<usize>, u32)> {
+impl Molecules {
+    /// The molecules counted: those kept and the hidden ones (rounded).
+    pub fn count(&self) -> u64 {
+        self.molecules.len() as u64 + self.hidden.round() as u64
+    }
+}
+
+/// What the UMIs of a run say about their errors and their spread, estimated from the
+/// directional groups of all its clones (`UmiModel::estimate`): used to join UMIs two
+/// substitutions from an abundant UMI (`group_umis`) and to count the molecules hidden
+/// by collisions (`hidden_molecules`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, serde::Serialize)]
+pub struct UmiModel {
+    /// Chance that a read's UMI carries an error at a given base.
+    pub error_rate: f64,
+    /// Share of the molecules seen in one read.
+    pub single_read_share: f64,
+    /// Chance that two molecules with neighbouring UMIs (one substitution apart) are
+    /// grouped as one by the directional rule, from the reads per molecule.
+    pub neighbour_loss: f64,
+}
+
+/// What `UmiModel::estimate` needs of one table: its directional groups' reads, its
+/// reads, the reads of its merged UMIs, and its UMI length.
+#[derive(Clone, Debug, Default)]
+pub struct TableSummary {
+    pub group_reads: Vec<u32>,
+    pub reads: u64,
+    pub merged_reads: u64,
+    pub umi_length: u32,
+}
+
+impl TableSummary {
+    pub fn of(table: &[(u64, u32)]) -> TableSummary {
+        let groups = directional(table);
+        let reads: u64 = table.iter().map(|e| e.1 as u64).sum();
+        let roots: u64 = groups.iter().map(|g| table[g.0].1 as u64).sum();
+        TableSummary {
+            group_reads: groups.iter().map(|g| g.2).collect(),
+            reads,
+            merged_reads: reads - roots,
+            umi_length: table.first().map_or(0, |e| umi_length(e.0) as u32),
+        }
+    }
+}
+
+/// A clone's UMIs are sparse enough to count the errors it shows as errors when a UMI
+/// one substitution away from one of its molecules is this unlikely to be another.
+const SPARSE: f64 = 0.01;
+
+/// Tables needed (reads) before the error rate is taken from the sparse tables only.
+const MIN_SPARSE_READS: u64 = 1000;
+
+impl UmiModel {
+    /// The model of a run from the summaries of its tables. The error rate comes from the
+    /// reads merged by the directional rule in clones whose UMIs are sparse (where a
+    /// neighbouring UMI is an error, not another molecule), or from all of them.
+    pub fn estimate(tables: &[TableSummary]) -> UmiModel {
+        let sparse = |t: &&TableSummary| {
+            let n = 4f64.powi(t.umi_length as i32);
+            t.group_reads.len() as f64 * 3.0 * t.umi_length as f64 / n <= SPARSE
+        };
+        let rate = |ts: &mut dyn Iterator<Item = &TableSummary>| {
+            // An error is seen only in a molecule of two reads or more (alone, an erred
+            // UMI is a molecule of one read): over the reads of those molecules.
+            let (mut merged, mut bases, mut reads) = (0u64, 0f64, 0u64);
+            for t in ts {
+                let seen: u64 = t.group_reads.iter().filter(|&&r| r >= 2).map(|&r| r as u64).sum();
+                merged += t.merged_reads;
+                reads += t.reads;
+                bases += seen as f64 * t.umi_length as f64;
+            }
+            (if bases > 0.0 { merged as f64 / bases } else { 0.0 }, reads)
+        };
+        let (sparse_rate, sparse_reads) = rate(&mut tables.iter().filter(sparse));
+        let error_rate = if sparse_reads >= MIN_SPARSE_READS {
+            sparse_rate
+        } else {
+            rate(&mut tables.iter()).0
+        };
+        let mut histogram: std::collections::BTreeMap<u32, u64> = Default::default();
+        for &r in tables.iter().flat_map(|t| &t.group_reads) {
+            *histogram.entry(r).or_default() += 1;
+        }
+        let total: u64 = histogram.values().sum();
+        if total == 0 {
+            return UmiModel::default();
+        }
+        let share: Vec<(u32, f64)> = histogram
+            .iter()
+            .map(|(&r, &n)| (r, n as f64 / total as f64))
+            .collect();
+        // Two molecules of a and b reads (a >= b) are grouped when a + 1 >= 2 b.
+        let mut neighbour_loss = 0.0;
+        for &(a, pa) in &share {
+            for &(b, pb) in &share {
+                if a.max(b) + 1 >= 2 * a.min(b) {
+                    neighbour_loss += pa * pb;
+                }
+            }
+        }
+        UmiModel {
+            error_rate,
+            single_read_share: histogram.get(&1).map_or(0.0, |&n| n as f64 / total as f64),
+            neighbour_loss,
+        }
+    }
+
+    /// Molecules of a clone hidden by UMI collisions, given the `groups` seen with UMIs
+    /// of `umi_length` bases: among M molecules spread over the 4^L UMIs, about M^2 / 2N
+    /// pairs share a UMI and M^2 3L / 2N pairs are one substitution apart, of which
+    /// `neighbour_loss` are grouped as one; so groups = M - c M^2, solved for M
+    /// (Fu et al. 2011 count the same way the molecules hidden by identical labels).
+    /// First order: close while a molecule has few neighbours (tested to 2% with 9% of
+    /// the molecules hidden); past that it overcounts.
+    pub fn hidden_molecules(&self, groups: usize, umi_length: usize) -> f64 {
+        if groups == 0 || umi_length == 0 {
+            return 0.0;
+        }
+        let n = 4f64.powi(umi_length as i32);
+        let c = (1.0 + self.neighbour_loss * 3.0 * umi_length as f64) / (2.0 * n);
+        let d = groups as f64;
+        let discriminant = 1.0 - 4.0 * c * d;
+        // Past saturation the groups say no more than "at least 1 / 2c molecules".
+        let m = if discriminant > 0.0 {
+            (1.0 - discriminant.sqrt()) / (2.0 * c)
+        } else {
+            1.0 / (2.0 * c)
+        };
+        (m - d).max(0.0)
+    }
+
+    /// Fewest reads a UMI needs for a single-read UMI two substitutions away to join it:
+    /// when a read of it is likelier to carry those two errors (reads x (e/3)^2) than a
+    /// molecule of the clone to have that UMI (density x share of single-read molecules).
+    /// None when no error rate was seen.
+    fn far_join_reads(&self, groups: usize, umi_length: usize) -> Option<f64> {
+        if self.error_rate <= 0.0 || umi_length == 0 {
+            return None;
+        }
+        let density = groups as f64 / 4f64.powi(umi_length as i32);
+        let per_read = (self.error_rate / 3.0).powi(2);
+        Some((density * self.single_read_share / per_read).max(1.0))
+    }
+}
+
+/// Bases of a packed UMI.
+fn umi_length(key: u64) -> usize {
+    (63 - key.leading_zeros() as usize) / 2
+}
+
+/// Substitutions between two packed UMIs of one length.
+fn umi_distance(a: u64, b: u64) -> u32 {
+    let x = a ^ b;
+    ((x | (x >> 1)) & 0x5555_5555_5555_5555).count_ones()
+}
+
+/// A group of UMIs of a table: (index of its most abundant UMI, indices of its UMIs,
+/// reads).
+pub type UmiGroup = (usize, Vec<usize>, u32);
+
+/// Directional grouping (UMI-tools) of a sorted table: from the most abundant UMI, a
+/// UMI b one substitution from a UMI a of the group with count(a) >= 2 count(b) - 1
+/// joins it. Most abundant roots first; deterministic (ties by UMI).
+fn directional(table: &[(u64, u32)]) -> Vec<UmiGroup> {
     let mut order: Vec<usize> = (0..table.len()).collect();
     order.sort_unstable_by(|&a, &b| table[b].1.cmp(&table[a].1).then(table[a].0.cmp(&table[b].0)));
     let mut taken = vec![false; table.len()];
@@ -576,57 +835,71 @@ pub fn groups(table: &[(u64, u32)]) -> Vec<(usize, Vec<usize>, u32)> {
     out
 }
 
-/// Directional grouping (UMI-tools): from the most abundant UMI, a UMI b one
-/// substitution from a UMI a of the group with count(a) >= 2 count(b) - 1 joins it.
-/// Each group is a molecule named by its most abundant UMI. Deterministic (ties by UMI).
-pub fn molecules(table: &[(u64, u32)], min_reads: u32) -> Molecules {
-    if let [(u, reads)] = table {
-        let kept = *reads >= min_reads;
-        return Molecules {
-            molecules: if kept { vec![(*u, *reads)] } else { Vec::new() },
-            umis: 1,
-            umis_merged: 0,
-            dropped: !kept as usize,
-            dropped_reads: if kept { 0 } else { *reads as u64 },
-            reads: *reads as u64,
-        };
+/// The molecules of a sorted table: its directional groups, then each UMI of a single
+/// read left alone that is two substitutions from the UMI of a group of enough reads
+/// (`UmiModel::far_join_reads`: where two errors in one UMI are likelier than another
+/// molecule) joins the largest such group. Groups in `directional` order, and how
+/// many UMIs joined one two substitutions away.
+pub fn group_umis(table: &[(u64, u32)], model: &UmiModel) -> (Vec<UmiGroup>, usize) {
+    let mut groups = directional(table);
+    let length = table.first().map_or(0, |e| umi_length(e.0));
+    let Some(min_reads) = model.far_join_reads(groups.len(), length) else {
+        return (groups, 0);
+    };
+    let absorbers: Vec<usize> = (0..groups.len())
+        .take_while(|&g| table[groups[g].0].1 as f64 >= min_reads)
+        .collect();
+    let mut joined = vec![false; groups.len()];
+    let mut grown = vec![false; groups.len()];
+    for g in 0..groups.len() {
+        let (root, ref members, reads) = groups[g];
+        if reads != 1 || members.len() != 1 || grown[g] {
+            continue;
+        }
+        let umi = table[root].0;
+        let into = absorbers.iter().copied().find(|&a| {
+            let other = table[groups[a].0].0;
+            a != g && !joined[a] && umi_length(other) == length && umi_distance(other, umi) == 2
+        });
+        if let Some(a) = into {
+            groups[a].1.push(root);
+            groups[a].2 += 1;
+            joined[g] = true;
+            grown[a] = true;
+        }
     }
-    let mut order: Vec<usize> = (0..table.len()).collect();
-    order.sort_unstable_by(|&a, &b| table[b].1.cmp(&table[a].1).then(table[a].0.cmp(&table[b].0)));
-    let mut taken = vec![false; table.len()];
+    let mut k = 0;
+    groups.retain(|_| {
+        k += 1;
+        !joined[k - 1]
+    });
+    let far = joined.iter().filter(|&&j| j).count();
+    (groups, far)
+}
+
+/// The molecules of a sorted table (`group_umis`), those of fewer than `min_reads`
+/// reads dropped, and the molecules hidden by collisions among the kept ones.
+pub fn molecules(table: &[(u64, u32)], min_reads: u32, model: &UmiModel) -> Molecules {
+    let (groups, far) = group_umis(table, model);
     let mut result = Molecules {
         umis: table.len(),
+        umis_merged: table.len() - groups.len(),
+        umis_merged_far: far,
         reads: table.iter().map(|e| e.1 as u64).sum(),
         ..Default::default()
     };
-    let mut queue: Vec<usize> = Vec::new();
-    for &root in &order {
-        if taken[root] {
-            continue;
-        }
-        taken[root] = true;
-        let mut reads = table[root].1;
-        queue.clear();
-        queue.push(root);
-        while let Some(a) = queue.pop() {
-            let count_a = table[a].1 as u64;
-            umi_neighbours(table[a].0, &mut |v| {
-                if let Ok(b) = table.binary_search_by_key(&v, |e| e.0) {
-                    if !taken[b] && count_a + 1 >= 2 * table[b].1 as u64 {
-                        taken[b] = true;
-                        reads += table[b].1;
-                        result.umis_merged += 1;
-                        queue.push(b);
-                    }
-                }
-            });
-        }
-        if reads >= min_reads {
-            result.molecules.push((table[root].0, reads));
+    for (root, _, reads) in &groups {
+        if *reads >= min_reads {
+            result.molecules.push((table[*root].0, *reads));
         } else {
             result.dropped += 1;
-            result.dropped_reads += reads as u64;
+            result.dropped_reads += *reads as u64;
         }
+    }
+    let length = table.first().map_or(0, |e| umi_length(e.0));
+    if !groups.is_empty() {
+        let kept = result.molecules.len() as f64 / groups.len() as f64;
+        result.hidden = model.hidden_molecules(groups.len(), length) * kept;
     }
     result
         .molecules
@@ -726,14 +999,16 @@ mod tests {
             (u("CCCC"), 1),
         ];
         table.sort();
-        let m = molecules(&table, 1);
+        let none = UmiModel::default();
+        let m = molecules(&table, 1, &none);
         assert_eq!(m.molecules, vec![(u("AAAA"), 11), (u("AAGA"), 9), (u("CCCC"), 1)]);
         assert_eq!((m.umis, m.umis_merged, m.dropped), (5, 2, 0));
-        let m = molecules(&table, 2);
+        let m = molecules(&table, 2, &none);
         assert_eq!(m.molecules.len(), 2);
         assert_eq!((m.dropped, m.dropped_reads), (1, 1));
         // The groups behind them: the same molecules, with their UMIs.
-        let g = groups(&table);
+        let (g, far) = group_umis(&table, &none);
+        assert_eq!(far, 0);
         let named: Vec<(u64, usize, u32)> = g.iter().map(|(r, m, n)| (table[*r].0, m.len(), *n)).collect();
         assert_eq!(
             named,
@@ -785,5 +1060,175 @@ mod tests {
         t.add(&batch_counts(vec![(10, u("ACGT")), (a, u("TTTT"))]));
         assert!(!t.tables.contains_key(&10) && t.tables[&a].len() == 4);
         assert_eq!((stats[&c].umi_lost, stats[&c].umi_lost_reads), (4, 4));
+    }
+
+    /// A tiny deterministic generator for the tests (xorshift).
+    struct Rng(u64);
+    impl Rng {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            self.0
+        }
+        /// 1 + a geometric number of mean `mean - 1` (reads of a molecule).
+        fn reads(&mut self, mean: f64) -> u32 {
+            let p = 1.0 / mean;
+            let x = (self.next() >> 11) as f64 / (1u64 << 53) as f64;
+            1 + ((1.0 - x).ln() / (1.0 - p).ln()) as u32
+        }
+    }
+
+    #[test]
+    fn a_single_read_umi_two_errors_away_joins_an_abundant_umi_of_a_sparse_clone_only() {
+        let model = UmiModel {
+            error_rate: 0.002,
+            single_read_share: 0.17,
+            neighbour_loss: 0.8,
+        };
+        // AAAAAAAAAAAA of 20 reads; AAAAAAAAAACC (two errors) and CCCCCCCCCCCC once.
+        let mut table = vec![
+            (u("AAAAAAAAAAAA"), 20),
+            (u("AAAAAAAAAACC"), 1),
+            (u("CCCCCCCCCCCC"), 1),
+        ];
+        table.sort();
+        let m = molecules(&table, 1, &model);
+        assert_eq!(m.molecules, vec![(u("AAAAAAAAAAAA"), 21), (u("CCCCCCCCCCCC"), 1)]);
+        assert_eq!((m.umis_merged, m.umis_merged_far), (1, 1));
+        // Without an error rate seen: apart.
+        assert_eq!(molecules(&table, 1, &UmiModel::default()).molecules.len(), 3);
+        // Two single reads two substitutions apart in a clone of a few molecules: one
+        // molecule (two errors in a UMI are likelier than another molecule there).
+        table[0].1 = 1;
+        assert_eq!(molecules(&table, 1, &model).molecules.len(), 2);
+        // A clone so dense that a UMI two substitutions away is likely another molecule:
+        // apart (the absorber would need more reads than it has).
+        let mut rng = Rng(7);
+        let mut dense: Vec<(u64, u32)> = (0..200_000)
+            .map(|_| ((1u64 << 24) | (rng.next() & 0xff_ffff), 5))
+            .collect();
+        dense.push((u("AAAAAAAAAAAA"), 20));
+        dense.push((u("AAAAAAAAAACC"), 1));
+        dense.sort();
+        dense.dedup_by_key(|e| e.0);
+        let (groups, far) = group_umis(&dense, &model);
+        assert_eq!(far, 0);
+        assert!(groups.iter().any(|g| table_umi(&dense, g.0) == u("AAAAAAAAAACC")));
+    }
+
+    fn table_umi(table: &[(u64, u32)], i: usize) -> u64 {
+        table[i].0
+    }
+
+    #[test]
+    fn molecules_hidden_by_collisions_bring_a_dense_clone_back_to_its_true_count() {
+        // Molecules of one clone on random UMIs of `bits / 2` bases, 1 + geometric reads
+        // each, no UMI errors: the directional groups lose the molecules sharing or
+        // neighbouring a UMI; the hidden ones bring them back.
+        for (n, bits, lost) in [(40_000, 24, 0.02), (30_000, 22, 0.05)] {
+            let mut rng = Rng(2121);
+            let mut reads: FastMap<u64, u32> = FastMap::default();
+            for _ in 0..n {
+                let umi = (1u64 << bits) | (rng.next() & ((1 << bits) - 1));
+                *reads.entry(umi).or_default() += rng.reads(6.0);
+            }
+            let mut table: Vec<(u64, u32)> = reads.into_iter().collect();
+            table.sort();
+            let model = UmiModel::estimate(&[TableSummary::of(&table)]);
+            assert!(
+                model.neighbour_loss > 0.5 && model.neighbour_loss < 1.0,
+                "{model:?}"
+            );
+            let m = molecules(&table, 1, &model);
+            let seen = m.molecules.len() as f64;
+            assert!(seen < (1.0 - lost) * n as f64, "{seen} of {n}");
+            let counted = m.count() as f64;
+            assert!(
+                (counted - n as f64).abs() < 0.02 * n as f64,
+                "{counted} for {n} ({seen} seen)"
+            );
+        }
+        // A sparse clone: nothing hidden.
+        let model = UmiModel {
+            neighbour_loss: 0.8,
+            ..Default::default()
+        };
+        assert!(model.hidden_molecules(50, 12) < 0.01);
+        assert_eq!(model.hidden_molecules(0, 12), 0.0);
+    }
+
+    #[test]
+    fn the_error_rate_comes_from_the_umis_merged_in_sparse_clones() {
+        // 100 molecules of 10 reads on 12-nt UMIs, one read in 50 with an error.
+        let mut rng = Rng(99);
+        let mut reads: FastMap<u64, u32> = FastMap::default();
+        for _ in 0..100 {
+            let umi = (1u64 << 24) | (rng.next() & 0xff_ffff);
+            for r in 0..10 {
+                let read = if (rng.next() % 50) == 0 {
+                    umi ^ (1 << (2 * (r % 12)))
+                } else {
+                    umi
+                };
+                *reads.entry(read).or_default() += 1;
+            }
+        }
+        let mut table: Vec<(u64, u32)> = reads.into_iter().collect();
+        table.sort();
+        let model = UmiModel::estimate(&[TableSummary::of(&table)]);
+        // About 1/50 of the reads carry an error somewhere in 12 bases.
+        let per_read = model.error_rate * 12.0;
+        assert!(per_read > 0.005 && per_read < 0.05, "{model:?}");
+        assert_eq!(model.single_read_share, 0.0);
+    }
+
+    #[test]
+    fn a_single_read_window_joins_the_closest_alike_clone() {
+        let clone = b"ACGTTGCAAGGCTTACCGATAGGCATCGATTACGGCTAAGCTTCGATCGA";
+        let near: Vec<u8> = {
+            // Two substitutions and a shift of 3.
+            let mut w = clone[3..].to_vec();
+            w.extend_from_slice(b"TTT");
+            w[10] = if w[10] == b'A' { b'C' } else { b'A' };
+            w[20] = if w[20] == b'A' { b'C' } else { b'A' };
+            w
+        };
+        let mut far = near.clone();
+        far[30] = if far[30] == b'A' { b'C' } else { b'A' };
+        let key = |w: &[u8]| crate::clones::pack_window(w);
+        let mut stats: WindowMap<WindowStat> = WindowMap::default();
+        let stat = |reads| WindowStat {
+            reads,
+            ..Default::default()
+        };
+        stats.insert(key(clone), stat(20));
+        stats.insert(key(&near), stat(1));
+        stats.insert(key(&far), stat(1));
+        let mut tables = UmiTables::new(1000);
+        let merges = merge_single_reads(&mut stats, &mut tables);
+        assert_eq!(merges, vec![(key(clone), key(&near))]);
+        assert_eq!(stats[&key(clone)].reads, 21);
+        assert!(!stats[&key(&far)].merged);
+        // Three reads of one molecule (a PCR error early on) join it too; three reads
+        // of three molecules (a clone of its own) do not.
+        let mut pcr = clone.to_vec();
+        pcr[25] = b'A'; // a T in the clone
+        let mut other = pcr.clone();
+        other[40] = if other[40] == b'A' { b'C' } else { b'A' };
+        for (w, umis) in [
+            (&pcr, ["ACGTACGTACGT"; 3]),
+            (&other, ["ACGTACGTACGT", "TTTTGGGGCCCC", "GAGAGAGATCTC"]),
+        ] {
+            stats.insert(key(w), stat(3));
+            tables.add(&batch_counts(umis.iter().map(|x| (key(w), u(x))).collect()));
+        }
+        let merges = merge_single_reads(&mut stats, &mut tables);
+        assert_eq!(merges, vec![(key(clone), key(&pcr))]);
+        // A clone of fewer reads absorbs nothing.
+        let mut small: WindowMap<WindowStat> = WindowMap::default();
+        small.insert(key(clone), stat(UMI_ABSORBER_READS - 1));
+        small.insert(key(&near), stat(1));
+        assert!(merge_single_reads(&mut small, &mut tables).is_empty());
     }
 }
