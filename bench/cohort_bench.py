@@ -87,14 +87,15 @@ def make_results(root: Path, samples: int, runs: int, rng: random.Random) -> tup
             tsv_sizes.append(folder.with_suffix(".airr.tsv").stat().st_size)
         rows["samples"].append((name, sample_date, None, None))
         rows["results"].append((i + 1, run, name, ANALYSIS, str(folder.relative_to(root)), f"sha{i}",
-                                None, None, 100_000, 95_000, CLONES, "bench"))  # fmt: skip
+                                None, None, 100_000, 95_000, CLONES, "bench", None))  # fmt: skip
         patient = f"P{i // 4:04d}"
         rows["set_members"].append((patient, name, i % 4 + 1))
         if i % 4 == 0:
             rows["sample_sets"].append((patient, "patient", "diagnosis" if i % 4 == 0 else None))
-            rows["fused"].append((i // 4 + 1, run, patient, ANALYSIS, f"{ANALYSIS}/sets/{patient}/x.vidjil", "sha"))
-        rows["mrd"].append((i // 4 + 1, name, 1, "IGH", 5000 // (i % 4 + 1), 90_000, 0.05 / (i % 4 + 1), 15_000.0,
-                            1e-4, 3e-4, "positive", None))  # fmt: skip
+            rows["fused"].append((i // 4 + 1, run, patient, ANALYSIS, f"{ANALYSIS}/sets/{patient}/x.vidjil", "sha",
+                                   "reads"))  # fmt: skip
+        rows["mrd"].append((i // 4 + 1, name, 1, "IGH", 5000 // (i % 4 + 1), 90_000, "reads", 0.05 / (i % 4 + 1),
+                            15_000.0, 1e-4, 3e-4, "positive", None))  # fmt: skip
     rows["sample_sets"].sort()
     database = open_index(root / layout.INDEX)
     write_rows(database, rows)

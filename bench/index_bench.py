@@ -35,17 +35,17 @@ def build(db: Path, samples: int, rng: random.Random) -> tuple[str, str, str]:
     rows["sample_sets"] = [("set", "generic", None)]
     rows["samples"] = [(f"s{i}", None, None, None) for i in range(samples)]
     rows["results"] = [
-        (i + 1, "bench", f"s{i}", "multi", f"multi/samples/s{i}/s{i}.vidjil", "", None, None, None, None, None, None)
-        for i in range(samples)
+        (i + 1, "bench", f"s{i}", "multi", f"multi/samples/s{i}/s{i}.vidjil", "", *[None] * 7) for i in range(samples)
     ]
     for i in range(samples):
         for rank in range(1, TOP_CLONES + 1):
             aa = "CAR" + "".join(rng.choice(AA) for _ in range(rng.randint(6, 16))) + "W"
             nt = "".join(rng.choice("ACGT") for _ in range(len(aa) * 3))
             v = rng.choice(v_genes) + "*01"
-            row = (i + 1, rank, "IGH", v, None, "IGHJ4*02", nt, aa, 1000 // rank, 0.001 / rank, 1, None)
+            row = (i + 1, rank, "IGH", v, None, "IGHJ4*02", nt, aa, 1000 // rank, 0.001 / rank, 1, *[None] * 3)
             if i % 1000 == 0 and rank == 1:  # the clone looked for, in 10 samples
-                row = (i + 1, 1, "IGH", "IGHV3-23*01", None, "IGHJ4*02", wanted[1], wanted[0], 5000, 0.2, 1, None)
+                found = ("IGHV3-23*01", None, "IGHJ4*02", wanted[1], wanted[0], 5000, 0.2, 1)
+                row = (i + 1, 1, "IGH", *found, *[None] * 3)
             rows["clones"].append(row)
     database = open_index(db)
     write_rows(database, rows)

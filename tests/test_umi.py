@@ -11,13 +11,18 @@ import dataclasses
 import gzip
 import json
 import random
+import shutil
+import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import pytest
 from helpers import run_vidjil
 
+from vidjil.index import SCHEMA_VERSION
+from vidjil.mrd import MRD_FIELDS, table_counts
 from vidjil.simulate import (
     ReadSpec,
     SimClone,
@@ -313,30 +318,51 @@ def test_bad_umi_options_are_one_line_errors(sample: UmiSample, tmp_path: Path, 
     assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
 
 
-def test_workflow_counts_molecules_and_fuses_them_when_every_sample_has_them(sample: UmiSample, tmp_path: Path) -> None:
-    """`detect: umi:` in the configuration and a sample's `umi` column: A (UMIs in
-    names, the analysis's source), B (UMIs at the start of the reads: its column),
-    C (`none`: reads). Set P (A, B) is fused and followed in molecules, set Q (A, C)
-    in reads."""
+@pytest.fixture(scope="module")
+def workflow(sample: UmiSample, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The workflow with `detect: umi:` in the configuration and a sample's `umi`
+    column: A (UMIs in names, the analysis's source), B (UMIs at the start of the
+    reads: its column), C (`none`: reads), D (A's reads again, another patient). Set
+    P (patient: A, B) is fused and followed in molecules, Q (A, C) in reads; run set
+    R (A, B, D) gets its contamination table. Its working folder."""
     from helpers import LOCAL, snakemake
 
+    workdir = tmp_path_factory.mktemp("workflow")
     d = sample.directory
-    (tmp_path / "samples.tsv").write_text(
+    (workdir / "samples.tsv").write_text(
         "sample\treads\tsets\tumi\n"
-        f"A\t{d / 'name.fastq.gz'}\tP;Q\t\n"
-        f"B\t{d / 'r1.fastq.gz'}\tP\tr1:12\n"
+        f"A\t{d / 'name.fastq.gz'}\tP;Q;R\t\n"
+        f"B\t{d / 'r1.fastq.gz'}\tP;R\tr1:12\n"
         f"C\t{d / 'name.fastq.gz'}\tQ\tnone\n"
+        f"D\t{d / 'name.fastq.gz'}\tP2;R\t\n"
     )
-    (tmp_path / "sets.tsv").write_text("set\ttype\tdiagnosis\nP\tpatient\tA\nQ\tgeneric\t\n")
-    config = tmp_path / "config.yaml"
+    (workdir / "sets.tsv").write_text("set\ttype\tdiagnosis\nP\tpatient\tA\nQ\tgeneric\t\nP2\tpatient\t\nR\trun\t\n")
+    config = workdir / "config.yaml"
     config.write_text(
         "samples: samples.tsv\nsets: sets.tsv\nanalyses: [multi]\n"
         f"detect: {{umi: {{source: name, spacer: {SPACER}, min_reads_per_umi: 1}}}}\n"
     )
-    run = snakemake(tmp_path, *LOCAL, "--configfile", str(config))
+    run = snakemake(workdir, *LOCAL, "--configfile", str(config))
     assert run.returncode == 0, run.stderr[-3000:]
-    results = tmp_path / "results/multi"
-    docs = {s: json.loads((results / f"samples/{s}/{s}.vidjil").read_text()) for s in "ABC"}
+    return workdir
+
+
+def sample_docs(workflow: Path) -> dict[str, dict[str, Any]]:
+    results = workflow / "results/multi/samples"
+    return {s: json.loads((results / f"{s}/{s}.vidjil").read_text()) for s in "ABCD"}
+
+
+def tsv_rows(path: Path) -> list[dict[str, str]]:
+    return list(csv.DictReader(path.read_text().splitlines(), delimiter="\t"))
+
+
+def locus_molecules(doc: dict[str, Any], locus: str) -> int:
+    return sum(n[0] for system, n in doc["molecules"]["germline"].items() if system.startswith(locus))
+
+
+def test_workflow_counts_molecules_and_fuses_them_when_every_sample_has_them(workflow: Path) -> None:
+    results = workflow / "results/multi"
+    docs = sample_docs(workflow)
     assert molecules_by_window(docs["A"]) == molecules_by_window(docs["B"])
     assert "molecules" not in docs["C"] and "molecules" not in docs["C"]["clones"][0]
     fused_p = json.loads((results / "sets/P/P.fused.vidjil").read_text())
@@ -350,19 +376,277 @@ def test_workflow_counts_molecules_and_fuses_them_when_every_sample_has_them(sam
     # (C, counted in reads, has the neighbouring clone merged into this one)
     in_c = next(c for c in docs["C"]["clones"] if c["id"] == top["id"])
     assert in_reads["reads"] == [top["reads"][0], in_c["reads"][0]] and in_c["reads"][0] > top["reads"][0]
+    # A set fused in reads carries no sample's molecules (A's, one count for two samples).
+    assert not any("molecules" in c or "_umi" in c for c in fused_q["clones"])
     # MRD of P: the marker's molecules over its locus's molecules.
-    rows = list(csv.DictReader((results / "sets/P/P.mrd.tsv").open(), delimiter="\t"))
+    rows = tsv_rows(results / "sets/P/P.mrd.tsv")
     marker = [r for r in rows if r["sample"] == "A"][0]
-    locus_molecules = sum(
-        n[0] for system, n in docs["A"]["molecules"]["germline"].items() if system.startswith(marker["locus"])
-    )
-    assert int(marker["locus_reads"]) == locus_molecules
+    assert int(marker["locus_molecules"]) == locus_molecules(docs["A"], marker["locus"])
     # The report and the viewer say which: molecules for P, reads for Q.
     report_p = (results / "sets/P/P.report.html").read_text()
     assert "<th>molecules</th>" in report_p and "Counts are molecules (UMIs)" in report_p
+    assert "<th>molecules at diagnosis</th>" in report_p
     report_q = (results / "sets/Q/Q.report.html").read_text()
     assert "<th>reads</th>" in report_q and "<th>molecules</th>" not in report_q
     from webui import create_app
 
-    page = create_app(tmp_path / "results").test_client().get("/set/P").data.decode()
+    client = create_app(workflow / "results").test_client()
+    page = client.get("/set/P").data.decode()
     assert "<th>molecules</th>" in page and "detected molecules of the marker" in page
+    assert "<th>molecules at diagnosis</th>" in page
+    # R's contamination table, in molecules, as the viewer shows it.
+    page = client.get("/set/R").data.decode()
+    heading = page.split('id="contamination-table"')[1].split("</thead>")[0]
+    assert heading.count("<th>molecules</th>") == 2 and "<th>reads</th>" not in heading
+
+
+def test_the_mrd_tables_of_a_set_fused_in_molecules_name_their_unit(workflow: Path) -> None:
+    """P's MRD table: `molecules` and `locus_molecules` (its counts are molecules), its
+    marker table `molecules_at_diagnosis`; Q's, in reads, keep `reads` and
+    `locus_reads`. `table_counts` reads either back; the values are the fused sets'."""
+    sets = workflow / "results/multi/sets"
+    docs = sample_docs(workflow)
+    p_rows, q_rows = tsv_rows(sets / "P/P.mrd.tsv"), tsv_rows(sets / "Q/Q.mrd.tsv")
+    expected = ["molecules" if f == "reads" else "locus_molecules" if f == "locus_reads" else f for f in MRD_FIELDS]
+    assert list(p_rows[0]) == expected and list(q_rows[0]) == MRD_FIELDS
+    assert not any("reads" in column for column in p_rows[0])
+    fused_p = json.loads((sets / "P/P.fused.vidjil").read_text())
+    fused_q = json.loads((sets / "Q/Q.fused.vidjil").read_text())
+    for rows, fused, unit in ((p_rows, fused_p, "molecules"), (q_rows, fused_q, "reads")):
+        by_top = {c["top"]: c for c in fused["clones"]}
+        for k, row in enumerate(rows):
+            count, locus_count, found = table_counts(row)
+            sample = fused["samples"]["original_names"].index(row["sample"])
+            assert found == unit and int(count) == by_top[int(row["marker"])]["reads"][sample], (unit, k)
+            assert int(locus_count) > 0 and float(row["fraction"]) == pytest.approx(
+                int(count) / int(locus_count), rel=1e-5
+            )
+    # The marker at diagnosis (A) in molecules: its molecules in A's own file.
+    marker = next(r for r in p_rows if r["sample"] == "A")
+    window = {c["top"]: c["id"] for c in fused_p["clones"]}[int(marker["marker"])]
+    assert int(marker["molecules"]) == molecules_by_window(docs["A"])[window]
+    markers = tsv_rows(sets / "P/P.markers.tsv")
+    assert "molecules_at_diagnosis" in markers[0] and "reads_at_diagnosis" not in markers[0]
+    assert int(markers[0]["molecules_at_diagnosis"]) == int(marker["molecules"])
+    assert all(s.endswith("molecules)") for m in markers for s in m["sisters"].split("; ") if s)
+    # R, a run set of molecules: contamination between patients P (A, B) and P2 (D) in molecules.
+    contamination = tsv_rows(sets / "R/R.contamination.tsv")
+    assert "molecules" in contamination[0] and "other_molecules" in contamination[0]
+    assert "reads" not in contamination[0] and "other_reads" not in contamination[0]
+    a_vs_d = [r for r in contamination if r["sample"] == "A" and r["other_sample"] == "D"]
+    assert len(a_vs_d) >= 10
+    top = docs["A"]["clones"][0]
+    first = next(r for r in a_vs_d if r["clone"] == "1")
+    # D is A's reads again: the same molecules on both sides.
+    assert int(first["molecules"]) == int(first["other_molecules"]) == top["molecules"][0]
+    total = locus_molecules(docs["A"], first["locus"])
+    assert float(first["fraction"]) == pytest.approx(top["molecules"][0] / total, rel=1e-5)
+    # No row between A and B: one patient.
+    assert not [r for r in contamination if {r["sample"], r["other_sample"]} == {"A", "B"}]
+
+
+def test_the_index_and_the_cohort_hold_molecules_and_the_unit_of_mrd_rows(workflow: Path) -> None:
+    """The index: each result's molecules, each clone's molecules and fraction of its
+    locus's molecules (NULL for C, counted in reads), each fused set's and MRD row's
+    count unit; the cohort dataset: the clones' molecules, the MRD rows' unit."""
+    results = workflow / "results"
+    docs = sample_docs(workflow)
+    con = sqlite3.connect(results / "index.sqlite")
+    totals = dict(con.execute("SELECT sample, molecules FROM results").fetchall())
+    assert totals == {s: docs[s]["molecules"]["segmented"][0] if s != "C" else None for s in "ABCD"}
+    clones = con.execute(
+        "SELECT r.sample, c.rank, c.reads, c.molecules, c.locus, c.locus_molecule_fraction"
+        " FROM clones c JOIN results r ON r.id = c.result"
+    ).fetchall()
+    for name, rank, reads, molecules, locus, fraction in clones:
+        clone = docs[name]["clones"][rank - 1]
+        assert reads == clone["reads"][0]
+        if name == "C":
+            assert molecules is None and fraction is None
+        else:
+            assert molecules == clone["molecules"][0]
+            assert fraction == pytest.approx(molecules / locus_molecules(docs[name], locus))
+    assert dict(con.execute("SELECT sample_set, count_unit FROM fused").fetchall()) == {
+        "P": "molecules", "Q": "reads", "P2": "molecules", "R": "molecules",
+    }  # fmt: skip
+    followup = pd.read_sql("SELECT * FROM mrd_followup", con)
+    assert set(followup.groupby("sample_set")["count_unit"].unique().map(tuple).items()) == {
+        ("P", ("molecules",)),
+        ("Q", ("reads",)),
+        ("P2", ("molecules",)),
+    }
+    # The index's rows are the MRD tables' (read back whatever their unit names).
+    for name in ("P", "Q"):
+        for row in tsv_rows(results / f"multi/sets/{name}/{name}.mrd.tsv"):
+            count, locus_count, unit = table_counts(row)
+            indexed = followup.query(
+                f"sample_set == '{name}' and sample == '{row['sample']}' and marker == {row['marker']}"
+            )
+            (indexed,) = [r for _, r in indexed.iterrows()]
+            assert (indexed["reads"], indexed["locus_reads"], indexed["count_unit"]) == (
+                int(count),
+                int(locus_count),
+                unit,
+            )
+    con.close()
+    cohort = pd.read_parquet(results / "cohort/clones")
+    assert str(cohort["molecules"].dtype) == "Int64" or cohort["molecules"].dtype.kind in "if"
+    for name in "ABCD":
+        rows = cohort[cohort["sample"] == name].sort_values("rank")
+        if name == "C":
+            assert rows["molecules"].isna().all()
+        else:
+            assert rows["molecules"].astype(int).tolist() == [c["molecules"][0] for c in docs[name]["clones"]]
+            assert (rows["molecules"] == rows["umi_count"]).all()
+    mrd = pd.read_parquet(results / "cohort/mrd")
+    assert set(zip(mrd["sample_set"], mrd["count_unit"], strict=True)) == {
+        ("P", "molecules"), ("Q", "reads"), ("P2", "molecules")
+    }  # fmt: skip
+
+
+def test_other_patients_are_compared_in_molecules_through_the_index(workflow: Path, tmp_path: Path) -> None:
+    """Once the run is indexed: B fused alone as patient P lists, for its marker, the
+    index's samples of other patients with its junction in molecules (D) where they
+    have them, in reads (C) where not; `vidjil contamination` of A finds D in
+    molecules and C with no molecules to give."""
+    results = workflow / "results"
+    docs = sample_docs(workflow)
+    db = results / "index.sqlite"
+    b = results / "multi/samples/B/B.vidjil"
+    tables = {kind: tmp_path / f"P.{kind}.tsv" for kind in ("mrd", "markers")}
+    fused = run_vidjil(
+        "fuse", str(b), "-o", str(tmp_path / "P.fused.vidjil"), "--set-name", "P", "--set-type", "patient",
+        "--index", str(db), *(a for kind, path in tables.items() for a in (f"--{kind}-tsv", str(path))),
+    )  # fmt: skip
+    assert fused.returncode == 0, fused.stderr
+    markers = tsv_rows(tables["markers"])
+    assert markers and "molecules_at_diagnosis" in markers[0]
+    top = docs["B"]["clones"][0]
+    first = next(m for m in markers if m["junction"] and m["junction"] in top["sequence"])
+    assert int(first["molecules_at_diagnosis"]) == top["molecules"][0]
+    others = first["other_patients"].split("; ")
+    c_top = next(c for c in docs["C"]["clones"] if c["id"] == top["id"])
+    assert any(o.startswith("D (P2, run ") and o.endswith(f", {top['molecules'][0]} molecules)") for o in others)
+    assert any(o.startswith("C (C, run ") and o.endswith(f", {c_top['reads'][0]} reads)") for o in others)
+    assert not any(o.startswith(("A ", "B ")) for o in others)  # patient P itself
+    table = tmp_path / "run.contamination.tsv"
+    found = run_vidjil(
+        "contamination", str(results / "multi/samples/A/A.vidjil"), "-o", str(table),
+        "--samples-sheet", str(workflow / "samples.tsv"), "--sets-sheet", str(workflow / "sets.tsv"),
+        "--index", str(db),
+    )  # fmt: skip
+    assert found.returncode == 0, found.stderr
+    rows = tsv_rows(table)
+    assert "molecules" in rows[0] and "other_reads" not in rows[0]
+    first_d = next(r for r in rows if r["clone"] == "1" and r["other_sample"] == "D")
+    assert int(first_d["other_molecules"]) == int(first_d["molecules"]) == docs["A"]["clones"][0]["molecules"][0]
+    first_c = next(r for r in rows if r["clone"] == "1" and r["other_sample"] == "C")
+    assert first_c["other_molecules"] == first_c["other_fraction"] == ""
+    assert {r["other_sample"] for r in rows} == {"C", "D"}
+
+
+# Damaged molecules: (where, value) put into a copy of A's file, and the problem named.
+DAMAGED_MOLECULES = [
+    ("clone", [], "clone 1: 'molecules' is not a list of 1 non-negative integer count"),
+    ("clone", [3, 4], "clone 1: 'molecules' is not a list of 1 non-negative integer count"),
+    ("clone", [-2], "clone 1: 'molecules' is not a list of 1 non-negative integer count"),
+    ("clone", [2.5], "clone 1: 'molecules' is not a list of 1 non-negative integer count"),
+    ("clone", 7, "clone 1: 'molecules' is not a list of 1 non-negative integer count"),
+    ("clone", [True], "clone 1: 'molecules' is not a list of 1 non-negative integer count"),
+    ("sample", "many", "'molecules' is not an object"),
+    ("segmented", [], "'molecules.segmented' is not a list of 1 non-negative integer count"),
+    ("segmented", [-1], "'molecules.segmented' is not a list of 1 non-negative integer count"),
+    ("germline", {"IGH": [1, 2]}, "'molecules.germline' is not a table of a list of 1 non-negative integer count"),
+]
+
+
+@pytest.mark.parametrize(("where", "value", "problem"), DAMAGED_MOLECULES)
+def test_damaged_molecules_are_one_line_errors_of_fuse_and_the_viewer(
+    workflow: Path, tmp_path: Path, where: str, value: Any, problem: str
+) -> None:
+    """A damaged `molecules` (a clone's: not one count per sample; the sample's:
+    not a table of counts) makes the file unreadable: `vidjil fuse` and `vidjil view`
+    say so in one line naming the file, exit 2 and write nothing."""
+    samples = workflow / "results/multi/samples"
+    doc = json.loads((samples / "A/A.vidjil").read_text())
+    if where == "clone":
+        doc["clones"][0]["molecules"] = value
+    elif where == "sample":
+        doc["molecules"] = value
+    else:
+        doc["molecules"][where] = value
+    damaged = tmp_path / "damaged.vidjil"
+    damaged.write_text(json.dumps(doc))
+    out = tmp_path / "out"
+    fused = run_vidjil(
+        "fuse", str(samples / "B/B.vidjil"), str(damaged), "-o", str(out / "P.fused.vidjil"),
+        "--mrd-tsv", str(out / "P.mrd.tsv"), "--markers-tsv", str(out / "P.markers.tsv"),
+    )  # fmt: skip
+    assert fused.returncode == 2, fused.stderr
+    assert fused.stderr.startswith(f"vidjil: error: {damaged}: ") and fused.stderr.count("\n") == 1, fused.stderr
+    assert problem in fused.stderr, fused.stderr
+    assert not out.exists() or not any(out.iterdir())
+    viewed = run_vidjil("view", str(samples / "B/B.vidjil"), str(damaged), "--port", "1")
+    assert viewed.returncode == 2 and viewed.stderr == fused.stderr, viewed.stderr
+
+
+def test_a_damaged_sample_is_an_error_page_in_the_viewer_of_a_results_folder(workflow: Path, tmp_path: Path) -> None:
+    from webui import create_app
+
+    results = tmp_path / "results"
+    shutil.copytree(workflow / "results", results)
+    path = results / "multi/samples/A/A.vidjil"
+    doc = json.loads(path.read_text())
+    doc["clones"][1]["molecules"] = [1, 2]
+    path.write_text(json.dumps(doc))
+    with sqlite3.connect(results / "index.sqlite") as con:
+        ids = dict(con.execute("SELECT sample, id FROM results").fetchall())
+    client = create_app(results).test_client()
+    broken = client.get(f"/sample/{ids['A']}")
+    assert broken.status_code == 503
+    assert "clone 2: &#39;molecules&#39; is not a list of 1 non-negative integer count" in broken.data.decode()
+    assert client.get(f"/sample/{ids['B']}").status_code == 200
+    # ... and the index is not rebuilt from it: one line naming it, the index unchanged.
+    before = (results / "index.sqlite").read_bytes()
+    rebuilt = run_vidjil("index", "rebuild", str(results))
+    assert rebuilt.returncode == 2 and rebuilt.stderr.count("\n") == 1 and str(path) in rebuilt.stderr
+    assert (results / "index.sqlite").read_bytes() == before
+
+
+def test_an_index_of_schema_5_is_rebuilt_with_the_count_units(workflow: Path, tmp_path: Path) -> None:
+    """Schema 6 added the molecules and count units: an index of schema 5 is rebuilt."""
+    results = tmp_path / "results"
+    shutil.copytree(workflow / "results", results)
+    db = results / "index.sqlite"
+    with sqlite3.connect(db) as con:
+        con.execute("DROP VIEW mrd_followup")
+        con.execute("ALTER TABLE mrd DROP COLUMN count_unit")
+        con.execute("UPDATE meta SET value = '5' WHERE key = 'schema_version'")
+    done = run_vidjil("index", "rebuild", str(results))
+    assert done.returncode == 0 and "updated" in done.stderr, done.stderr
+    with sqlite3.connect(db) as con:
+        assert con.execute("SELECT value FROM meta").fetchall() == [(str(SCHEMA_VERSION),)] == [("6",)]
+        units = con.execute("SELECT DISTINCT count_unit FROM mrd_followup ORDER BY 1").fetchall()
+    assert units == [("molecules",), ("reads",)]
+
+
+def test_a_set_fused_in_reads_by_an_earlier_version_is_still_read(workflow: Path, tmp_path: Path) -> None:
+    """Before this check, `vidjil fuse` copied the best sample's `molecules` (one count)
+    into the clones of a set fused in reads (Q: A with UMIs, C without): such a file
+    is read without them, not refused."""
+    doc = json.loads((workflow / "results/multi/sets/Q/Q.fused.vidjil").read_text())
+    for clone in doc["clones"]:
+        clone["molecules"] = [3]
+    old = tmp_path / "Q.fused.vidjil"
+    old.write_text(json.dumps(doc))
+    report = run_vidjil("report", str(old), "-o", str(tmp_path / "Q.report.html"))
+    assert report.returncode == 0, report.stderr
+    fused = run_vidjil("fuse", str(old), "-o", str(tmp_path / "again.vidjil"), "--mrd-tsv", str(tmp_path / "m.tsv"))
+    assert fused.returncode == 0, fused.stderr
+    assert list(tsv_rows(tmp_path / "m.tsv")[0]) == MRD_FIELDS
+    # A sample's molecules of the wrong length stay an error.
+    sample = json.loads((workflow / "results/multi/samples/A/A.vidjil").read_text())
+    sample["clones"][0]["molecules"] = [3, 3]
+    (tmp_path / "A.vidjil").write_text(json.dumps(sample))
+    refused = run_vidjil("report", str(tmp_path / "A.vidjil"), "-o", str(tmp_path / "A.html"))
+    assert refused.returncode == 2 and "clone 1: 'molecules' is not a list of 1" in refused.stderr, refused.stderr

@@ -492,7 +492,9 @@ def add_fuse(commands: Commands) -> None:
         default=[],
         help="the patient set(s) of these samples (default: --set-name when --set-type is patient)",
     )
-    mrd.add_argument("--mrd-tsv", type=Path, help="also write the MRD table (sample, marker, reads, LoD, LoQ, status)")
+    mrd.add_argument(
+        "--mrd-tsv", type=Path, help="also write the MRD table (sample, marker, reads or molecules, LoD, LoQ, status)"
+    )
     mrd.add_argument("--markers-tsv", type=Path, help="also write the marker candidates and their flags")
     mrd.add_argument("--alerts-tsv", type=Path, help="also write the follow-up alerts (sample, clone, code, message)")
     f.set_defaults(func=run_fuse_command)

@@ -7,8 +7,10 @@ across years of runs in pandas, pyarrow, DuckDB, Spark or Dask:
 Hive-partitioned by analysis and run (the run a sample belongs to in the index).
 Clone rows are the samples' `NAME.clones.parquet` tables (AIRR columns with their
 types, rank, sample) with `run` from the index, the sample's `date` and its
-`patient` (its set of type patient, if any); MRD rows are the index's
-`mrd_followup` view. Made from the index and the result files alone: a partition
+`patient` (its set of type patient, if any), and `molecules` (the clone's
+`umi_count` with UMIs, else null); MRD rows are the index's `mrd_followup` view
+(their `count_unit` says whether `reads` and `locus_reads` are reads or molecules).
+Made from the index and the result files alone: a partition
 whose inputs did not change is not written again (its inputs' digest is kept in
 the file's metadata); each file is written to a temporary name, then renamed."""
 
@@ -34,6 +36,11 @@ PART = "part-0.parquet"
 DIGEST_KEY = b"vidjil_inputs_sha256"
 # Columns added to each sample's clone table.
 SAMPLE_COLUMNS = ["date", "patient"]
+# The clone's molecules (`umi_count` of a sample of `detect --umi`), null without UMIs.
+MOLECULES = "molecules"
+# Part of every partition's digest: a dataset written by an older version (other
+# columns) is written again.
+DATASET_VERSION = "2"
 
 
 def _partition(root: Path, table: str, analysis: str, run: str) -> Path:
@@ -60,7 +67,7 @@ def _clone_table_path(results: Path, row: dict[str, Any]) -> Path:
 
 
 def _digest(parts: list[str]) -> bytes:
-    return hashlib.sha256("\n".join(parts).encode()).hexdigest().encode()
+    return hashlib.sha256("\n".join([DATASET_VERSION, *parts]).encode()).hexdigest().encode()
 
 
 def _unchanged(path: Path, digest: bytes) -> bool:
@@ -107,10 +114,12 @@ def _clone_table(results: Path, rows: list[dict[str, Any]]) -> pa.Table:
         read_tables = list(pool.map(read, rows))
     tables = []
     for row, table in zip(rows, read_tables, strict=True):
-        table = table.drop_columns([c for c in ("run", *SAMPLE_COLUMNS) if c in table.column_names])
+        table = table.drop_columns([c for c in ("run", *SAMPLE_COLUMNS, MOLECULES) if c in table.column_names])
         n = table.num_rows
         for column in SAMPLE_COLUMNS:
             table = table.append_column(column, pa.array([row[column]] * n, pa.string()))
+        umi = table.column("umi_count").cast(pa.int64()) if "umi_count" in table.column_names else None
+        table = table.append_column(MOLECULES, umi if umi is not None else pa.nulls(n, pa.int64()))
         tables.append(table.replace_schema_metadata(None))
     return pa.concat_tables(tables, promote_options="permissive")
 

@@ -5,7 +5,13 @@ the top clones of each sample), with the reads on both sides: a carry-over or an
 index-hopping is seen the day the run is analysed.
 
 Clones are matched by window or by (locus, junction) within the run, by junction
-in the index. Patients come from the sheets (`vidjil.cross_patient`)."""
+in the index. Patients come from the sheets (`vidjil.cross_patient`).
+
+When every sample of the run has molecules (`detect --umi`), clones are compared in
+molecules (the threshold, the counts, the fractions; `fuse.counts_unit`), and the
+table names its count columns `molecules` and `other_molecules`; an earlier run's
+sample counted in reads is listed with those two cells empty (its reads are not
+molecules)."""
 
 from __future__ import annotations
 
@@ -18,11 +24,13 @@ import pandas as pd
 
 from .cross_patient import IndexLookup, other_patient
 from .errors import UserError
-from .fuse import Clone, Sample, locus_totals, read_samples
+from .fuse import READS, Clone, Sample, counts_unit, locus_totals, read_samples
 from .sheets import read_sheet
 from .vidjil_format import clone_junction, clone_locus
 
 CONTAMINATION_FRACTION = 0.001
+# The columns of a run counted in reads; in molecules, `reads` and `other_reads` are
+# named `molecules` and `other_molecules` (`contamination_fields`).
 CONTAMINATION_FIELDS = [
     "sample",
     "patient",
@@ -38,6 +46,12 @@ CONTAMINATION_FIELDS = [
     "other_reads",
     "other_fraction",
 ]
+
+
+def contamination_fields(unit: str) -> list[str]:
+    """The table's columns when the run is counted in `unit` (reads or molecules)."""
+    names = {"reads": unit, "other_reads": f"other_{unit}"}
+    return [names.get(field, field) for field in CONTAMINATION_FIELDS]
 
 
 @dataclass
@@ -81,13 +95,17 @@ def contamination(
     patients: dict[str, list[str]],
     index: IndexLookup,
     min_fraction: float = CONTAMINATION_FRACTION,
+    unit: str | None = None,
 ) -> list[dict[str, Any]]:
-    """The rows of the contamination table of the samples of `paths` (a run)."""
+    """The rows of the contamination table of the samples of `paths` (a run), with
+    `reads` and `other_reads`: their counts in `unit` (by default molecules when
+    every sample has them: `counts_unit`)."""
+    unit = unit or counts_unit(paths)
     samples: list[RunSample] = []
     tops: dict[tuple[str, ...], list[TopClone]] = {}
     top_list: list[TopClone] = []
     for path in paths:
-        for sample, clones in read_samples(path):
+        for sample, clones in read_samples(path, unit):
             name = _name(path, sample, patients)
             totals = locus_totals(sample)
             samples.append(RunSample(name, patients.get(name) or [name], totals))
@@ -102,7 +120,7 @@ def contamination(
     found: dict[tuple[int, int, str], dict[str, Any]] = {}
     index_sample = -1
     for path in paths:
-        for _, clones in read_samples(path):
+        for _, clones in read_samples(path, unit):
             index_sample += 1
             here = samples[index_sample]
             for clone in clones:
@@ -117,7 +135,7 @@ def contamination(
                     if pair not in found or row["other_reads"] > found[pair]["other_reads"]:
                         found[pair] = row
     run_names = {s.name for s in samples}
-    hits = index.hits(clone_junction(t.clone.record) for t in top_list)
+    hits = index.hits((clone_junction(t.clone.record) for t in top_list), unit)
     for top in top_list:
         source = samples[top.sample]
         for hit in hits.get(clone_junction(top.clone.record), []):
@@ -125,6 +143,8 @@ def contamination(
                 continue
             row = _row(source, top, hit["sample"], hit["patients"], hit["run"], hit["reads"], 0)
             row["other_fraction"] = hit["fraction"]
+            if hit["unit"] != unit:  # a sample of an earlier run counted in reads: no molecules to give
+                row["other_reads"] = row["other_fraction"] = None
             found[(top.sample, top.rank, f"{hit['run']}/{hit['sample']}")] = row
     order = {name: k for k, name in enumerate(s.name for s in samples)}
     return sorted(
@@ -170,12 +190,17 @@ def run_contamination(
         raise UserError("contamination: no input file")
     lookup = IndexLookup(index)
     try:
-        rows = contamination(paths, patients, lookup, min_fraction)
+        unit = counts_unit(paths)
+        rows = contamination(paths, patients, lookup, min_fraction, unit)
     finally:
         lookup.close()
+    if unit != READS:
+        names = {"reads": unit, "other_reads": f"other_{unit}"}
+        rows = [{names.get(key, key): value for key, value in row.items()} for row in rows]
     try:
         with atomic_outputs() as outputs:
-            outputs.write(output, functools.partial(write_tsv, fields=CONTAMINATION_FIELDS, rows=rows))
+            fields = contamination_fields(unit)
+            outputs.write(output, functools.partial(write_tsv, fields=fields, rows=rows))
     except OSError as exc:
         raise UserError(f"{output}: cannot write: {exc.strerror or exc}") from None
     if lookup.problem and index is not None:

@@ -18,7 +18,9 @@ from .errors import UserError
 
 
 class IndexHit(TypedDict):
-    """A clone of an indexed sample with a given junction."""
+    """A clone of an indexed sample with a given junction: its size (`reads`) and
+    fraction of its locus in `unit`, 'reads' or 'molecules' (asked for, and the
+    sample has them)."""
 
     junction: str
     sample: str
@@ -27,6 +29,7 @@ class IndexHit(TypedDict):
     run_date: str
     reads: int
     fraction: float
+    unit: str
 
 
 @dataclass
@@ -52,9 +55,12 @@ class IndexLookup:
         except UserError as exc:
             self.problem = str(exc)
 
-    def hits(self, junctions: Iterable[str]) -> dict[str, list[IndexHit]]:
+    def hits(self, junctions: Iterable[str], unit: str = "reads") -> dict[str, list[IndexHit]]:
         """Indexed samples with a clone of each junction (upper-case nucleotides),
-        their largest clone of it when several analyses found it."""
+        their largest clone of it when several analyses found it. With `unit`
+        'molecules', a sample with molecules (`detect --umi`) gives its clone's
+        molecules and their fraction of its locus's; one without, its reads (the
+        hit's `unit` says which)."""
         wanted = sorted({j for j in junctions if j})
         if self._con is None or not wanted:
             return {}
@@ -65,26 +71,32 @@ class IndexLookup:
         ):
             patients.setdefault(sample, []).append(patient)
         found: dict[tuple[str, str], IndexHit] = {}
+        molecules = "c.molecules" if unit == "molecules" else "NULL"
         for start in range(0, len(wanted), 500):
             chunk = wanted[start : start + 500]
             rows = self._con.execute(
                 "SELECT c.junction, r.sample, r.run, coalesce(runs.finished, runs.started, ''), c.reads,"
-                " coalesce(c.locus_fraction, c.fraction) FROM clones c JOIN results r ON r.id = c.result"
+                f" coalesce(c.locus_fraction, c.fraction), {molecules}, c.locus_molecule_fraction"
+                " FROM clones c JOIN results r ON r.id = c.result"
                 f" JOIN runs ON runs.id = r.run WHERE c.junction IN ({','.join('?' * len(chunk))})",
                 chunk,
             )
-            for junction, sample, run, when, reads, fraction in rows:
+            for junction, sample, run, when, reads, fraction, clone_molecules, molecule_fraction in rows:
+                in_molecules = clone_molecules is not None
                 hit = IndexHit(
                     junction=junction,
                     sample=sample,
                     patients=patients.get(sample, [sample]),
                     run=run,
                     run_date=str(when)[:10],
-                    reads=int(reads),
-                    fraction=float(fraction),
+                    reads=int(clone_molecules if in_molecules else reads),
+                    fraction=float((molecule_fraction or 0.0) if in_molecules else fraction),
+                    unit="molecules" if in_molecules else "reads",
                 )
                 key = (junction, sample)
-                if key not in found or hit["reads"] > found[key]["reads"]:
+                # The largest clone of the sample, molecules before reads (one unit per sample).
+                rank = (hit["unit"] == unit, hit["reads"])
+                if key not in found or rank > (found[key]["unit"] == unit, found[key]["reads"]):
                     found[key] = hit
         by_junction: dict[str, list[IndexHit]] = {}
         for (junction, _), hit in sorted(found.items()):

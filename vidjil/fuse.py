@@ -554,7 +554,9 @@ def _document(
     for position, root in enumerate(order, start=1):
         _, sample, record = followed[root]
         counts = reads[root]
-        clone = {k: v for k, v in record.items() if k not in ("reads", "top", "warn")}
+        # (a sample's molecules are not the set's: a set fused in reads has none, one in
+        # molecules has them as its `reads`)
+        clone = {k: v for k, v in record.items() if k not in ("reads", "top", "warn", "molecules", "_umi")}
         clone["reads"] = counts
         clone["top"] = position
         mrd: dict[str, Any] = {

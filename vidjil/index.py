@@ -28,11 +28,11 @@ from .alerts import alert_rows
 from .errors import UserError
 from .germline import sha256_file as sha256
 from .groups import check_name, set_groups
-from .mrd import locus_reads, mrd_rows
+from .mrd import count_unit, locus_reads, mrd_rows, table_counts
 from .sheets import read_sheet
 from .vidjil_format import clone_locus, junction_nt, read_vidjil
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 TOP_CLONES = 100
 
 
@@ -54,6 +54,11 @@ def _clone_columns(*first: tuple[str, type]) -> dict[str, type]:
         "rank": int, "locus": str, "v": str, "d": str, "j": str, "junction": str, "junction_aa": str,
         "reads": int, "fraction": float, "productive": int, "locus_fraction": float,
     }  # fmt: skip
+
+
+# With UMIs (`detect --umi`): a sample's clone molecules and the fraction of its locus's
+# molecules they are; NULL for a sample counted in reads.
+MOLECULE_COLUMNS: dict[str, type] = {"molecules": int, "locus_molecule_fraction": float}
 
 
 # Parents before children: rows are written in this order and deleted in the reverse.
@@ -110,6 +115,7 @@ TABLES: dict[str, TableSpec] = {
             "reads_analysed": int,
             "clones": int,
             "germline_id": str,
+            "molecules": int,  # with UMIs: the sample's molecules (every clone), else NULL
         },
         pk=("id",),
         foreign_keys=(("run", "runs", "id"), ("sample", "samples", "name")),
@@ -117,15 +123,17 @@ TABLES: dict[str, TableSpec] = {
         indexes=(("sample",),),
         unique=(("run", "analysis", "sample"),),
     ),  # fmt: skip
+    # count_unit: what the set's counts are ('reads', or 'molecules' when fused in
+    # molecules): its followed clones' and MRD rows' `reads` and `locus_reads` hold them.
     "fused": TableSpec(
-        {"id": int, "run": str, "sample_set": str, "analysis": str, "vidjil": str, "sha256": str},
+        {"id": int, "run": str, "sample_set": str, "analysis": str, "vidjil": str, "sha256": str, "count_unit": str},
         pk=("id",),
         foreign_keys=(("run", "runs", "id"), ("sample_set", "sample_sets", "name")),
-        not_null=("run", "sample_set", "analysis", "vidjil", "sha256"),
+        not_null=("run", "sample_set", "analysis", "vidjil", "sha256", "count_unit"),
         unique=(("run", "analysis", "sample_set"),),
     ),
     "clones": TableSpec(
-        _clone_columns(("result", int)),
+        _clone_columns(("result", int)) | MOLECULE_COLUMNS,
         pk=("result", "rank"),
         foreign_keys=(("result", "results", "id"),),
         not_null=("reads", "fraction"),
@@ -150,8 +158,10 @@ TABLES: dict[str, TableSpec] = {
             "sample": str,
             "marker": int,
             "locus": str,
+            # In the unit of count_unit ('reads', or 'molecules' for a set fused in molecules).
             "reads": int,
             "locus_reads": int,
+            "count_unit": str,
             "fraction": float,
             "cell_equivalents": float,
             "lod": float,
@@ -161,7 +171,7 @@ TABLES: dict[str, TableSpec] = {
         },
         pk=("fused", "sample", "marker"),
         foreign_keys=(("fused", "fused", "id"),),
-        not_null=("reads", "locus_reads", "fraction", "lod", "loq", "status"),
+        not_null=("reads", "locus_reads", "count_unit", "fraction", "lod", "loq", "status"),
         indexes=(("status",),),
     ),  # fmt: skip
     "alerts": TableSpec(
@@ -180,15 +190,15 @@ FTS_TABLES = [f"{name}_fts" for name in FTS_SOURCES]
 # Views for people who query the index themselves (docs/admin.md, sqlite-utils).
 VIEWS = {
     "sample_clones": """SELECT r.run, r.analysis, r.sample, s.date, c.rank, c.locus, c.v, c.d, c.j, c.junction,
-        c.junction_aa, c.reads, c.fraction, c.locus_fraction, c.productive
+        c.junction_aa, c.reads, c.fraction, c.locus_fraction, c.productive, c.molecules, c.locus_molecule_fraction
         FROM clones c JOIN results r ON r.id = c.result JOIN samples s ON s.name = r.sample""",
     "patient_samples": """SELECT m.sample_set AS patient, m.position, s.name AS sample, s.date, s.info
         FROM set_members m JOIN sample_sets t ON t.name = m.sample_set AND t.type = 'patient'
         JOIN samples s ON s.name = m.sample""",
     "run_samples": """SELECT u.id AS run, u.started, u.finished, u.status, r.analysis, r.sample, r.reads_total,
-        r.reads_analysed, r.clones FROM runs u JOIN results r ON r.run = u.id""",
+        r.reads_analysed, r.clones, r.molecules FROM runs u JOIN results r ON r.run = u.id""",
     "mrd_followup": """SELECT f.sample_set, f.analysis, f.run, t.sample, s.date, t.marker, t.locus, t.reads,
-        t.locus_reads, t.fraction, t.cell_equivalents, t.lod, t.loq, t.status, t.replicate
+        t.locus_reads, t.count_unit, t.fraction, t.cell_equivalents, t.lod, t.loq, t.status, t.replicate
         FROM mrd t JOIN fused f ON f.id = t.fused LEFT JOIN samples s ON s.name = t.sample""",
 }
 
@@ -393,13 +403,36 @@ def _clone_fields(clone: dict[str, Any], reads: int, segmented: int, locus_total
     )
 
 
-def _clone_rows(vidjil: Path, result_id: int) -> Iterator[tuple[Any, ...]]:
-    doc = read_vidjil(vidjil)
+def sample_molecules(doc: dict[str, Any]) -> tuple[int, dict[str, int]] | None:
+    """A sample's molecules (`detect --umi`): (every clone's, per AIRR locus), or None."""
+    molecules = doc.get("molecules")
+    if not isinstance(molecules, dict):
+        return None
+    segmented = molecules.get("segmented")
+    total = segmented[0] if isinstance(segmented, list) and segmented else None
+    if not isinstance(total, int):
+        return None
+    by_locus = locus_reads({"reads": {"segmented": [total], "germline": molecules.get("germline", {})}})
+    return total, {locus: counts[0] for locus, counts in by_locus.items()}
+
+
+def _clone_molecules(clone: dict[str, Any], locus_molecules: dict[str, int] | None) -> tuple[Any, Any]:
+    """The molecules of a clone and their fraction of its locus's, (None, None) without UMIs."""
+    molecules = clone.get("molecules")
+    if locus_molecules is None or not isinstance(molecules, list) or not molecules:
+        return None, None
+    total = locus_molecules.get(clone_locus(clone), 0)
+    return molecules[0], molecules[0] / total if total else None
+
+
+def _clone_rows(doc: dict[str, Any], result_id: int) -> Iterator[tuple[Any, ...]]:
     segmented = doc["reads"]["segmented"][0]
     by_locus = locus_reads(doc)
+    umi = sample_molecules(doc)
     for rank, clone in enumerate(doc["clones"][:TOP_CLONES], start=1):
         total = by_locus.get(clone_locus(clone), [0])[0]
-        yield (result_id, rank, *_clone_fields(clone, clone["reads"][0], segmented, total))
+        fields = _clone_fields(clone, clone["reads"][0], segmented, total)
+        yield (result_id, rank, *fields, *_clone_molecules(clone, umi[1] if umi else None))
 
 
 def _followed_rows(doc: dict[str, Any], fused_id: int) -> Iterator[tuple[Any, ...]]:
@@ -420,7 +453,7 @@ def _mrd_rows(doc: dict[str, Any], fused_id: int) -> tuple[list[tuple[Any, ...]]
     """The MRD values and the alerts of a fused set."""
     _, rows = mrd_rows(doc)
     mrd = [
-        (fused_id, r["sample"], r["marker"], r["locus"], r["reads"], r["locus_reads"], r["fraction"],
+        (fused_id, r["sample"], r["marker"], r["locus"], *table_counts(r), r["fraction"],
          r["cell_equivalents"], r["lod"], r["loq"], r["status"], r["replicate"] or None)
         for r in rows
     ]  # fmt: skip
@@ -493,23 +526,27 @@ def index_rows(
         airr = results / layout.sample_file(analysis, sample, "airr")
         if not vidjil.exists():
             continue
+        doc = read_vidjil(vidjil)
+        umi = sample_molecules(doc)
         run = sample_run[sample]
         result_id = result_ids((run, analysis, sample))
         germline_of_run[run] = (stats["germline"]["id"], stats["germline"].get("checksum", ""))
         rows["results"].append(
             (result_id, run, sample, analysis, str(vidjil.relative_to(results)), sha256(vidjil),
              str(airr.relative_to(results)) if airr.exists() else None, sha256(airr) if airr.exists() else None,
-             stats["reads"]["total"], stats["reads"]["detected"], stats["clones"]["reported"], stats["germline"]["id"])
+             stats["reads"]["total"], stats["reads"]["detected"], stats["clones"]["reported"], stats["germline"]["id"],
+             umi[0] if umi else None)
         )  # fmt: skip
-        rows["clones"] += list(_clone_rows(vidjil, result_id))
+        rows["clones"] += list(_clone_rows(doc, result_id))
     rows["runs"] = [r[:8] + germline_of_run.get(r[0], (None, None)) + r[10:] for r in rows["runs"]]
     for analysis, set_name, path in layout.fused_sets(results):
         if set_name in set_run:
             fused_id = fused_ids((set_run[set_name], analysis, set_name))
-            rows["fused"].append(
-                (fused_id, set_run[set_name], set_name, analysis, str(path.relative_to(results)), sha256(path))
-            )
             doc = read_vidjil(path)
+            rows["fused"].append(
+                (fused_id, set_run[set_name], set_name, analysis, str(path.relative_to(results)), sha256(path),
+                 count_unit(doc))
+            )  # fmt: skip
             rows["followed"] += [r for r in _followed_rows(doc, fused_id) if r[1] in samples]
             mrd, alerts = _mrd_rows(doc, fused_id)
             rows["mrd"] += mrd
@@ -778,8 +815,8 @@ def show_set(db: Path, name: str) -> dict[str, Any]:
         mrd = [
             dict(r)
             for r in con.execute(
-                "SELECT f.analysis, t.sample, t.marker, t.locus, t.reads, t.fraction, t.lod, t.loq, t.status "
-                + by_fused.format("mrd"),
+                "SELECT f.analysis, t.sample, t.marker, t.locus, t.reads, t.count_unit, t.fraction, t.lod, t.loq,"
+                " t.status " + by_fused.format("mrd"),
                 (name,),
             )
         ]

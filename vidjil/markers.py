@@ -9,7 +9,12 @@ Flags of each candidate: reads and % at diagnosis, complete or incomplete
 recombination (DJ, KDE...: stabler over relapse), productivity, sister clones
 (same V and J genes, another junction, at diagnosis among the followed clones:
 clonal evolution risk), and other patients' samples of the index with the same
-junction (a public clone, or a contamination)."""
+junction (a public clone, or a contamination).
+
+In a set fused in molecules (`mrd.count_unit`), every count and fraction is of
+molecules: the threshold, the counts at diagnosis, the sisters', and the other
+patients' clones where their samples have molecules (each hit says its unit); the
+marker table then names its column `molecules_at_diagnosis`."""
 
 from __future__ import annotations
 
@@ -17,7 +22,7 @@ from typing import Any, TypedDict
 
 from .airr_format import segment_name
 from .cross_patient import IndexHit, IndexLookup, other_patient
-from .mrd import diagnosis_sample, locus_reads, per_sample, threshold_markers
+from .mrd import count_unit, diagnosis_sample, locus_reads, per_sample, threshold_markers
 from .vidjil_format import clone_junction, clone_locus
 
 MARKER_FIELDS = [
@@ -148,7 +153,7 @@ def marker_choices(
     diagnosis = diagnosis_sample(fused)
     n = len(fused["reads"]["segmented"])
     chosen = choose(fused, listed, fraction)
-    hits = index.hits(clone_junction(clone) for clone, _, _ in chosen)
+    hits = index.hits((clone_junction(clone) for clone, _, _ in chosen), count_unit(fused))
     by_locus = locus_reads(fused)
     choices = []
     for clone, source, requested in chosen:
@@ -181,11 +186,21 @@ def marker_choices(
 
 
 def _hit_text(hit: IndexHit) -> str:
-    return f"{hit['sample']} ({'/'.join(hit['patients'])}, run {hit['run']}, {hit['reads']} reads)"
+    unit = hit.get("unit", "reads")
+    return f"{hit['sample']} ({'/'.join(hit['patients'])}, run {hit['run']}, {hit['reads']} {unit})"
+
+
+def at_diagnosis_column(unit: str) -> str:
+    """The marker table's count column: `reads_at_diagnosis` or `molecules_at_diagnosis`."""
+    return f"{unit}_at_diagnosis"
 
 
 def marker_rows(fused: dict[str, Any]) -> tuple[list[str], list[dict[str, Any]]]:
-    """The marker table (`SET.markers.tsv`) of a fused document."""
+    """The marker table (`SET.markers.tsv`) of a fused document; its counts in the
+    set's unit, and so named (`at_diagnosis_column`)."""
+    unit = count_unit(fused)
+    counted = at_diagnosis_column(unit)
+    fields = [counted if f == "reads_at_diagnosis" else f for f in MARKER_FIELDS]
     by_top = {clone.get("top"): clone for clone in fused["clones"]}
     rows = []
     for choice in (fused.get("_mrd") or {}).get("markers") or []:
@@ -200,12 +215,12 @@ def marker_rows(fused: dict[str, Any]) -> tuple[list[str], list[dict[str, Any]]]
                 "v": v,
                 "j": j,
                 "junction": clone_junction(clone),
-                "reads_at_diagnosis": choice["reads_at_diagnosis"],
+                counted: choice["reads_at_diagnosis"],
                 "fraction_at_diagnosis": choice["fraction_at_diagnosis"],
                 "recombination": choice["recombination"],
                 "productive": choice["productive"],
-                "sisters": "; ".join(f"clone {s['top']} ({s['reads']} reads)" for s in choice["sisters"]),
+                "sisters": "; ".join(f"clone {s['top']} ({s['reads']} {unit})" for s in choice["sisters"]),
                 "other_patients": "; ".join(_hit_text(h) for h in choice["other_patients"]),
             }
         )
-    return MARKER_FIELDS, rows
+    return fields, rows

@@ -27,6 +27,9 @@ Rule (the README's "MRD: detection, quantification and status" says it in words)
 - replicates (libraries of one sample, `samples._replicate`): pooled for the status
   (reads, locus reads and cells summed), listed apart in the table.
 
+In a set fused in molecules (`_counts: molecules`, every sample with UMIs), every
+count above is of molecules (`count_unit`), and the MRD table names its columns so.
+
 Dates and sample information come from the fused document's `samples.timestamp`,
 `samples.info` and `samples.names`, the fields the reference Vidjil client reads."""
 
@@ -94,6 +97,25 @@ def count_unit(fused: dict[str, Any]) -> str:
     """What the counts of a fused set are: `molecules` when it was fused in molecules
     (every sample with UMIs), else `reads`."""
     return "molecules" if fused.get("_counts") == "molecules" else "reads"
+
+
+COUNT_UNITS = ("reads", "molecules")
+
+
+def count_columns(unit: str) -> tuple[str, str]:
+    """The count columns of the MRD table in `unit`: (`reads`, `locus_reads`), or
+    (`molecules`, `locus_molecules`) for a set fused in molecules."""
+    return unit, f"locus_{unit}"
+
+
+def table_counts(row: dict[str, Any]) -> tuple[Any, Any, str]:
+    """(count, locus count, unit) of a row of an MRD table (`mrd_rows`, or the TSV
+    read back), whichever unit names its columns."""
+    for unit in COUNT_UNITS:
+        count, locus = count_columns(unit)
+        if count in row and locus in row:
+            return row[count], row[locus], unit
+    raise KeyError("no 'reads' and 'locus_reads' (or 'molecules' and 'locus_molecules') columns")
 
 
 def per_sample(value: Any, n: int, default: Any = None) -> list[Any]:
@@ -374,11 +396,17 @@ MRD_FIELDS = [
 def mrd_rows(fused: dict[str, Any]) -> tuple[list[str], list[dict[str, Any]]]:
     """The MRD table (`SET.mrd.tsv`): a row per sample and marker, each replicate
     group's libraries then its pooled row (`replicate` 'pooled'), with the spike-in
-    column when the set has one."""
+    column when the set has one. Counts are in the set's unit (`count_unit`), and so
+    are their columns named: `reads` and `locus_reads`, or `molecules` and
+    `locus_molecules` (`table_counts` reads either)."""
     rows = table_rows(mrd_summary(fused))
     replicated = any(row["replicate"] for row in rows)
     spiked = bool((fused.get("_mrd") or {}).get("spike"))
-    fields = MRD_FIELDS + (["replicate"] if replicated else []) + (["spike_normalised_copies"] if spiked else [])
+    # A set fused in molecules names its count columns so: `molecules`, `locus_molecules`.
+    count, locus_count = count_columns(count_unit(fused))
+    renamed = {"reads": count, "locus_reads": locus_count}
+    fields = [renamed.get(f, f) for f in MRD_FIELDS]
+    fields += (["replicate"] if replicated else []) + (["spike_normalised_copies"] if spiked else [])
     out = []
     for row in rows:
         for marker in row["markers"]:
@@ -389,8 +417,8 @@ def mrd_rows(fused: dict[str, Any]) -> tuple[list[str], list[dict[str, Any]]]:
                     "marker": marker["top"],
                     "marker_name": marker["name"],
                     "locus": marker["locus"],
-                    "reads": marker["reads"],
-                    "locus_reads": marker["locus_reads"],
+                    count: marker["reads"],
+                    locus_count: marker["locus_reads"],
                     "fraction": marker["fraction"],
                     "cell_equivalents": round(marker["cell_equivalents"]) if marker["cell_equivalents"] else None,
                     "lod": marker["lod"],

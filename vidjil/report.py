@@ -22,7 +22,7 @@ from typing import Any
 from . import __version__
 from .airr_format import segment_name
 from .errors import UserError
-from .markers import marker_rows
+from .markers import at_diagnosis_column, marker_rows
 from .mrd import (
     LOD_CELLS,
     LOD_READS,
@@ -282,13 +282,14 @@ def _markers_section(doc: dict[str, Any]) -> str:
     _, rows = marker_rows(doc)
     if not rows:
         return ""
+    unit = count_unit(doc)
     body = [
         [
             f"<a href='#clone-{int(r['marker'])}'>#{int(r['marker'])}</a>",
             escape(str(r["locus"])),
             escape(f"{r['v']} / {r['j']}" if r["v"] else str(r["clone"])),
             escape(str(r["source"])),
-            f"{r['reads_at_diagnosis']:,}",
+            f"{r[at_diagnosis_column(unit)]:,}",
             format_percent(r["fraction_at_diagnosis"]),
             escape(str(r["recombination"])),
             {True: "yes", False: "no", None: ""}[r["productive"]],
@@ -302,7 +303,7 @@ def _markers_section(doc: dict[str, Any]) -> str:
         "locus",
         "V / J",
         "chosen by",
-        "reads at diagnosis",
+        f"{unit} at diagnosis",
         "% of locus at diagnosis",
         "recombination",
         "productive",

@@ -81,9 +81,16 @@ def read_vidjil(path: Path) -> dict[str, Any]:
         raise UserError(f"{path}: not a readable .vidjil file ({exc})") from None
     if not isinstance(doc, dict) or not isinstance(doc.get("clones"), list) or "reads" not in doc:
         raise UserError(f"{path}: not a .vidjil document (no 'clones' list or no 'reads')")
+    # A set fused in reads has no clone molecules: earlier versions of `vidjil fuse`
+    # copied the best sample's (one count) into the clones of a set mixing samples
+    # with and without UMIs.
+    stale = "_fuse" in doc and doc.get("_counts") != "molecules"
     for clone in doc["clones"]:
         if isinstance(clone, dict) and not isinstance(clone.get("sequence", ""), str):
             del clone["sequence"]  # the reference tool writes 0 for a clone without one
+        if stale and isinstance(clone, dict):
+            clone.pop("molecules", None)
+            clone.pop("_umi", None)
     problem = document_problem(doc)
     if problem:
         raise UserError(f"{path}: not a .vidjil document this tool reads: {problem}")
@@ -117,11 +124,34 @@ def _typed(record: Mapping[str, Any], types: Mapping[str, type | tuple[type, ...
     return None
 
 
+def _per_sample_counts(value: Any, n: int) -> bool:
+    """A list of `n` counts (n >= 1), one per sample."""
+    return isinstance(value, list) and len(value) == n > 0 and all(_is_count(v) for v in value)
+
+
+def _samples_of(counts: Any) -> int:
+    """How many samples a count field has (a scalar: one)."""
+    return len(counts) if isinstance(counts, list) else 1
+
+
+def _molecules_problem(clone: dict[str, Any]) -> str | None:
+    """With UMIs (`detect --umi`) a clone has `molecules`: one count per sample, as `reads`."""
+    if "molecules" not in clone:
+        return None
+    n = _samples_of(clone["reads"])
+    if not _per_sample_counts(clone["molecules"], n):
+        plural = "s" * (n > 1)
+        return f"'molecules' is not a list of {n} non-negative integer count{plural} (one per sample, as 'reads')"
+    return None
+
+
 def _clone_problem(clone: Any) -> str | None:
     if not isinstance(clone, dict):
         return "not an object"
     if not isinstance(clone.get("id"), str) or not _is_counts(clone.get("reads")):
         return "no 'id' text or no 'reads' count"
+    if problem := _molecules_problem(clone):
+        return problem
     kinds = {"germline": str, "sequence": str, "name": str, "top": int, "seg": dict, "warn": list, "_mrd": dict}
     problem = _typed(clone, kinds | {"_airr": dict, "_unexpected": dict})
     seg = clone.get("seg") or {}
@@ -139,6 +169,27 @@ def _clone_problem(clone: Any) -> str | None:
     return problem
 
 
+def _sample_molecules_problem(doc: dict[str, Any]) -> str | None:
+    """A sample of `detect --umi` has `molecules`: `segmented` (one count per sample, as
+    `reads.segmented`) and `germline` (a table of such counts per system); a fused set
+    says what its counts are in `_counts`."""
+    if doc.get("_counts", "reads") not in ("reads", "molecules"):
+        return "'_counts' is neither 'reads' nor 'molecules'"
+    if "molecules" not in doc:
+        return None
+    molecules = doc["molecules"]
+    n = _samples_of(doc["reads"]["segmented"])
+    counts = f"a list of {n} non-negative integer count{'s' * (n > 1)} (one per sample, as 'reads.segmented')"
+    if not isinstance(molecules, dict):
+        return "'molecules' is not an object"
+    if not _per_sample_counts(molecules.get("segmented"), n):
+        return f"'molecules.segmented' is not {counts}"
+    germline = molecules.get("germline", {})
+    if not isinstance(germline, dict) or not all(_per_sample_counts(v, n) for v in germline.values()):
+        return f"'molecules.germline' is not a table of {counts}"
+    return None
+
+
 def document_problem(doc: dict[str, Any]) -> str | None:
     """What makes `doc` unreadable where this tool reads it (the read counts and the
     clones' fields fusing, reports and the viewer use), or None."""
@@ -153,6 +204,8 @@ def document_problem(doc: dict[str, Any]) -> str | None:
             return f"'reads.{key}' is not a table of counts"
     if not isinstance(doc.get("samples", {}), dict):
         return "'samples' is not an object"
+    if problem := _sample_molecules_problem(doc):
+        return problem
     for rank, clone in enumerate(doc["clones"], start=1):
         problem = _clone_problem(clone)
         if problem:

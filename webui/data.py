@@ -19,7 +19,7 @@ from vidjil import layout
 from vidjil.airr_format import fused_rows, segment_name
 from vidjil.alerts import alert_rows
 from vidjil.index import connect_read_only
-from vidjil.markers import marker_rows
+from vidjil.markers import at_diagnosis_column, marker_rows
 from vidjil.mrd import (
     LOD_CELLS,
     LOD_READS,
@@ -726,10 +726,12 @@ def alert_list(fused: dict[str, Any]) -> list[dict[str, Any]]:
 def marker_flags(fused: dict[str, Any]) -> list[dict[str, Any]]:
     """The marker candidates and their flags (`_mrd.markers`), as the set page lists them."""
     rows = marker_rows(fused)[1]
+    counted = at_diagnosis_column(count_unit(fused))
     shown = {True: "yes", False: "no", None: ""}
     return [
         {
             **r,
+            "at_diagnosis": r[counted],
             "percent": format_percent(r["fraction_at_diagnosis"]),
             "productive_text": shown[r["productive"]],
             "genes": f"{r['v']} / {r['j']}" if r["v"] and r["j"] else str(r["clone"]),
@@ -739,13 +741,17 @@ def marker_flags(fused: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def contamination_table(path: Path) -> list[dict[str, str]]:
-    """The rows of a run's contamination table (`vidjil contamination`)."""
+    """The rows of a run's contamination table (`vidjil contamination`), counted in
+    reads or in molecules (its columns say which: each row's `unit`, `count` and
+    `other_count`)."""
     try:
         lines = path.read_text().splitlines()
     except OSError as exc:
         raise Unavailable(f"{path.name}: unreadable ({exc.strerror or exc})") from None
     rows = list(csv.DictReader(lines, delimiter="\t"))
     for row in rows:
+        unit = "molecules" if "molecules" in row else "reads"
+        row |= {"unit": unit, "count": row.get(unit, ""), "other_count": row.get(f"other_{unit}", "")}
         for key in ("fraction", "other_fraction"):
             try:
                 row[key] = format_percent(float(row.get(key) or 0))
