@@ -283,7 +283,8 @@ def test_per_read_gives_each_read_its_umi_and_designates_it_without_the_umi_base
     broken = [(n, s[:12] + "CCCCC" + s[17:], o) for n, s, o in umi_records(iter([bad]), "r1", SPACER)]
     write_fastq(tmp_path / "umi.fastq", iter(with_umi + broken))
     plain = run_vidjil("detect", "--per-read", str(tmp_path / "plain.fastq"), "-q")
-    umi = run_vidjil("detect", "--per-read", str(tmp_path / "umi.fastq"), "-q", "--umi", "r1:12", "--umi-spacer", SPACER)
+    umi_args = ["--umi", "r1:12", "--umi-spacer", SPACER]
+    umi = run_vidjil("detect", "--per-read", str(tmp_path / "umi.fastq"), "-q", *umi_args)
     assert plain.returncode == umi.returncode == 0, umi.stderr
     plain_rows = list(csv.DictReader(plain.stdout.splitlines(), delimiter="\t"))
     umi_rows = list(csv.DictReader(umi.stdout.splitlines(), delimiter="\t"))
