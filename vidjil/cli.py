@@ -237,7 +237,9 @@ def detect_options(args: argparse.Namespace) -> Any:
     if args.clone_reads is not None and args.per_read:
         raise UserError("detect: --clone-reads writes the reads of clones: not with --per-read")
     per_clone = ("--min-reads-per-umi", "--max-umis")
-    per_clone_given = [o.flags[0] for o in ENGINE_OPTIONS if o.flags[0] in per_clone and getattr(args, o.field) is not None]
+    per_clone_given = [
+        o.flags[0] for o in ENGINE_OPTIONS if o.flags[0] in per_clone and getattr(args, o.field) is not None
+    ]
     if args.per_read and per_clone_given:
         raise UserError(f"detect: {per_clone_given[0]} counts the molecules of clones: not with --per-read")
     umi_only = [o.flags[0] for o in ENGINE_OPTIONS if o.key in UMI_SUBOPTIONS and getattr(args, o.field) is not None]
