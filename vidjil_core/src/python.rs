@@ -92,6 +92,16 @@ impl Signals {
         raised.is_some()
     }
 
+    /// The run's outcome, unless a signal was caught during it: a signal caught after
+    /// the engine's last look at it still stops the command (it is not swallowed).
+    fn outcome<T>(self, run: Result<T, RunError>) -> PyResult<T> {
+        match run {
+            Ok(_) if self.raised.lock().unwrap().is_some() => Err(self.into_error(RunError::Interrupted)),
+            Ok(value) => Ok(value),
+            Err(e) => Err(self.into_error(e)),
+        }
+    }
+
     fn into_error(self, e: RunError) -> PyErr {
         match e {
             RunError::Input(e) => e.into(),
@@ -349,21 +359,18 @@ fn detect<'py>(
     let inputs = inputs_of(paths, pairs);
     let signals = Signals::default();
     let stop = || signals.stop_requested();
-    let result = py
-        .detach(|| match (int(clone_reads), clone_reads_path) {
-            (Some(n), Some(path)) => {
-                let n = usize::try_from(n.max(0)).unwrap_or(usize::MAX);
-                let mut out = create(&path)?;
-                pipeline::run_with_clone_reads(&g, &i, inputs, &params, n, &mut out, &stop)
-            }
-            (None, None) => pipeline::run(&g, &i, inputs, &params, &stop),
-            _ => Err(crate::error::InputError::new(
-                "clone_reads",
-                "give both clone_reads and clone_reads_path",
-            )
-            .into()),
-        })
-        .map_err(|e| signals.into_error(e))?;
+    let result = py.detach(|| match (int(clone_reads), clone_reads_path) {
+        (Some(n), Some(path)) => {
+            let n = usize::try_from(n.max(0)).unwrap_or(usize::MAX);
+            let mut out = create(&path)?;
+            pipeline::run_with_clone_reads(&g, &i, inputs, &params, n, &mut out, &stop)
+        }
+        (None, None) => pipeline::run(&g, &i, inputs, &params, &stop),
+        _ => Err(
+            crate::error::InputError::new("clone_reads", "give both clone_reads and clone_reads_path").into(),
+        ),
+    });
+    let result = signals.outcome(result)?;
     Ok(pythonize(py, &result)?)
 }
 
@@ -428,13 +435,12 @@ fn grep_reads(
     let inputs = inputs_of(paths, pairs);
     let signals = Signals::default();
     let stop = || signals.stop_requested();
-    let written = py
-        .detach(|| {
-            with_output(&output, |out| {
-                clone_reads::write_reads(&g, &i, inputs, &params, &query, gzip, out, &stop)
-            })
+    let written = py.detach(|| {
+        with_output(&output, |out| {
+            clone_reads::write_reads(&g, &i, inputs, &params, &query, gzip, out, &stop)
         })
-        .map_err(|e| signals.into_error(e))?;
+    });
+    let written = signals.outcome(written)?;
     Ok((written.reads, written.written))
 }
 
@@ -488,13 +494,12 @@ fn per_read(
     let inputs = inputs_of(paths, pairs);
     let signals = Signals::default();
     let stop = || signals.stop_requested();
-    let summary = py
-        .detach(|| {
-            with_output(&output, |out| {
-                per_read_mode::per_read(&g, &i, inputs, &params, out, &stop)
-            })
+    let summary = py.detach(|| {
+        with_output(&output, |out| {
+            per_read_mode::per_read(&g, &i, inputs, &params, out, &stop)
         })
-        .map_err(|e| signals.into_error(e))?;
+    });
+    let summary = signals.outcome(summary)?;
     Ok((summary.reads, summary.detected, summary.designated))
 }
 

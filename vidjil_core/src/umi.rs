@@ -448,11 +448,18 @@ pub type FastMap<K, V> = HashMap<K, V, std::hash::BuildHasherDefault<UmiHasher>>
 /// A window needs this many reads to absorb windows made of its molecules.
 pub const UMI_ABSORBER_READS: u32 = 10;
 
-/// Windows made of the molecules of a larger clone (more than twice their reads, the
-/// same system, at least half of their UMIs in it) whose window is alike
-/// (`related_windows`, shifted by up to `2 * MAX_SHIFT`: an error near the junction can
-/// move the breakpoint that far) join it: reads of its molecules whose errors put
-/// them in another window. Windows of their own UMIs stay apart. Candidates are
+/// Molecules a window must share with a larger clone to join it whatever its system
+/// and window: by chance, a window of a few UMIs shares three with a clone holding 1%
+/// of the 12-nt UMIs a few times in a million.
+pub const UNRELATED_SHARED_UMIS: usize = 3;
+
+/// Windows made of the molecules of a larger clone (more than twice their reads, at
+/// least half of their UMIs in it) join it: reads of its molecules whose errors put
+/// them in another window, when the window is alike (the same system,
+/// `related_windows`, shifted by up to `2 * MAX_SHIFT`: an error near the junction can
+/// move the breakpoint that far), or whatever the window when they share at least
+/// `UNRELATED_SHARED_UMIS` molecules (reads of a V(D)J recombination detected as its
+/// D-J part only, say). Windows of their own UMIs stay apart. Candidates are
 /// judged against the tables as they are at the start (smallest windows first, then
 /// by key): deterministic. Returns (absorber, absorbed) pairs.
 pub fn merge_shared_umis(stats: &mut WindowMap<WindowStat>, tables: &mut UmiTables) -> Vec<(u128, u128)> {
@@ -495,10 +502,13 @@ pub fn merge_shared_umis(stats: &mut WindowMap<WindowStat>, tables: &mut UmiTabl
             .iter()
             .filter(|&(_, &n)| 2 * n >= table.len())
             .filter_map(|(&k, &n)| stats.get(&k).map(|s| (k, n, s)))
-            .filter(|(_, _, s)| {
-                !s.merged && s.reads > 2 * reads && s.system == me.system && s.pair == me.pair
+            .filter(|(_, _, s)| !s.merged && s.reads > 2 * reads)
+            .filter(|(k, n, s)| {
+                *n >= UNRELATED_SHARED_UMIS
+                    || (s.system == me.system
+                        && s.pair == me.pair
+                        && related_windows(&window, &unpack_window(*k), 2 * MAX_SHIFT))
             })
-            .filter(|(k, _, _)| related_windows(&window, &unpack_window(*k), 2 * MAX_SHIFT))
             .max_by(|a, b| a.1.cmp(&b.1).then(a.2.reads.cmp(&b.2.reads)).then(b.0.cmp(&a.0)));
         if let Some((into, _, _)) = best {
             absorb(stats, into, key);
@@ -1230,5 +1240,43 @@ mod tests {
         small.insert(key(clone), stat(UMI_ABSORBER_READS - 1));
         small.insert(key(&near), stat(1));
         assert!(merge_single_reads(&mut small, &mut tables).is_empty());
+    }
+
+    #[test]
+    fn a_window_of_another_system_made_of_three_molecules_of_a_clone_joins_it() {
+        let key = |w: &[u8]| crate::clones::pack_window(w);
+        let (vdj, dj, other) = (
+            key(b"ACGTTGCAAGGCTTACCGATAGGCATCGATTACGG"),
+            key(b"TTTTCCCCGGGGAAAATTTTCCCCGGGGAAAATTT"),
+            key(b"GGGGAAAACCCCTTTTGGGGAAAACCCCTTTTGGG"),
+        );
+        let umis = [
+            "AAAACCCC", "AAAAGGGG", "AAAATTTT", "CCCCAAAA", "CCCCGGGG", "GGGGTTTT",
+        ];
+        let mut stats: WindowMap<WindowStat> = WindowMap::default();
+        let mut tables = UmiTables::new(1000);
+        let mut add = |w: u128, system: u16, reads: &[&str]| {
+            stats.insert(
+                w,
+                WindowStat {
+                    reads: reads.len() as u32,
+                    system,
+                    ..Default::default()
+                },
+            );
+            tables.add(&batch_counts(reads.iter().map(|x| (w, u(x))).collect()));
+        };
+        // The clone: 30 reads of its six molecules; a D-J window (another system) of
+        // three of them and one more; another window of one of them and one of its own.
+        let reads: Vec<&str> = umis.iter().cycle().take(30).copied().collect();
+        add(vdj, 0, &reads);
+        add(dj, 1, &umis[..3]);
+        add(dj, 1, &["TTTTAAAA"]);
+        add(other, 1, &[umis[3], "TTTTGGGG"]);
+        stats.get_mut(&dj).unwrap().reads = 4;
+        let merges = merge_shared_umis(&mut stats, &mut tables);
+        assert_eq!(merges, vec![(vdj, dj)]);
+        assert!(!stats[&other].merged);
+        assert_eq!(tables.tables[&vdj].len(), 7);
     }
 }
