@@ -270,6 +270,31 @@ def test_outputs_and_threads(sample: UmiSample, by_name: tuple[dict[str, Any], d
     assert exact >= 0.95 * len(large) > 100
 
 
+def test_a_umi_in_two_unrelated_clones_is_a_collision_in_the_stats(
+    sample: UmiSample, by_name: tuple[dict[str, Any], dict[str, Any]], tmp_path: Path
+) -> None:
+    """Three molecules of a TRG clone given the UMIs of three molecules of an IGH clone
+    (collisions, or chimeras): counted in the stats, and left in both clones."""
+    igh, trg = (
+        max((t for t in sample.clones if t["locus"] == locus), key=lambda t: int(t["molecules"]))
+        for locus in ("IGH", "TRG")
+    )
+    umi_of: dict[tuple[str, int], str] = {}
+    for r in sample.reads:
+        umi_of.setdefault((r.origin, r.molecule), r.umi)
+    donors = sorted(m for o, m in umi_of if o == igh["clone_id"])[:3]
+    takers = sorted(m for o, m in umi_of if o == trg["clone_id"])[:3]
+    given = {t: umi_of[(igh["clone_id"], d)] for t, d in zip(takers, donors, strict=True)}
+    reads = [UmiRead(r.name, r.seq, r.origin, given.get(r.molecule, r.umi), r.molecule) for r in sample.reads]
+    write_fastq(tmp_path / "collide.fastq.gz", umi_records(iter(reads), "name"))
+    doc, stats = detect(tmp_path / "out", str(tmp_path / "collide.fastq.gz"), "--umi", "name")
+    before = by_name[1]["umi"]
+    assert stats["umi"]["collisions"] == before["collisions"] + 3
+    assert stats["umi"]["clones_with_collisions"] >= 2
+    for t in (igh, trg):
+        assert counted(doc, t["junction"]) == counted(by_name[0], t["junction"]), t["clone_id"]
+
+
 def test_per_read_gives_each_read_its_umi_and_designates_it_without_the_umi_bases(
     sample: UmiSample, tmp_path: Path
 ) -> None:
