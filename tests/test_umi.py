@@ -295,6 +295,34 @@ def test_a_umi_in_two_unrelated_clones_is_a_collision_in_the_stats(
         assert counted(doc, t["junction"]) == counted(by_name[0], t["junction"]), t["clone_id"]
 
 
+def test_grep_reads_writes_the_umi_of_each_read_of_a_clone(
+    sample: UmiSample, by_name: tuple[dict[str, Any], dict[str, Any]], tmp_path: Path
+) -> None:
+    """`grep-reads --umi`: the reads of a clone's window with `umi=UMI` in their
+    headers; from the start of the reads (`r1:12` and the spacer) the same reads, the
+    UMI bases trimmed."""
+    window = by_name[0]["clones"][1]["id"]
+
+    def grep(fastq: str, *umi: str) -> list[tuple[str, str]]:
+        out = tmp_path / f"{fastq}{len(umi)}.fa"
+        run = run_vidjil("grep-reads", window, str(sample.directory / fastq), "-o", str(out), "-q", *umi)
+        assert run.returncode == 0, run.stderr
+        lines = out.read_text().splitlines()
+        return list(zip(lines[::2], lines[1::2], strict=True))
+
+    plain = grep("name.fastq.gz")
+    by_umi = grep("name.fastq.gz", "--umi", "name")
+    at_start = grep("r1.fastq.gz", "--umi", "r1:12", "--umi-spacer", SPACER)
+    umi_of = {r.name: r.umi for r in sample.reads}
+    assert len(by_umi) > 100
+    assert [h.split()[0] for h, _ in by_umi] == [h.split()[0] for h, _ in plain if not h.startswith(">bad")]
+    for header, _ in by_umi:
+        name, umi = header[1:].split()[0], header.split("umi=")[1]
+        assert umi == umi_of[name.rsplit("_", 1)[0]]
+    assert [(h.split()[0].rsplit("_", 1)[0], s) for h, s in by_umi] == [(h.split()[0], s) for h, s in at_start]
+    assert all("umi=" not in h for h, _ in plain)
+
+
 def test_per_read_gives_each_read_its_umi_and_designates_it_without_the_umi_bases(
     sample: UmiSample, tmp_path: Path
 ) -> None:

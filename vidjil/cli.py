@@ -320,6 +320,12 @@ def add_grep_reads(commands: Commands) -> None:
     p.add_argument("-e", "--e-value", type=float, help="maximal e-value of each side (as given to detect)")
     p.add_argument("--unexpected", action="store_true", help="as given to detect")
     p.add_argument("-t", "--threads", type=_positive_int, help="threads (0: all cores)")
+    p.add_argument(
+        "--umi",
+        help="where the reads' UMI is, as given to detect (name, illumina, r1:N, r2:N): its bases trimmed, "
+        "the UMI written in each header (umi=UMI), reads without one left out",
+    )
+    p.add_argument("--umi-spacer", help="with --umi r1:N/r2:N: bases checked and trimmed after the UMI")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress on stderr")
     p.set_defaults(func=run_grep_reads_command)
 
@@ -347,7 +353,11 @@ def run_grep_reads_command(args: argparse.Namespace) -> int:
         unexpected=args.unexpected,
         threads=args.threads,
         quiet=args.quiet,
+        umi=args.umi,
+        umi_spacer=args.umi_spacer,
     )
+    if args.umi_spacer is not None and args.umi is None:
+        raise UserError("grep-reads: --umi-spacer needs --umi")
     try:
         run_grep_reads(options)
     except ParamError as exc:

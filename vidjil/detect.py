@@ -559,6 +559,8 @@ class GrepOptions:
     unexpected: bool = False
     threads: int | None = None
     quiet: bool = False
+    umi: str | None = None  # where the UMI is: written in the headers, reads without one skipped
+    umi_spacer: str | None = None
 
 
 def run_grep_reads(opts: GrepOptions) -> tuple[int, int]:
@@ -582,6 +584,8 @@ def run_grep_reads(opts: GrepOptions) -> tuple[int, int]:
         "unexpected": opts.unexpected,
         "threads": opts.threads,
         "quiet": opts.quiet,
+        "umi": opts.umi,
+        "umi_spacer": opts.umi_spacer,
     }
     try:
         if opts.output == "-":

@@ -280,7 +280,12 @@ pub fn write_reads(
                 hits.push(t);
                 let (rank, window) = &query.targets[t as usize];
                 let id = read_id(batch.name(i), batch.first_ordinal + i as u64);
-                text.extend_from_slice(format!(">{id} clone={rank} window={window}\n").as_bytes());
+                text.extend_from_slice(format!(">{id} clone={rank} window={window}").as_bytes());
+                if let Some(umi) = umi {
+                    text.extend_from_slice(b" umi=");
+                    text.extend_from_slice(&crate::umi::unpack_umi(*umi));
+                }
+                text.push(b'\n');
                 text.extend_from_slice(read);
                 text.push(b'\n');
             }

@@ -398,7 +398,8 @@ fn with_output<T, E: From<crate::error::InputError>>(
 /// `output` (`-`: standard output), gzip when `gzip`. Returns (reads, reads written).
 #[pyfunction]
 #[pyo3(signature = (germline, query, paths, output, *, pairs=Vec::new(), rank=0, contains=false, gzip=false, window=None,
-    e_value=None, unexpected=None, threads=None, min_overlap=None, max_mismatch_rate=None, quiet=true))]
+    e_value=None, unexpected=None, threads=None, min_overlap=None, max_mismatch_rate=None, quiet=true, umi=None,
+    umi_spacer=None))]
 #[allow(clippy::too_many_arguments)]
 fn grep_reads(
     py: Python<'_>,
@@ -417,6 +418,8 @@ fn grep_reads(
     min_overlap: Option<Int>,
     max_mismatch_rate: Option<f64>,
     quiet: bool,
+    umi: Option<String>,
+    umi_spacer: Option<String>,
 ) -> PyResult<(u64, u64)> {
     let params = RunParams {
         quiet,
@@ -427,6 +430,8 @@ fn grep_reads(
             threads: int(threads),
             min_overlap: int(min_overlap),
             max_mismatch_rate,
+            umi,
+            umi_spacer,
             ..Default::default()
         })?
     };
