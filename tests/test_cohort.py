@@ -127,6 +127,23 @@ def test_the_cohort_is_rebuilt_from_the_results_and_not_written_when_unchanged(r
     assert set(pd.read_parquet(results / "cohort" / "clones")["sample"]) == samples
 
 
+def test_an_imported_set_joins_the_cohort_dataset_of_the_folder(demo: Path, tmp_path: Path) -> None:
+    """import-set updates the cohort dataset when the results folder has one."""
+    archives = {name: tmp_path / f"{name}.tar.gz" for name in ("run-2026-05", "P1")}
+    for name, archive in archives.items():
+        done = run("export-set", name, "-o", str(archive), "--results", str(demo / "results"))
+        assert done.returncode == 0, done.stderr
+    target = tmp_path / "lab"
+    first = run("import-set", str(archives["run-2026-05"]), "--results", str(target))
+    assert first.returncode == 0 and "cohort" not in first.stderr and not (target / "cohort").exists()
+    assert run("cohort", str(target)).returncode == 0
+    assert set(pd.read_parquet(target / "cohort" / "clones")["sample"]) == {"P1-followup-1", "P1-followup-2"}
+    second = run("import-set", str(archives["P1"]), "--results", str(target))
+    assert second.returncode == 0 and "cohort dataset: 2 partitions written" in second.stderr, second.stderr
+    assert set(pd.read_parquet(target / "cohort" / "clones")["sample"]) == set(DEMO_SAMPLES)
+    assert len(pd.read_parquet(target / "cohort" / "mrd")) == 10
+
+
 def test_a_damaged_clone_table_is_one_line_naming_it(results: Path) -> None:
     shutil.rmtree(results / "cohort")
     damaged = sample_dir(results, "P1-followup-1") / "P1-followup-1.clones.parquet"

@@ -918,6 +918,12 @@ def run_import_set(args: argparse.Namespace) -> int:
         + merged,
         file=sys.stderr,
     )
+    if done.get("cohort"):
+        parts = done["cohort"]
+        print(
+            f"import-set: cohort dataset: {parts['written']} partitions written, {parts['unchanged']} unchanged",
+            file=sys.stderr,
+        )
     for path in done["write"]:
         print(f"{'write' if not done['dry_run'] else 'would write'}\t{path}")
     for name, group in done["groups"].items():

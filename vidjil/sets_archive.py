@@ -24,6 +24,7 @@ from typing import Any
 
 from . import __version__, layout
 from .atomic import atomic_outputs
+from .cohort import rebuild as rebuild_cohort
 from .errors import UserError
 from .germline import sha256_file as sha256
 from .groups import DEFAULT_GROUP, check_name, groups_by_set, recorded_groups
@@ -334,7 +335,8 @@ def import_set(archive: Path, results: Path, dry_run: bool = False, group: str |
     """Check every file of the archive against its manifest, then write the new
     ones into `results` (files already there with the same checksum are kept, run
     descriptions merged, any other difference is a conflict), put the sets into
-    their group (`group`, else the archive's) and update the index. Nothing is
+    their group (`group`, else the archive's) and update the index (and the cohort
+    dataset when the folder has one). Nothing is
     written when anything is wrong, nor with `dry_run`. Members are streamed
     (memory stays small whatever their size), bounded by the sizes the manifest gives."""
     if group is not None:
@@ -361,4 +363,6 @@ def import_set(archive: Path, results: Path, dry_run: bool = False, group: str |
         for path, data in small.items():
             outputs.write_path(results / path, partial(_write_bytes, data))
     counts = rebuild(results, layout.index_db(results))
-    return {**summary, "dry_run": False, "index": counts}
+    # A results folder with a cohort dataset keeps it up to date (changed partitions only).
+    cohort = rebuild_cohort(results) if (results / layout.COHORT).is_dir() else None
+    return {**summary, "dry_run": False, "index": counts, "cohort": cohort}
