@@ -39,6 +39,12 @@ def wait_for_progress(run: subprocess.Popen[str]) -> None:
         seen += run.stderr.read(1)
 
 
+def default_sigint() -> None:
+    """In the child, Ctrl-C as at a terminal: a test suite started in the background
+    by a shell script inherits SIGINT ignored, and Python then keeps it ignored."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def files_under(folder: Path) -> list[str]:
     return sorted(str(p.relative_to(folder)) for p in folder.rglob("*")) if folder.exists() else []
 
@@ -51,7 +57,10 @@ def test_a_signal_stops_detection_within_a_second_and_leaves_nothing(
 ) -> None:
     out = tmp_path / "new" / "out"
     run = subprocess.Popen(
-        [*VIDJIL, "detect", str(long_input), "-o", str(out), "-t", "1"], stderr=subprocess.PIPE, text=True
+        [*VIDJIL, "detect", str(long_input), "-o", str(out), "-t", "1"],
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=default_sigint,
     )
     wait_for_progress(run)
     sent_at = time.monotonic()
