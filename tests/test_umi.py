@@ -323,6 +323,22 @@ def test_grep_reads_writes_the_umi_of_each_read_of_a_clone(
     assert all("umi=" not in h for h, _ in plain)
 
 
+def test_umis_too_short_for_a_clone_are_said_so(
+    sample: UmiSample, by_name: tuple[dict[str, Any], dict[str, Any]], tmp_path: Path
+) -> None:
+    """5-nt UMIs (1,024 of them) for clones of hundreds of molecules: the largest
+    clones are crowded, counted in the stats and warned of; the 12-nt sample has none."""
+    short = [UmiRead(r.name, r.seq, r.origin, r.umi[:5], r.molecule) for r in sample.reads]
+    write_fastq(tmp_path / "short.fastq.gz", umi_records(iter(short), "name"))
+    out = tmp_path / "out"
+    run = run_vidjil("detect", str(tmp_path / "short.fastq.gz"), "--umi", "name", "-o", str(out), "-b", "s")
+    assert run.returncode == 0, run.stderr
+    stats = json.loads((out / "s.stats.json").read_text())
+    assert stats["umi"]["clones_with_crowded_umis"] >= 1
+    assert "warning" in run.stderr and "longer UMIs count them" in run.stderr
+    assert by_name[1]["umi"]["clones_with_crowded_umis"] == 0
+
+
 def test_per_read_gives_each_read_its_umi_and_designates_it_without_the_umi_bases(
     sample: UmiSample, tmp_path: Path
 ) -> None:

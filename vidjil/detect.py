@@ -337,6 +337,13 @@ def _detect_and_write(
                 f"{umi['collisions']} UMIs in two clones",
                 file=sys.stderr,
             )
+            if umi["crowded_clones"]:
+                print(
+                    f"vidjil: {name}: warning: {umi['crowded_clones']} clones have more molecules than their "
+                    f"{umi['source']} UMIs tell apart (over 30% share or neighbour a UMI): their molecule "
+                    "counts are rough estimates; longer UMIs count them",
+                    file=sys.stderr,
+                )
         if opts.pairs:
             pairs = result["pairs"]
             print(
@@ -380,6 +387,7 @@ def umi_stats(result: RunResult) -> dict[str, Any]:
             "umis_merged": umi["umis_merged"],
             "umis_merged_two_substitutions_away": umi["umis_merged_far"],
             "molecules_hidden_by_umi_collisions": umi["molecules_hidden"],
+            "clones_with_crowded_umis": umi["crowded_clones"],
             "umi_error_rate": round(umi["model"]["error_rate"], 6),
             "single_read_molecules": round(umi["model"]["single_read_share"], 4),
             "neighbour_umis_grouped": round(umi["model"]["neighbour_loss"], 4),

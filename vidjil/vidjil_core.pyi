@@ -257,6 +257,7 @@ class UmiRun(TypedDict):
     umis_merged: int
     umis_merged_far: int
     molecules_hidden: int  # expected hidden by UMI collisions (same or neighbouring UMIs)
+    crowded_clones: int  # more than 30% of their molecules hidden: UMIs short for them
     molecules_dropped: int
     reads_in_dropped_molecules: int
     model: UmiModel  # estimated from the run

@@ -456,6 +456,7 @@ fn umi_run(
             run.umis_merged += m.umis_merged as u64;
             run.umis_merged_far += m.umis_merged_far as u64;
             run.molecules_hidden += m.hidden.round() as u64;
+            run.crowded_clones += m.crowded as u64;
             run.molecules_dropped += m.dropped as u64;
             run.reads_in_dropped_molecules += m.dropped_reads;
             for &(_, reads) in &m.molecules {

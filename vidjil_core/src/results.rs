@@ -189,6 +189,8 @@ pub struct UmiRun {
     pub umis_merged_far: u64,
     /// Molecules expected hidden by UMI collisions (same or neighbouring UMIs), counted.
     pub molecules_hidden: u64,
+    /// Clones whose UMIs are too crowded for a reliable count (UMIs short for their size).
+    pub crowded_clones: u64,
     pub molecules_dropped: u64,
     pub reads_in_dropped_molecules: u64,
     /// UMI error rate and reads per molecule, estimated from the run.

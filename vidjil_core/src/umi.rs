@@ -647,6 +647,8 @@ pub struct Molecules {
     /// of the clone with the same UMI, or neighbouring UMIs grouped as one): see
     /// `UmiModel::hidden_molecules`.
     pub hidden: f64,
+    /// More molecules hidden than the estimate is tested for (UMIs short for the clone).
+    pub crowded: bool,
 }
 
 impl Molecules {
@@ -758,28 +760,43 @@ impl UmiModel {
     }
 
     /// Molecules of a clone hidden by UMI collisions, given the `groups` seen with UMIs
-    /// of `umi_length` bases: among M molecules spread over the 4^L UMIs, about M^2 / 2N
-    /// pairs share a UMI and M^2 3L / 2N pairs are one substitution apart, of which
-    /// `neighbour_loss` are grouped as one; so groups = M - c M^2, solved for M
-    /// (Fu et al. 2011 count the same way the molecules hidden by identical labels).
-    /// First order: close while a molecule has few neighbours (tested to 2% with 9% of
-    /// the molecules hidden); past that it overcounts.
-    pub fn hidden_molecules(&self, groups: usize, umi_length: usize) -> f64 {
+    /// of `umi_length` bases. M molecules spread over the N = 4^L UMIs (lambda = M / N
+    /// per UMI) occupy N (1 - e^-lambda) of them (identical UMIs: Fu et al. 2011), and
+    /// a molecule survives its 3L neighbouring UMIs, each held by another molecule with
+    /// chance lambda, of which it loses half of the `neighbour_loss` pairs: groups =
+    /// N (1 - e^-lambda) e^-(3L lambda neighbour_loss / 2), solved for M on its rising
+    /// side. Within 2% with up to 27% of the molecules hidden (tested). Also
+    /// whether the clone is *crowded*: more than `CROWDED` of its molecules hidden, or
+    /// more groups than the UMIs can show (then nothing is added): UMIs too short for it.
+    pub fn hidden_molecules(&self, groups: usize, umi_length: usize) -> (f64, bool) {
         if groups == 0 || umi_length == 0 {
-            return 0.0;
+            return (0.0, false);
         }
         let n = 4f64.powi(umi_length as i32);
-        let c = (1.0 + self.neighbour_loss * 3.0 * umi_length as f64) / (2.0 * n);
+        let k = 1.5 * umi_length as f64 * self.neighbour_loss;
+        let seen = |lambda: f64| n * (1.0 - (-lambda).exp()) * (-k * lambda).exp();
+        // The peak: e^-lambda (1 + k) = k.
+        let peak = if k > 0.0 { ((1.0 + k) / k).ln() } else { 40.0 };
         let d = groups as f64;
-        let discriminant = 1.0 - 4.0 * c * d;
-        // Past saturation the groups say no more than "at least 1 / 2c molecules".
-        let m = if discriminant > 0.0 {
-            (1.0 - discriminant.sqrt()) / (2.0 * c)
-        } else {
-            1.0 / (2.0 * c)
-        };
-        (m - d).max(0.0)
+        if seen(peak) <= d {
+            return (0.0, true);
+        }
+        let (mut lo, mut hi) = (d / n, peak);
+        for _ in 0..100 {
+            let mid = (lo + hi) / 2.0;
+            if seen(mid) < d {
+                lo = mid;
+            } else {
+                hi = mid;
+            }
+        }
+        let hidden = (hi * n - d).max(0.0);
+        (hidden, hidden > Self::CROWDED * (d + hidden))
     }
+
+    /// More than this share of a clone's molecules hidden: past the tested range of
+    /// `hidden_molecules` (UMIs short for the clone's size).
+    pub const CROWDED: f64 = 0.3;
 
     /// Fewest reads a UMI needs for a single-read UMI two substitutions away to join it:
     /// when a read of it is likelier to carry those two errors (reads x (e/3)^2) than a
@@ -909,7 +926,9 @@ pub fn molecules(table: &[(u64, u32)], min_reads: u32, model: &UmiModel) -> Mole
     let length = table.first().map_or(0, |e| umi_length(e.0));
     if !groups.is_empty() {
         let kept = result.molecules.len() as f64 / groups.len() as f64;
-        result.hidden = model.hidden_molecules(groups.len(), length) * kept;
+        let (hidden, crowded) = model.hidden_molecules(groups.len(), length);
+        result.hidden = hidden * kept;
+        result.crowded = crowded;
     }
     result
         .molecules
@@ -1136,7 +1155,7 @@ mod tests {
         // Molecules of one clone on random UMIs of `bits / 2` bases, 1 + geometric reads
         // each, no UMI errors: the directional groups lose the molecules sharing or
         // neighbouring a UMI; the hidden ones bring them back.
-        for (n, bits, lost) in [(40_000, 24, 0.02), (30_000, 22, 0.05)] {
+        for (n, bits, lost) in [(40_000, 24, 0.02), (30_000, 22, 0.05), (30_000, 20, 0.2)] {
             let mut rng = Rng(2121);
             let mut reads: FastMap<u64, u32> = FastMap::default();
             for _ in 0..n {
@@ -1164,8 +1183,13 @@ mod tests {
             neighbour_loss: 0.8,
             ..Default::default()
         };
-        assert!(model.hidden_molecules(50, 12) < 0.01);
-        assert_eq!(model.hidden_molecules(0, 12), 0.0);
+        assert!(model.hidden_molecules(50, 12).0 < 0.01);
+        assert_eq!(model.hidden_molecules(0, 12), (0.0, false));
+        // 8-nt UMIs: 1,000 groups hide a few molecules; 2,000 more than 30%
+        // (crowded); 60,000 are more than the UMIs can show (crowded, nothing added).
+        assert!(!model.hidden_molecules(1_000, 8).1);
+        assert!(model.hidden_molecules(2_000, 8).1);
+        assert_eq!(model.hidden_molecules(60_000, 8), (0.0, true));
     }
 
     #[test]
