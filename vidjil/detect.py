@@ -307,6 +307,13 @@ def _detect_and_write(
         outputs.write(out / f"{name}.stats.json", lambda h: json.dump(stats, h, indent=2))
     except OSError as exc:
         raise UserError(f"{out}: cannot write the outputs: {exc.strerror or exc}") from None
+    crowded = result["umi"]["crowded_clones"] if result["umi"] is not None else 0
+    if crowded:  # a warning, even with -q
+        print(
+            f"vidjil: {name}: warning: {crowded} clones have more molecules than their UMIs tell apart "
+            "(over 30% share or neighbour a UMI): their molecule counts are rough estimates; longer UMIs count them",
+            file=sys.stderr,
+        )
     if not opts.quiet:
         det, total = result["detected"]["reads"], result["total"]["reads"]
         unit = "reads and pairs" if opts.pairs else "reads"
@@ -337,13 +344,6 @@ def _detect_and_write(
                 f"{umi['collisions']} UMIs in two clones",
                 file=sys.stderr,
             )
-            if umi["crowded_clones"]:
-                print(
-                    f"vidjil: {name}: warning: {umi['crowded_clones']} clones have more molecules than their "
-                    f"{umi['source']} UMIs tell apart (over 30% share or neighbour a UMI): their molecule "
-                    "counts are rough estimates; longer UMIs count them",
-                    file=sys.stderr,
-                )
         if opts.pairs:
             pairs = result["pairs"]
             print(
