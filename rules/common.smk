@@ -331,6 +331,13 @@ def contamination_options(wildcards):
     return f"--samples-sheet {shlex.quote(str(SAMPLES_PATH))}{sets} --index {shlex.quote(index_path())}{limit}"
 
 
+def report_contamination(wildcards):
+    """A run set's report shows its contamination table; other sets have none."""
+    if layout.SET_TYPE_FILES["contamination"] != SETS[wildcards.set]["type"]:
+        return []
+    return [f"{RESULTS}/{layout.set_file(wildcards.analysis, wildcards.set, 'contamination')}"]
+
+
 def spike_options(wildcards):
     """`--spike SEQ --spike-copies N...` when the set's samples declare a spike-in."""
     members = [SAMPLES[s] for s in SETS[wildcards.set]["samples"]]

@@ -3,7 +3,8 @@
 
 rule report:
     input:
-        set_result("vidjil"),
+        vidjil=set_result("vidjil"),
+        contamination=report_contamination,
     output:
         report(
             set_result("report"),
@@ -23,5 +24,6 @@ rule report:
         runtime=rule_setting("report", "runtime"),
     params:
         title=lambda wildcards: f"{wildcards.set} ({wildcards.analysis})",
+        contamination=lambda wildcards, input: f"--contamination {input.contamination}" if input.contamination else "",
     shell:
-        "vidjil report {input} -o {output} --title '{params.title}' > {log} 2>&1"
+        "vidjil report {input.vidjil} -o {output} --title '{params.title}' {params.contamination} > {log} 2>&1"

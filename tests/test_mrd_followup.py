@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 import sqlite3
 from pathlib import Path
 from typing import Any
@@ -403,6 +404,22 @@ def test_a_contamination_planted_across_two_patients_is_reported_and_nothing_els
     assert sorted(f[2] for f in earlier) == indexed_with(demo, p1)
     assert rows[0]["patient"] == "P2" and rows[0]["other_patient"] == "P3"
     assert float(rows[0]["other_fraction"]) == pytest.approx(3 / 10_000)
+    # The run's report shows the table in its Contamination section; a damaged table is one line.
+    fused, report = tmp_path / "run.vidjil", tmp_path / "run.html"
+    assert run_vidjil("fuse", str(p2a), str(p2b), str(p3), "-o", str(fused)).returncode == 0
+    done = run_vidjil("report", str(fused), "-o", str(report), "--contamination", str(out))
+    assert done.returncode == 0, done.stderr
+    page = report.read_text()
+    section = page[page.index("<h2 id=contamination>") : page.index("<h2 id=mrd")]
+    cells = re.findall(r"<td[^>]*>(.*?)</td>", section)
+    first = ["P2-a", "P2", "1 IGHV1-2*02 AAAAAAAAAA IGHJ4*02", "IGH", "5000", "50%", "P3-a", "P3", "this run", "3"]
+    assert cells[:12] == [*first, "0.030%", f"<span class=seq>{a}</span>"]
+    assert section.count("<tr>") == len(rows) + 1
+    broken = tmp_path / "broken.tsv"
+    broken.write_text("sample\tpatient\nP2-a\tP2\n")
+    bad = run_vidjil("report", str(fused), "-o", str(tmp_path / "bad.html"), "--contamination", str(broken))
+    assert bad.returncode == 2 and "not a contamination table: no column 'clone'" in bad.stderr
+    assert bad.stderr.count("\n") == 1 and not (tmp_path / "bad.html").exists()
 
 
 def test_spike_normalised_copies_join_the_mrd_table(tmp_path: Path) -> None:

@@ -249,6 +249,16 @@ def test_snakemake_report_gathers_the_set_reports(demo: Path) -> None:
     assert {Path(n).name for n in names} >= {"P1.report.html", "run-2026-05.report.html", "report.html"}
 
 
+def test_a_run_report_has_its_contamination_section(demo: Path) -> None:
+    """A run set's report shows its contamination table (the demo's runs hold one
+    patient: nothing found); a patient's report has no such section."""
+    sets = demo / "results" / "multi+inc" / "sets"
+    for run in ("run-2026-05", "run-2026-11"):
+        page = (sets / run / f"{run}.report.html").read_text()
+        assert "<h2 id=contamination>" in page and "No clone of this run found in another patient" in page
+    assert "<h2 id=contamination>" not in (sets / "P1" / "P1.report.html").read_text()
+
+
 def test_fused_leukemic_clone_counts_match_the_truth(demo: Path) -> None:
     """Accuracy of the follow-up: the leukemic clone's reads in every sample within 1%
     of the simulated truth (4,000 reads, then 200, 6, none and 60: about 20%, 0.5%,

@@ -584,13 +584,19 @@ def add_report(commands: Commands) -> None:
     r.add_argument("fused", type=Path, help="fused .vidjil file")
     r.add_argument("-o", "--output", required=True, type=Path, help="HTML file")
     r.add_argument("--title", help="page title (default: the set and its analysis, else the file name)")
+    r.add_argument(
+        "--contamination",
+        type=Path,
+        metavar="TSV",
+        help="a run's contamination table (`vidjil contamination`): shown in a Contamination section",
+    )
     r.set_defaults(func=run_report_command)
 
 
 def run_report_command(args: argparse.Namespace) -> int:
     from .report import run_report
 
-    run_report(args.fused, args.output, args.title)
+    run_report(args.fused, args.output, args.title, args.contamination)
     return 0
 
 

@@ -54,6 +54,37 @@ def contamination_fields(unit: str) -> list[str]:
     return [names.get(field, field) for field in CONTAMINATION_FIELDS]
 
 
+def read_table(path: Path) -> list[dict[str, Any]]:
+    """The rows of a contamination table (`vidjil contamination`), counted in reads or
+    in molecules (its columns say which): each row also gets `unit`, `count` and
+    `other_count`, and its fractions as numbers (None when empty). One-line error
+    naming the file when it cannot be read or lacks the columns."""
+    import csv
+
+    try:
+        lines = path.read_text().splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UserError(
+            f"{path}: cannot read the contamination table: {getattr(exc, 'strerror', None) or exc}"
+        ) from None
+    reader = csv.DictReader(lines, delimiter="\t")
+    header = reader.fieldnames or []
+    unit = "molecules" if "molecules" in header else "reads"
+    missing = [f for f in contamination_fields(unit) if f not in header]
+    if missing:
+        raise UserError(f"{path}: not a contamination table: no column {missing[0]!r}")
+    rows = []
+    for row in reader:
+        row = {**row, "unit": unit, "count": row[unit], "other_count": row[f"other_{unit}"]}
+        for key in ("fraction", "other_fraction"):
+            try:
+                row[key] = float(row[key]) if row[key] else None
+            except ValueError:
+                raise UserError(f"{path}: {key} {row[key]!r} is not a number") from None
+        rows.append(row)
+    return rows
+
+
 @dataclass
 class RunSample:
     name: str

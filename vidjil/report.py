@@ -439,7 +439,58 @@ def _plots_js() -> str:
     return (files("vidjil") / "static" / "plots.js").read_text(encoding="utf-8")
 
 
-def render(doc: dict[str, Any], title: str) -> str:
+def _contamination_section(rows: list[dict[str, Any]] | None) -> str:
+    """A run's clones found in other patients' samples (`vidjil contamination`), when given."""
+    if rows is None:
+        return ""
+    heading = "<h2 id=contamination>Contamination</h2>"
+    if not rows:
+        return heading + "<p id=contamination-none>No clone of this run found in another patient's sample.</p>"
+    unit = rows[0]["unit"]
+
+    def percent(value: float | None) -> str:
+        return "" if value is None else format_percent(value)
+
+    body = [
+        [
+            escape(str(r["sample"])),
+            escape(str(r["patient"])),
+            escape(f"{r['clone']} {r['name']}".strip()),
+            escape(str(r["locus"])),
+            escape(str(r["count"])),
+            percent(r["fraction"]),
+            escape(str(r["other_sample"])),
+            escape(str(r["other_patient"])),
+            escape(str(r["other_run"])),
+            escape(str(r["other_count"])),
+            percent(r["other_fraction"]),
+            f"<span class=seq>{escape(str(r['junction']))}</span>",
+        ]
+        for r in rows
+    ]
+    # The junction last: its long sequence does not push the counts out of sight.
+    header = [
+        "sample",
+        "patient",
+        "clone",
+        "locus",
+        unit,
+        "% of locus",
+        "found in",
+        "its patient",
+        "its run",
+        unit,
+        "% of locus",
+        "junction",
+    ]
+    note = (
+        "<p class=note>Clones of this run's samples also found in another patient's sample, of this run or an "
+        f"earlier one (through the index), at or above the contamination threshold; counts in {unit}.</p>"
+    )
+    return heading + note + _table(header, body, left=4, table_id="contamination-table")
+
+
+def render(doc: dict[str, Any], title: str, contamination: list[dict[str, Any]] | None = None) -> str:
     from plotly.offline import get_plotlyjs
 
     names = sample_names(doc)
@@ -455,6 +506,7 @@ def render(doc: dict[str, Any], title: str) -> str:
         f"<h1>{escape(title)}</h1>"
         + _provenance(doc, summary)
         + _alerts_section(doc)
+        + _contamination_section(contamination)
         + _mrd_section(doc, summary, markers)
         + "<h2 id=over-time>Clones over time</h2><div class=plot id=curves></div>"
         + _clone_table(doc, names, markers)
@@ -475,13 +527,15 @@ def _default_title(doc: dict[str, Any], fused: Path) -> str:
     return f"{sample_set['name']} ({analysis})" if analysis else str(sample_set["name"])
 
 
-def run_report(fused: Path, output: Path, title: str | None = None) -> None:
+def run_report(fused: Path, output: Path, title: str | None = None, contamination: Path | None = None) -> None:
     from .atomic import atomic_outputs
+    from .contamination import read_table
 
     doc = read_vidjil(fused)
     if not isinstance(doc["reads"].get("segmented"), list):
         raise UserError(f"{fused}: not a .vidjil document of a set (reads.segmented is not a list per sample)")
-    page = render(doc, title or _default_title(doc, fused))
+    rows = read_table(contamination) if contamination is not None else None
+    page = render(doc, title or _default_title(doc, fused), rows)
     try:
         with atomic_outputs() as outputs:
             outputs.write(output, lambda h: print(page, end="", file=h))

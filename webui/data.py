@@ -18,6 +18,8 @@ from typing import Any
 from vidjil import layout
 from vidjil.airr_format import fused_rows, segment_name
 from vidjil.alerts import alert_rows
+from vidjil.contamination import read_table as read_contamination_table
+from vidjil.errors import UserError
 from vidjil.index import connect_read_only
 from vidjil.markers import at_diagnosis_column, marker_rows
 from vidjil.mrd import (
@@ -391,8 +393,6 @@ def colored_segments(clone: dict[str, Any]) -> list[dict[str, str]]:
 
 def airr_row(path: Path, rank: int) -> dict[str, str] | None:
     """The AIRR row of a clone (its germline alignment), if the file is there."""
-    import csv
-
     try:
         with open(path, newline="") as handle:
             for row in csv.DictReader(handle, delimiter="\t"):
@@ -742,22 +742,16 @@ def marker_flags(fused: dict[str, Any]) -> list[dict[str, Any]]:
 
 def contamination_table(path: Path) -> list[dict[str, str]]:
     """The rows of a run's contamination table (`vidjil contamination`), counted in
-    reads or in molecules (its columns say which: each row's `unit`, `count` and
-    `other_count`)."""
+    reads or in molecules (each row's `unit`, `count` and `other_count`), fractions
+    as percents."""
     try:
-        lines = path.read_text().splitlines()
-    except OSError as exc:
-        raise Unavailable(f"{path.name}: unreadable ({exc.strerror or exc})") from None
-    rows = list(csv.DictReader(lines, delimiter="\t"))
-    for row in rows:
-        unit = "molecules" if "molecules" in row else "reads"
-        row |= {"unit": unit, "count": row.get(unit, ""), "other_count": row.get(f"other_{unit}", "")}
-        for key in ("fraction", "other_fraction"):
-            try:
-                row[key] = format_percent(float(row.get(key) or 0))
-            except ValueError:
-                row[key] = ""
-    return rows
+        rows = read_contamination_table(path)
+    except UserError as exc:
+        raise Unavailable(f"{path.name}: unreadable ({str(exc).removeprefix(f'{path}: ')})") from None
+    return [
+        {**row, **{key: "" if row[key] is None else format_percent(row[key]) for key in ("fraction", "other_fraction")}}
+        for row in rows
+    ]
 
 
 def set_page_data(fused: dict[str, Any], link: MarkerLink) -> dict[str, Any]:
