@@ -15,8 +15,8 @@ use crate::results::{CloneResult, CloneUmi, Representative, RunResult, SystemLab
 use crate::runner::parallel_map;
 use crate::samples::{consensus, Sample, SampleStore};
 use crate::umi::{
-    merge_shared_umis, merge_single_reads, molecules, related_windows, unpack_umi, FastMap, Molecules,
-    TableSummary, UmiModel, UmiTables,
+    directional, merge_shared_umis, merge_single_reads, molecules_of_groups, related_windows, unpack_umi,
+    FastMap, Molecules, TableSummary, UmiGroup, UmiModel, UmiTables,
 };
 use std::collections::{BTreeMap, HashMap, HashSet};
 
@@ -193,12 +193,17 @@ pub fn build_clones(
             let keys: Vec<u128> = all.iter().map(|(k, _)| *k).collect();
             let min = params.umi.min_reads_per_umi;
             let table = |k: &u128| tables.tables.get(k).map_or(&[][..], |t| t.as_slice());
-            let summaries = parallel_map(&keys, params.worker_threads(), |k| TableSummary::of(table(k)));
+            // The directional groups once: the run's model from them, then each clone's molecules.
+            let grouped = parallel_map(&keys, params.worker_threads(), |k| directional(table(k)));
+            let summaries: Vec<TableSummary> = (keys.iter().zip(&grouped))
+                .map(|(k, g)| TableSummary::of(table(k), g))
+                .collect();
             umi_model = UmiModel::estimate(&summaries);
-            let found = parallel_map(&keys, params.worker_threads(), |k| {
-                molecules(table(k), min, &umi_model)
+            let work: Vec<(u128, Vec<UmiGroup>)> = keys.into_iter().zip(grouped).collect();
+            let found = parallel_map(&work, params.worker_threads(), |(k, g)| {
+                molecules_of_groups(table(k), g.clone(), min, &umi_model)
             });
-            keys.into_iter().zip(found).collect()
+            work.into_iter().map(|(k, _)| k).zip(found).collect()
         }
         None => FastMap::default(),
     };

@@ -673,8 +673,8 @@ pub struct UmiModel {
     pub neighbour_loss: f64,
 }
 
-/// What `UmiModel::estimate` needs of one table: its directional groups' reads, its
-/// reads, the reads of its merged UMIs, and its UMI length.
+/// What `UmiModel::estimate` needs of one table and its `directional` groups: the
+/// groups' reads, the table's reads, the reads of its merged UMIs, its UMI length.
 #[derive(Clone, Debug, Default)]
 pub struct TableSummary {
     pub group_reads: Vec<u32>,
@@ -684,8 +684,7 @@ pub struct TableSummary {
 }
 
 impl TableSummary {
-    pub fn of(table: &[(u64, u32)]) -> TableSummary {
-        let groups = directional(table);
+    pub fn of(table: &[(u64, u32)], groups: &[UmiGroup]) -> TableSummary {
         let reads: u64 = table.iter().map(|e| e.1 as u64).sum();
         let roots: u64 = groups.iter().map(|g| table[g.0].1 as u64).sum();
         TableSummary {
@@ -830,7 +829,7 @@ pub type UmiGroup = (usize, Vec<usize>, u32);
 /// Directional grouping (UMI-tools) of a sorted table: from the most abundant UMI, a
 /// UMI b one substitution from a UMI a of the group with count(a) >= 2 count(b) - 1
 /// joins it. Most abundant roots first; deterministic (ties by UMI).
-fn directional(table: &[(u64, u32)]) -> Vec<UmiGroup> {
+pub fn directional(table: &[(u64, u32)]) -> Vec<UmiGroup> {
     let mut order: Vec<usize> = (0..table.len()).collect();
     order.sort_unstable_by(|&a, &b| table[b].1.cmp(&table[a].1).then(table[a].0.cmp(&table[b].0)));
     let mut taken = vec![false; table.len()];
@@ -868,7 +867,15 @@ fn directional(table: &[(u64, u32)]) -> Vec<UmiGroup> {
 /// molecule) joins the largest such group. Groups in `directional` order, and how
 /// many UMIs joined one two substitutions away.
 pub fn group_umis(table: &[(u64, u32)], model: &UmiModel) -> (Vec<UmiGroup>, usize) {
-    let mut groups = directional(table);
+    join_far_umis(table, directional(table), model)
+}
+
+/// `group_umis` from the table's `directional` groups, already made.
+pub fn join_far_umis(
+    table: &[(u64, u32)],
+    mut groups: Vec<UmiGroup>,
+    model: &UmiModel,
+) -> (Vec<UmiGroup>, usize) {
     let length = table.first().map_or(0, |e| umi_length(e.0));
     let Some(min_reads) = model.far_join_reads(groups.len(), length) else {
         return (groups, 0);
@@ -904,10 +911,22 @@ pub fn group_umis(table: &[(u64, u32)], model: &UmiModel) -> (Vec<UmiGroup>, usi
     (groups, far)
 }
 
-/// The molecules of a sorted table (`group_umis`), those of fewer than `min_reads`
-/// reads dropped, and the molecules hidden by collisions among the kept ones.
-pub fn molecules(table: &[(u64, u32)], min_reads: u32, model: &UmiModel) -> Molecules {
-    let (groups, far) = group_umis(table, model);
+/// `molecules_of_groups` from the table alone.
+#[cfg(test)]
+fn molecules(table: &[(u64, u32)], min_reads: u32, model: &UmiModel) -> Molecules {
+    molecules_of_groups(table, directional(table), min_reads, model)
+}
+
+/// The molecules of a sorted table from its `directional` groups (then `join_far_umis`),
+/// those of fewer than `min_reads` reads dropped, and the molecules hidden by
+/// collisions among the kept ones.
+pub fn molecules_of_groups(
+    table: &[(u64, u32)],
+    directional_groups: Vec<UmiGroup>,
+    min_reads: u32,
+    model: &UmiModel,
+) -> Molecules {
+    let (groups, far) = join_far_umis(table, directional_groups, model);
     let mut result = Molecules {
         umis: table.len(),
         umis_merged: table.len() - groups.len(),
@@ -1164,7 +1183,7 @@ mod tests {
             }
             let mut table: Vec<(u64, u32)> = reads.into_iter().collect();
             table.sort();
-            let model = UmiModel::estimate(&[TableSummary::of(&table)]);
+            let model = UmiModel::estimate(&[TableSummary::of(&table, &directional(&table))]);
             assert!(
                 model.neighbour_loss > 0.5 && model.neighbour_loss < 1.0,
                 "{model:?}"
@@ -1210,7 +1229,7 @@ mod tests {
         }
         let mut table: Vec<(u64, u32)> = reads.into_iter().collect();
         table.sort();
-        let model = UmiModel::estimate(&[TableSummary::of(&table)]);
+        let model = UmiModel::estimate(&[TableSummary::of(&table, &directional(&table))]);
         // About 1/50 of the reads carry an error somewhere in 12 bases.
         let per_read = model.error_rate * 12.0;
         assert!(per_read > 0.005 && per_read < 0.05, "{model:?}");
