@@ -10,7 +10,7 @@ use crate::error::{InputError, RunError};
 use crate::germline::Germline;
 use crate::index::KmerIndex;
 use crate::nuc::CODES;
-use crate::pairs::resolve_pairs;
+use crate::pairs::with_reads_as_detected;
 use crate::params::RunParams;
 use crate::reader::{BatchReader, Input};
 use crate::runner::{progress, run_batches, StopProbe};
@@ -245,59 +245,57 @@ pub fn write_reads(
         reader,
         params.worker_threads(),
         |batch, scratch, _| {
-            // The reads as the first pass detected them: UMIs trimmed, pairs resolved.
-            let (batch, umis) = crate::umi::extract(batch, &params.umi);
-            let (batch, _) = resolve_pairs(batch.as_ref(), &detector, &params.mates, scratch);
-            let batch = batch.as_ref();
-            let with_umi = params.umi.source.is_some();
-            let mut text = Vec::new();
-            let mut hits: Vec<u32> = Vec::new();
-            let mut upper = Vec::new();
-            for (i, umi) in umis.iter().enumerate() {
-                let read = batch.seq(i);
-                if with_umi && umi.is_none() {
-                    continue;
-                }
-                let mut target = None;
-                if !query.sequences.is_empty() {
-                    upper.clear();
-                    upper.extend(read.iter().map(|b| b.to_ascii_uppercase()));
-                    target = query.sequences.iter().find_map(|(fwd, rc, t)| {
-                        let found = memchr::memmem::find(&upper, fwd).is_some()
-                            || memchr::memmem::find(&upper, rc).is_some();
-                        found.then_some(*t)
-                    });
-                }
-                if target.is_none() && !query.windows.is_empty() {
-                    if let Outcome::Detected(d) = detector.detect(read, scratch) {
-                        let ordinal = batch.first_ordinal + i as u64;
-                        target = (query.history)
-                            .resolve(window_key(scratch, &d), ordinal)
-                            .and_then(|w| query.windows.get(&w).copied());
+            with_reads_as_detected(batch, &detector, params, scratch, |batch, umis, _, scratch| {
+                let with_umi = params.umi.source.is_some();
+                let mut text = Vec::new();
+                let mut hits: Vec<u32> = Vec::new();
+                let mut upper = Vec::new();
+                for (i, umi) in umis.iter().enumerate() {
+                    let read = batch.seq(i);
+                    if with_umi && umi.is_none() {
+                        continue;
                     }
+                    let mut target = None;
+                    if !query.sequences.is_empty() {
+                        upper.clear();
+                        upper.extend(read.iter().map(|b| b.to_ascii_uppercase()));
+                        target = query.sequences.iter().find_map(|(fwd, rc, t)| {
+                            let found = memchr::memmem::find(&upper, fwd).is_some()
+                                || memchr::memmem::find(&upper, rc).is_some();
+                            found.then_some(*t)
+                        });
+                    }
+                    if target.is_none() && !query.windows.is_empty() {
+                        if let Outcome::Detected(d) = detector.detect(read, scratch) {
+                            let ordinal = batch.first_ordinal + i as u64;
+                            target = (query.history)
+                                .resolve(window_key(scratch, &d), ordinal)
+                                .and_then(|w| query.windows.get(&w).copied());
+                        }
+                    }
+                    let Some(t) = target else { continue };
+                    hits.push(t);
+                    let (rank, window) = &query.targets[t as usize];
+                    let id = read_id(batch.name(i), batch.first_ordinal + i as u64);
+                    text.extend_from_slice(format!(">{id} clone={rank} window={window}").as_bytes());
+                    if let Some(umi) = umi {
+                        text.extend_from_slice(b" umi=");
+                        text.extend_from_slice(&crate::umi::unpack_umi(*umi));
+                    }
+                    text.push(b'\n');
+                    text.extend_from_slice(read);
+                    text.push(b'\n');
                 }
-                let Some(t) = target else { continue };
-                hits.push(t);
-                let (rank, window) = &query.targets[t as usize];
-                let id = read_id(batch.name(i), batch.first_ordinal + i as u64);
-                text.extend_from_slice(format!(">{id} clone={rank} window={window}").as_bytes());
-                if let Some(umi) = umi {
-                    text.extend_from_slice(b" umi=");
-                    text.extend_from_slice(&crate::umi::unpack_umi(*umi));
-                }
-                text.push(b'\n');
-                text.extend_from_slice(read);
-                text.push(b'\n');
-            }
-            let bytes = if gzip && !text.is_empty() {
-                let mut gz = GzEncoder::new(Vec::new(), Compression::new(GZIP_LEVEL));
-                gz.write_all(&text)
-                    .and_then(|_| gz.finish())
-                    .expect("compressing to memory")
-            } else {
-                text
-            };
-            (bytes, hits, batch.len() as u64)
+                let bytes = if gzip && !text.is_empty() {
+                    let mut gz = GzEncoder::new(Vec::new(), Compression::new(GZIP_LEVEL));
+                    gz.write_all(&text)
+                        .and_then(|_| gz.finish())
+                        .expect("compressing to memory")
+                } else {
+                    text
+                };
+                (bytes, hits, batch.len() as u64)
+            })
         },
         |(bytes, hits, reads)| {
             if failed.is_none() {

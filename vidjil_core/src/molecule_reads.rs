@@ -14,7 +14,7 @@ use crate::error::{InputError, RunError};
 use crate::germline::Germline;
 use crate::index::KmerIndex;
 use crate::nuc::CODES;
-use crate::pairs::resolve_pairs;
+use crate::pairs::with_reads_as_detected;
 use crate::params::RunParams;
 use crate::reader::{BatchReader, Input};
 use crate::runner::{progress, run_batches, StopProbe};
@@ -145,26 +145,25 @@ pub fn write_molecules(
         reader,
         params.worker_threads(),
         |batch, scratch, _| {
-            let (batch, umis) = crate::umi::extract(batch, &params.umi);
-            let (batch, _) = resolve_pairs(batch.as_ref(), &detector, &params.mates, scratch);
-            let batch = batch.as_ref();
-            let mut hits: Vec<(u32, u64, isize, Vec<u8>)> = Vec::new();
-            for (i, umi) in umis.iter().enumerate() {
-                let (Some(umi), read) = (umi, batch.seq(i)) else {
-                    continue;
-                };
-                if let Outcome::Detected(d) = detector.detect(read, scratch) {
-                    let ordinal = batch.first_ordinal + i as u64;
-                    let window = query.history.resolve(window_key(scratch, &d), ordinal);
-                    let key = window_key(scratch, &d);
-                    if let Some(&t) = window.and_then(|w| query.windows.get(&w)) {
-                        orient(read, d.reverse, &mut scratch.oriented);
-                        let anchor = d.window_start as isize - offsets.get(&key).copied().unwrap_or(0);
-                        hits.push((t, *umi, anchor, scratch.oriented.clone()));
+            with_reads_as_detected(batch, &detector, params, scratch, |batch, umis, _, scratch| {
+                let mut hits: Vec<(u32, u64, isize, Vec<u8>)> = Vec::new();
+                for (i, umi) in umis.iter().enumerate() {
+                    let (Some(umi), read) = (umi, batch.seq(i)) else {
+                        continue;
+                    };
+                    if let Outcome::Detected(d) = detector.detect(read, scratch) {
+                        let ordinal = batch.first_ordinal + i as u64;
+                        let window = query.history.resolve(window_key(scratch, &d), ordinal);
+                        let key = window_key(scratch, &d);
+                        if let Some(&t) = window.and_then(|w| query.windows.get(&w)) {
+                            orient(read, d.reverse, &mut scratch.oriented);
+                            let anchor = d.window_start as isize - offsets.get(&key).copied().unwrap_or(0);
+                            hits.push((t, *umi, anchor, scratch.oriented.clone()));
+                        }
                     }
                 }
-            }
-            (hits, batch.len() as u64)
+                (hits, batch.len() as u64)
+            })
         },
         |(hits, reads)| {
             summary.reads += reads;

@@ -3,6 +3,7 @@
 
 use crate::detect::{Detector, Outcome, Scratch};
 use crate::mates::{merge_mates, MateParams};
+use crate::params::RunParams;
 use crate::reader::Batch;
 use serde::Serialize;
 use std::borrow::Cow;
@@ -27,6 +28,22 @@ impl PairTally {
         self.unpaired += other.unpaired;
         self.overlap_bases += other.overlap_bases;
     }
+}
+
+/// A batch as detection sees it: the reads' UMIs taken (mate bases trimmed), then the
+/// pairs resolved. Every pass over the reads goes through here, so that a second pass
+/// sees the reads as the first one did. `f` gets the reads, their UMIs (all None
+/// without `--umi`) and the pair tally.
+pub fn with_reads_as_detected<R>(
+    batch: &Batch,
+    detector: &Detector,
+    params: &RunParams,
+    scratch: &mut Scratch,
+    f: impl FnOnce(&Batch, &[Option<u64>], PairTally, &mut Scratch) -> R,
+) -> R {
+    let (batch, umis) = crate::umi::extract(batch, &params.umi);
+    let (batch, pairs) = resolve_pairs(batch.as_ref(), detector, &params.mates, scratch);
+    f(batch.as_ref(), &umis, pairs, scratch)
 }
 
 /// The reads to detect in `batch`, one per read or pair: a pair becomes its merged

@@ -6,7 +6,7 @@ use crate::detect::{orient, Detector, Outcome, UNEXPECTED};
 use crate::error::{InputError, RunError};
 use crate::germline::Germline;
 use crate::index::KmerIndex;
-use crate::pairs::resolve_pairs;
+use crate::pairs::with_reads_as_detected;
 use crate::params::RunParams;
 use crate::reader::{BatchReader, Input};
 use crate::runner::{progress, run_batches, StopProbe};
@@ -109,46 +109,45 @@ pub fn per_read(
         reader,
         params.worker_threads(),
         |batch, scratch, cancelled| {
-            let (batch, umis) = crate::umi::extract(batch, &params.umi);
-            let (batch, _) = resolve_pairs(batch.as_ref(), &detector, &params.mates, scratch);
-            let batch = batch.as_ref();
-            let mut text = String::new();
-            let mut counts = PerReadSummary::default();
-            for (i, read_umi) in umis.iter().enumerate() {
-                if cancelled.load(Ordering::Relaxed) {
-                    break; // the run is stopping: this batch is not written
-                }
-                let umi =
-                    with_umi.then(|| read_umi.map(|u| String::from_utf8(unpack_umi(u)).expect("ASCII")));
-                if let Some(None) = umi {
-                    text.push_str(&format!(
-                        "{}\t-\t-\t-\t-\t-\t-\tno-umi\t-\n",
-                        label_of(batch.name(i))
-                    ));
-                    continue;
-                }
-                let outcome = detector.detect(batch.seq(i), scratch);
-                let designation = match &outcome {
-                    Outcome::Detected(d) => {
-                        orient(batch.seq(i), d.reverse, &mut scratch.oriented);
-                        counts.detected += 1;
-                        Some(designer.designate(&scratch.oriented, d.system, d.pair, &params.design))
+            with_reads_as_detected(batch, &detector, params, scratch, |batch, umis, _, scratch| {
+                let mut text = String::new();
+                let mut counts = PerReadSummary::default();
+                for (i, read_umi) in umis.iter().enumerate() {
+                    if cancelled.load(Ordering::Relaxed) {
+                        break; // the run is stopping: this batch is not written
                     }
-                    Outcome::Undetected(_) => None,
-                };
-                counts.designated += matches!(designation, Some(Ok(_))) as u64;
-                text.push_str(&per_read_line(
-                    batch.name(i),
-                    &outcome,
-                    designation.as_ref(),
-                    germline,
-                ));
-                if let Some(Some(umi)) = umi {
-                    text.insert_str(text.len() - 1, &format!("\t{umi}"));
+                    let umi =
+                        with_umi.then(|| read_umi.map(|u| String::from_utf8(unpack_umi(u)).expect("ASCII")));
+                    if let Some(None) = umi {
+                        text.push_str(&format!(
+                            "{}\t-\t-\t-\t-\t-\t-\tno-umi\t-\n",
+                            label_of(batch.name(i))
+                        ));
+                        continue;
+                    }
+                    let outcome = detector.detect(batch.seq(i), scratch);
+                    let designation = match &outcome {
+                        Outcome::Detected(d) => {
+                            orient(batch.seq(i), d.reverse, &mut scratch.oriented);
+                            counts.detected += 1;
+                            Some(designer.designate(&scratch.oriented, d.system, d.pair, &params.design))
+                        }
+                        Outcome::Undetected(_) => None,
+                    };
+                    counts.designated += matches!(designation, Some(Ok(_))) as u64;
+                    text.push_str(&per_read_line(
+                        batch.name(i),
+                        &outcome,
+                        designation.as_ref(),
+                        germline,
+                    ));
+                    if let Some(Some(umi)) = umi {
+                        text.insert_str(text.len() - 1, &format!("\t{umi}"));
+                    }
                 }
-            }
-            counts.reads = batch.len() as u64;
-            (text, counts)
+                counts.reads = batch.len() as u64;
+                (text, counts)
+            })
         },
         |(text, counts)| {
             if failed.is_none() {

@@ -12,7 +12,7 @@ use crate::error::{InputError, RunError};
 use crate::germline::Germline;
 use crate::index::KmerIndex;
 use crate::molecule_reads::{window_offsets, write_molecules, MoleculeModel};
-use crate::pairs::{resolve_pairs, PairTally};
+use crate::pairs::{with_reads_as_detected, PairTally};
 use crate::params::RunParams;
 use crate::reader::{Batch, BatchReader, Input};
 use crate::results::{slot_names, CloneReads, CloneResult, DesignationRecord, RunResult, Tally};
@@ -262,10 +262,26 @@ fn process_batch(
     n_systems: usize,
     scratch: &mut Scratch,
 ) -> BatchOut {
-    let (batch, umis) = umi::extract(batch, &params.umi);
+    with_reads_as_detected(batch, detector, params, scratch, |batch, umis, pairs, scratch| {
+        process_reads(
+            detector, batch, umis, pairs, params, threshold, n_systems, scratch,
+        )
+    })
+}
+
+/// `process_batch` on the reads as detection sees them.
+#[allow(clippy::too_many_arguments)]
+fn process_reads(
+    detector: &Detector,
+    batch: &Batch,
+    umis: &[Option<u64>],
+    pairs: PairTally,
+    params: &RunParams,
+    threshold: u64,
+    n_systems: usize,
+    scratch: &mut Scratch,
+) -> BatchOut {
     let with_umi = params.umi.source.is_some();
-    let (batch, pairs) = resolve_pairs(batch.as_ref(), detector, &params.mates, scratch);
-    let batch = batch.as_ref();
     let mut umi_pairs: Vec<(u128, u64)> = Vec::new();
     let mut out = BatchOut {
         pairs,
